@@ -1,0 +1,629 @@
+package devices
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/twpayne/go-geom/xy"
+	"github.com/twpayne/go-geom/xy/location"
+)
+
+// The files of a registry directory. See the package README for their
+// formats.
+const (
+	GridFile      = "grid.geojson"     // the three-level grid: polygons
+	StationsFile  = "stations.geojson" // micro fire stations: points
+	SitesFile     = "sites.csv"        // households, corridors, charging sheds, hydrants
+	ResidentsFile = "residents.csv"    // who lives at a site (optional file)
+	DevicesFile   = "devices.csv"      // detectors, pressure monitors, chargers
+)
+
+// Columns of the CSV files: required first, then optional.
+var (
+	siteColumns        = []string{"id", "type", "lon", "lat"}
+	siteOptional       = []string{"name", "address"}
+	residentColumns    = []string{"site", "name"}
+	residentOptional   = []string{"age", "phone", "elderly_alone", "bereaved", "disabled", "guardian_name", "guardian_phone"}
+	deviceColumns      = []string{"id", "kind", "site"}
+	deviceOptional     = []string{"lon", "lat", "model", "ports"}
+	areaProperties     = []string{"id", "name", "level", "parent", "station", "grid_worker_name", "grid_worker_phone"}
+	stationProperties  = []string{"id", "name", "phone", "community"}
+	maxChargerPorts    = 64
+	maxResidentAge     = 130
+	maxIDLength        = 64
+	siteTypesWant      = "household, corridor, charging_shed or hydrant"
+	deviceSiteTypesFor = map[Kind][]SiteType{
+		KindSmoke:   {SiteHousehold, SiteCorridor, SiteChargingShed},
+		KindHydrant: {SiteHydrant},
+		KindCharger: {SiteChargingShed},
+	}
+)
+
+// Load reads and validates the registry in directory dir: grid.geojson,
+// stations.geojson, sites.csv, devices.csv and, if present, residents.csv.
+// It reports every problem it finds, each as a *FieldError naming the file
+// (as filepath.Join(dir, file)), the line or feature, and the field, joined
+// with errors.Join; on any problem it returns a nil registry.
+func Load(dir string) (*Registry, error) {
+	return load(os.DirFS(dir), ".", func(f string) string { return filepath.Join(dir, f) })
+}
+
+// LoadFS is Load reading from fsys, the registry being the directory name
+// inside it ("." for the root). File names in errors are paths inside fsys.
+func LoadFS(fsys fs.FS, name string) (*Registry, error) {
+	return load(fsys, name, func(f string) string { return path.Join(name, f) })
+}
+
+// loader holds the state of one load.
+type loader struct {
+	fsys fs.FS
+	dir  string
+	show func(string) string
+	p    problems
+
+	r         *Registry
+	areaFeat  map[string]rawFeature // area id → its feature, for later messages
+	siteLine  map[string]int
+	brokenAny map[string]bool // files that could not be read at all
+}
+
+func load(fsys fs.FS, dir string, show func(string) string) (*Registry, error) {
+	l := &loader{
+		fsys: fsys, dir: dir, show: show,
+		r: &Registry{
+			devices:     map[string]*Device{},
+			sites:       map[string]*Site{},
+			stations:    map[string]*Station{},
+			areas:       map[string]*Area{},
+			byKind:      map[Kind][]*Device{},
+			byLevel:     map[Level][]*Area{},
+			siteDevices: map[string][]*Device{},
+		},
+		areaFeat:  map[string]rawFeature{},
+		siteLine:  map[string]int{},
+		brokenAny: map[string]bool{},
+	}
+	areaFeats := l.readAreas()
+	l.readStations()
+	l.checkAreas(areaFeats)
+	l.readSites()
+	l.readResidents()
+	l.readDevices()
+	if len(l.p.list) > 0 {
+		return nil, errors.Join(l.p.list...)
+	}
+	l.index()
+	return l.r, nil
+}
+
+// read returns a file's bytes, or nil after recording why not. A missing
+// optional file is not an error.
+func (l *loader) read(file string, optional bool) []byte {
+	data, err := fs.ReadFile(l.fsys, path.Join(l.dir, file))
+	if err != nil {
+		l.brokenAny[file] = true
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			l.p.file(l.show(file), "missing: a registry needs %s, %s, %s and %s", GridFile, StationsFile, SitesFile, DevicesFile)
+		} else {
+			l.p.file(l.show(file), "cannot read: %v", err)
+		}
+		return nil
+	}
+	return data
+}
+
+// checkID validates an identifier: it travels in MQTT topics and URLs, so
+// it is limited to letters, digits, '-', '_' and '.'.
+func checkID(id string) string {
+	if id == "" {
+		return "missing value"
+	}
+	if len(id) > maxIDLength {
+		return fmt.Sprintf("id longer than %d characters", maxIDLength)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Sprintf("id %q has character %q (want letters, digits, '-', '_' or '.')", id, c)
+		}
+	}
+	return ""
+}
+
+// checkPhone validates a phone number loosely: digits with optional '+',
+// '-', spaces and parentheses.
+func checkPhone(s string) string {
+	digits := 0
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '+' || c == '-' || c == ' ' || c == '(' || c == ')':
+		default:
+			return fmt.Sprintf("%q is not a phone number (want digits, e.g. 13800000000)", s)
+		}
+	}
+	if digits < 3 {
+		return fmt.Sprintf("%q is not a phone number (want digits, e.g. 13800000000)", s)
+	}
+	return ""
+}
+
+func (l *loader) readAreas() []rawFeature {
+	file := l.show(GridFile)
+	data := l.read(GridFile, false)
+	if data == nil {
+		return nil
+	}
+	feats, ok := readFeatures(&l.p, file, data, areaProperties, "Polygon", "MultiPolygon")
+	if !ok {
+		l.brokenAny[GridFile] = true
+		return nil
+	}
+	var kept []rawFeature
+	for _, f := range feats {
+		if msg := checkID(f.id); msg != "" {
+			l.p.feature(file, f.index, f.id, "properties.id", "%s", msg)
+			continue
+		}
+		if prev, dup := l.areaFeat[f.id]; dup {
+			l.p.feature(file, f.index, f.id, "properties.id", "duplicate id (first defined by feature %d)", prev.index)
+			continue
+		}
+		a := &Area{
+			ID:      f.id,
+			Name:    f.props["name"],
+			Level:   Level(f.props["level"]),
+			Parent:  f.props["parent"],
+			Station: f.props["station"],
+			GridWorker: Contact{
+				Name:  f.props["grid_worker_name"],
+				Phone: f.props["grid_worker_phone"],
+			},
+			Polygon: f.poly,
+		}
+		switch a.Level {
+		case LevelGrid, LevelCommunity, LevelZone:
+		case "":
+			l.p.feature(file, f.index, f.id, "properties.level", "missing (want grid, community or zone)")
+		default:
+			l.p.feature(file, f.index, f.id, "properties.level", "unknown level %q (want grid, community or zone)", a.Level)
+		}
+		if a.Name == "" {
+			l.p.feature(file, f.index, f.id, "properties.name", "missing value (want the area's name)")
+		}
+		if a.GridWorker.Phone != "" {
+			if msg := checkPhone(a.GridWorker.Phone); msg != "" {
+				l.p.feature(file, f.index, f.id, "properties.grid_worker_phone", "%s", msg)
+			}
+		}
+		l.areaFeat[f.id] = f
+		l.r.areas[f.id] = a
+		kept = append(kept, f)
+	}
+	return kept
+}
+
+func (l *loader) readStations() {
+	file := l.show(StationsFile)
+	data := l.read(StationsFile, false)
+	if data == nil {
+		return
+	}
+	feats, ok := readFeatures(&l.p, file, data, stationProperties, "Point")
+	if !ok {
+		l.brokenAny[StationsFile] = true
+		return
+	}
+	first := map[string]int{}
+	for _, f := range feats {
+		if msg := checkID(f.id); msg != "" {
+			l.p.feature(file, f.index, f.id, "properties.id", "%s", msg)
+			continue
+		}
+		if prev, dup := first[f.id]; dup {
+			l.p.feature(file, f.index, f.id, "properties.id", "duplicate id (first defined by feature %d)", prev)
+			continue
+		}
+		first[f.id] = f.index
+		s := &Station{
+			ID:        f.id,
+			Name:      f.props["name"],
+			Location:  f.point,
+			Phone:     f.props["phone"],
+			Community: f.props["community"],
+		}
+		if s.Name == "" {
+			l.p.feature(file, f.index, f.id, "properties.name", "missing value (want the station's name)")
+		}
+		if s.Phone != "" {
+			if msg := checkPhone(s.Phone); msg != "" {
+				l.p.feature(file, f.index, f.id, "properties.phone", "%s", msg)
+			}
+		}
+		if s.Community != "" && !l.brokenAny[GridFile] {
+			if a, ok := l.r.areas[s.Community]; !ok {
+				l.p.feature(file, f.index, f.id, "properties.community", "community %q is not defined in %s", s.Community, GridFile)
+			} else if a.Level != LevelCommunity {
+				l.p.feature(file, f.index, f.id, "properties.community", "%q is a %s (want a community)", s.Community, a.Level)
+			}
+		}
+		l.r.stations[f.id] = s
+	}
+}
+
+// checkAreas checks the references between areas and to stations, and that
+// the geometry nests: zones inside their community, no overlaps.
+func (l *loader) checkAreas(feats []rawFeature) {
+	file := l.show(GridFile)
+	want := map[Level]Level{LevelCommunity: LevelGrid, LevelZone: LevelCommunity}
+	for _, f := range feats {
+		a := l.r.areas[f.id]
+		parentLevel, needsParent := want[a.Level]
+		switch {
+		case a.Level == LevelGrid && a.Parent != "":
+			l.p.feature(file, f.index, f.id, "properties.parent", "a grid has no parent (got %q)", a.Parent)
+		case needsParent && a.Parent == "":
+			l.p.feature(file, f.index, f.id, "properties.parent", "missing (want the id of the %s this %s belongs to)", parentLevel, a.Level)
+		case needsParent:
+			p, ok := l.r.areas[a.Parent]
+			if !ok {
+				l.p.feature(file, f.index, f.id, "properties.parent", "%s %q is not defined", parentLevel, a.Parent)
+			} else if p.Level != parentLevel {
+				l.p.feature(file, f.index, f.id, "properties.parent", "%q is a %s (want a %s)", a.Parent, p.Level, parentLevel)
+			} else if v, outside := firstVertexOutside(a, p); outside {
+				l.p.feature(file, f.index, f.id, "geometry", "vertex [%v, %v] lies outside parent %s %q", v.Lon, v.Lat, p.Level, p.ID)
+			}
+		}
+		if a.Station != "" {
+			if a.Level != LevelZone {
+				l.p.feature(file, f.index, f.id, "properties.station", "only a zone has a station (this is a %s)", a.Level)
+			} else if _, ok := l.r.stations[a.Station]; !ok && !l.brokenAny[StationsFile] {
+				l.p.feature(file, f.index, f.id, "properties.station", "station %q is not defined in %s", a.Station, StationsFile)
+			}
+		}
+	}
+	// Overlaps between areas of the same level.
+	for _, lv := range []Level{LevelCommunity, LevelZone, LevelGrid} {
+		var same []rawFeature
+		for _, f := range feats {
+			if l.r.areas[f.id].Level == lv {
+				same = append(same, f)
+			}
+		}
+		for i := range same {
+			for j := i + 1; j < len(same); j++ {
+				a, b := l.r.areas[same[i].id], l.r.areas[same[j].id]
+				if overlaps(a, b) {
+					l.p.feature(file, same[j].index, b.ID, "geometry", "overlaps %s %q (feature %d): %ss must not overlap", lv, a.ID, same[i].index, lv)
+				}
+			}
+		}
+	}
+}
+
+// firstVertexOutside returns a vertex of a that lies outside p.
+func firstVertexOutside(a, p *Area) (Point, bool) {
+	flat := a.Polygon.FlatCoords()
+	for i := 0; i+1 < len(flat); i += 2 {
+		v := Point{flat[i], flat[i+1]}
+		if locate(p.Polygon, v) == location.Exterior {
+			return v, true
+		}
+	}
+	return Point{}, false
+}
+
+// overlaps reports whether two areas share interior: a vertex of one in the
+// interior of the other, or both containing the same centroid. It catches
+// the overlaps people draw by mistake (a copied polygon, a shifted edge),
+// not every crossing of two edges.
+func overlaps(a, b *Area) bool {
+	ba, bb := boundsOf(a.Polygon), boundsOf(b.Polygon)
+	if ba.maxLon <= bb.minLon || bb.maxLon <= ba.minLon || ba.maxLat <= bb.minLat || bb.maxLat <= ba.minLat {
+		return false
+	}
+	for _, pair := range [][2]*Area{{a, b}, {b, a}} {
+		flat := pair[0].Polygon.FlatCoords()
+		for i := 0; i+1 < len(flat); i += 2 {
+			if locate(pair[1].Polygon, Point{flat[i], flat[i+1]}) == location.Interior {
+				return true
+			}
+		}
+		c := xy.MultiPolygonCentroid(pair[0].Polygon)
+		cp := Point{c.X(), c.Y()}
+		if locate(pair[0].Polygon, cp) == location.Interior && locate(pair[1].Polygon, cp) == location.Interior {
+			return true
+		}
+	}
+	return false
+}
+
+// zonesAt returns the zones whose closed polygon contains p, sorted by id.
+func (l *loader) zonesAt(p Point) []*Area {
+	var out []*Area
+	for _, a := range l.r.areas {
+		if a.Level == LevelZone && locate(a.Polygon, p) != location.Exterior {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Area) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (l *loader) readSites() {
+	file := l.show(SitesFile)
+	data := l.read(SitesFile, false)
+	if data == nil {
+		return
+	}
+	t := readCSV(&l.p, file, data, siteColumns, siteOptional)
+	if t == nil {
+		l.brokenAny[SitesFile] = true
+		return
+	}
+	for _, row := range t.rows {
+		id := t.get(row, "id")
+		if msg := checkID(id); msg != "" {
+			l.p.line(file, row.line, "id", "%s", msg)
+			continue
+		}
+		if prev, dup := l.siteLine[id]; dup {
+			l.p.line(file, row.line, "id", "duplicate id %q (first defined on line %d)", id, prev)
+			continue
+		}
+		l.siteLine[id] = row.line
+		s := &Site{
+			ID:      id,
+			Name:    t.get(row, "name"),
+			Type:    SiteType(t.get(row, "type")),
+			Address: t.get(row, "address"),
+		}
+		switch s.Type {
+		case SiteHousehold, SiteCorridor, SiteChargingShed, SiteHydrant:
+		case "":
+			l.p.line(file, row.line, "type", "missing value (want %s)", siteTypesWant)
+		default:
+			l.p.line(file, row.line, "type", "unknown site type %q (want %s)", s.Type, siteTypesWant)
+		}
+		lon, msgLon := parseCoord(t.get(row, "lon"), 180)
+		lat, msgLat := parseCoord(t.get(row, "lat"), 90)
+		if msgLon != "" {
+			l.p.line(file, row.line, "lon", "%s %q (want a longitude in degrees, -180..180)", msgLon, t.get(row, "lon"))
+		}
+		if msgLat != "" {
+			l.p.line(file, row.line, "lat", "%s %q (want a latitude in degrees, -90..90)", msgLat, t.get(row, "lat"))
+		}
+		l.r.sites[id] = s
+		if msgLon != "" || msgLat != "" {
+			continue
+		}
+		s.Location = Point{Lon: lon, Lat: lat}
+		if l.brokenAny[GridFile] {
+			continue
+		}
+		zones := l.zonesAt(s.Location)
+		switch len(zones) {
+		case 0:
+			l.p.line(file, row.line, "lon,lat", "[%v, %v] lies outside every zone of %s (every site must be in exactly one zone)", lon, lat, GridFile)
+			continue
+		case 1:
+		default:
+			ids := make([]string, len(zones))
+			for i, z := range zones {
+				ids[i] = strconv.Quote(z.ID)
+			}
+			l.p.line(file, row.line, "lon,lat", "[%v, %v] lies in zones %s (zones overlap or the site is on their shared edge; every site must be in exactly one zone)", lon, lat, strings.Join(ids, " and "))
+			continue
+		}
+		z := zones[0]
+		s.Zone = z.ID
+		s.Community = z.Parent
+		if c, ok := l.r.areas[z.Parent]; ok {
+			s.Grid = c.Parent
+		}
+		s.Station = z.Station
+	}
+}
+
+func (l *loader) readResidents() {
+	file := l.show(ResidentsFile)
+	data := l.read(ResidentsFile, true)
+	if data == nil {
+		return
+	}
+	t := readCSV(&l.p, file, data, residentColumns, residentOptional)
+	if t == nil {
+		return
+	}
+	for _, row := range t.rows {
+		site := t.get(row, "site")
+		s, ok := l.r.sites[site]
+		switch {
+		case site == "":
+			l.p.line(file, row.line, "site", "missing value (want a site id from %s)", SitesFile)
+		case !ok && !l.brokenAny[SitesFile]:
+			l.p.line(file, row.line, "site", "site %q is not defined in %s", site, SitesFile)
+		}
+		res := Resident{
+			Name:     t.get(row, "name"),
+			Phone:    t.get(row, "phone"),
+			Guardian: Contact{Name: t.get(row, "guardian_name"), Phone: t.get(row, "guardian_phone")},
+		}
+		if res.Name == "" {
+			l.p.line(file, row.line, "name", "missing value (want the resident's name)")
+		}
+		if a := t.get(row, "age"); a != "" {
+			n, err := strconv.Atoi(a)
+			if err != nil || n < 0 || n > maxResidentAge {
+				l.p.line(file, row.line, "age", "%q is not an age (want a whole number 0..%d, or empty)", a, maxResidentAge)
+			}
+			res.Age = n
+		}
+		for _, ph := range []string{"phone", "guardian_phone"} {
+			if v := t.get(row, ph); v != "" {
+				if msg := checkPhone(v); msg != "" {
+					l.p.line(file, row.line, ph, "%s", msg)
+				}
+			}
+		}
+		for _, b := range []struct {
+			col string
+			dst *bool
+		}{
+			{"elderly_alone", &res.Flags.ElderlyAlone},
+			{"bereaved", &res.Flags.Bereaved},
+			{"disabled", &res.Flags.Disabled},
+		} {
+			v, ok := parseBool(t.get(row, b.col))
+			if !ok {
+				l.p.line(file, row.line, b.col, "%q is not a boolean (want true/false, yes/no, 1/0 or empty)", t.get(row, b.col))
+			}
+			*b.dst = v
+		}
+		if s != nil {
+			s.Residents = append(s.Residents, res)
+		}
+	}
+}
+
+func (l *loader) readDevices() {
+	file := l.show(DevicesFile)
+	data := l.read(DevicesFile, false)
+	if data == nil {
+		return
+	}
+	t := readCSV(&l.p, file, data, deviceColumns, deviceOptional)
+	if t == nil {
+		return
+	}
+	first := map[string]int{}
+	for _, row := range t.rows {
+		id := t.get(row, "id")
+		if msg := checkID(id); msg != "" {
+			l.p.line(file, row.line, "id", "%s", msg)
+			continue
+		}
+		if prev, dup := first[id]; dup {
+			l.p.line(file, row.line, "id", "duplicate id %q (first defined on line %d)", id, prev)
+			continue
+		}
+		first[id] = row.line
+		d := &Device{ID: id, Site: t.get(row, "site"), Model: t.get(row, "model")}
+		kind, err := ParseKind(t.get(row, "kind"))
+		if err != nil {
+			l.p.line(file, row.line, "kind", "%v", err)
+		}
+		d.Kind = kind
+		site, siteOK := l.r.sites[d.Site]
+		switch {
+		case d.Site == "":
+			l.p.line(file, row.line, "site", "missing value (want a site id from %s)", SitesFile)
+		case !siteOK && !l.brokenAny[SitesFile]:
+			l.p.line(file, row.line, "site", "site %q is not defined in %s", d.Site, SitesFile)
+		case siteOK && kind != "" && site.Type != "" && !slices.Contains(deviceSiteTypesFor[kind], site.Type):
+			var w []string
+			for _, st := range deviceSiteTypesFor[kind] {
+				w = append(w, string(st))
+			}
+			l.p.line(file, row.line, "site", "a %s device cannot be installed at %s site %q (want a %s site)", kind, site.Type, d.Site, strings.Join(w, " or "))
+		}
+		// Ports: chargers only.
+		ports := t.get(row, "ports")
+		switch {
+		case kind == KindCharger:
+			n, err := strconv.Atoi(ports)
+			if err != nil || n < 1 || n > maxChargerPorts {
+				l.p.line(file, row.line, "ports", "%q is not a port count (want 1..%d for a charger)", ports, maxChargerPorts)
+			}
+			d.Ports = n
+		case ports != "" && kind != "":
+			l.p.line(file, row.line, "ports", "only a charger has ports (this is a %s; leave it empty)", kind)
+		}
+		// Location: the site's unless both lon and lat are given.
+		lonS, latS := t.get(row, "lon"), t.get(row, "lat")
+		if siteOK {
+			d.Location = site.Location
+		}
+		if lonS != "" || latS != "" {
+			lon, msgLon := parseCoord(lonS, 180)
+			lat, msgLat := parseCoord(latS, 90)
+			if msgLon != "" {
+				l.p.line(file, row.line, "lon", "%s %q (want a longitude in degrees, -180..180, or lon and lat both empty for the site's location)", msgLon, lonS)
+			}
+			if msgLat != "" {
+				l.p.line(file, row.line, "lat", "%s %q (want a latitude in degrees, -90..90, or lon and lat both empty for the site's location)", msgLat, latS)
+			}
+			if msgLon == "" && msgLat == "" {
+				d.Location = Point{Lon: lon, Lat: lat}
+				if !l.brokenAny[GridFile] && len(l.zonesAt(d.Location)) == 0 {
+					l.p.line(file, row.line, "lon,lat", "[%v, %v] lies outside every zone of %s", lon, lat, GridFile)
+				}
+			}
+		}
+		l.r.devices[id] = d
+	}
+}
+
+// index fills the derived fields and the sorted lists; it runs only on a
+// registry that loaded without problems.
+func (l *loader) index() {
+	r := l.r
+	byID := func(a, b string) int { return cmp.Compare(a, b) }
+	// Stations: nearest station for sites whose zone has none.
+	for _, s := range r.stations {
+		r.stationList = append(r.stationList, s)
+	}
+	slices.SortFunc(r.stationList, func(a, b *Station) int { return byID(a.ID, b.ID) })
+	for _, a := range r.areas {
+		r.byLevel[a.Level] = append(r.byLevel[a.Level], a)
+	}
+	for lv := range r.byLevel {
+		slices.SortFunc(r.byLevel[lv], func(a, b *Area) int { return byID(a.ID, b.ID) })
+	}
+	for _, z := range r.byLevel[LevelZone] {
+		r.zones = append(r.zones, zoneIndex{area: z, box: boundsOf(z.Polygon)})
+		if z.Station != "" {
+			st := r.stations[z.Station]
+			st.Zones = append(st.Zones, z.ID)
+		}
+	}
+	for _, s := range r.sites {
+		r.siteList = append(r.siteList, s)
+		if s.Station == "" {
+			if _, st := r.Route(s.Location); st != nil {
+				s.Station = st.ID
+			}
+		}
+		for _, res := range s.Residents {
+			s.Flags.ElderlyAlone = s.Flags.ElderlyAlone || res.Flags.ElderlyAlone
+			s.Flags.Bereaved = s.Flags.Bereaved || res.Flags.Bereaved
+			s.Flags.Disabled = s.Flags.Disabled || res.Flags.Disabled
+			if s.Guardian.Name == "" && res.Guardian.Name != "" {
+				s.Guardian = res.Guardian
+			}
+		}
+	}
+	slices.SortFunc(r.siteList, func(a, b *Site) int { return byID(a.ID, b.ID) })
+	for _, d := range r.devices {
+		s := r.sites[d.Site]
+		d.Zone, d.Community, d.Station, d.Flags = s.Zone, s.Community, s.Station, s.Flags
+		r.allDevices = append(r.allDevices, d)
+	}
+	slices.SortFunc(r.allDevices, func(a, b *Device) int { return byID(a.ID, b.ID) })
+	for _, d := range r.allDevices {
+		r.byKind[d.Kind] = append(r.byKind[d.Kind], d)
+		r.siteDevices[d.Site] = append(r.siteDevices[d.Site], d)
+	}
+	r.gaps = findGaps(r)
+}
