@@ -1,0 +1,293 @@
+package alarm
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/ingest"
+)
+
+//go:embed console
+var consoleFS embed.FS
+
+// DeadLetterLister lists the dead letters a person may inspect.
+type DeadLetterLister interface {
+	List() ([]ingest.DeadLetter, uint64)
+}
+
+// API serves contract-v1 HTTP: incidents, crew actions, the console stream,
+// the registry, dead letters, metrics and the console page.
+type API struct {
+	Manager     *Manager
+	Registry    *devices.Registry
+	DeadLetters DeadLetterLister
+	Metrics     http.Handler
+	Log         *slog.Logger
+	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
+	Heartbeat time.Duration
+}
+
+// Handler returns the HTTP handler.
+func (a *API) Handler() http.Handler {
+	if a.Log == nil {
+		a.Log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
+	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.action("ack"))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/arrive", a.action("arrive"))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.action("resolve"))
+	mux.HandleFunc("GET /api/v1/stream", a.stream)
+	mux.HandleFunc("GET /api/v1/devices", a.listDevices)
+	mux.HandleFunc("GET /api/v1/stations", a.listStations)
+	mux.HandleFunc("GET /api/v1/zones", a.listZones)
+	mux.HandleFunc("GET /api/v1/registry/gaps", a.listGaps)
+	mux.HandleFunc("GET /api/v1/deadletters", a.listDeadLetters)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if a.Metrics != nil {
+		mux.Handle("GET /metrics", a.Metrics)
+	}
+	sub, _ := fs.Sub(consoleFS, "console")
+	mux.Handle("GET /", http.FileServerFS(sub))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
+	f := Filter{Station: r.URL.Query().Get("station")}
+	switch s := r.URL.Query().Get("status"); s {
+	case "", "open":
+		f.Status = StatusOpen
+	case "all":
+	case "resolved":
+		f.Status = StatusResolved
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q: want open, resolved or all", s))
+		return
+	}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			writeError(w, http.StatusBadRequest, "limit: want 1..10000")
+			return
+		}
+		f.Limit = n
+	}
+	list, err := a.Manager.List(r.Context(), f)
+	if err != nil {
+		a.Log.Error("list incidents", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not list incidents")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": list, "count": len(list)})
+}
+
+func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
+	in, err := a.Manager.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "incident "+r.PathValue("id")+" not found")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "could not read incident")
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+// ActionRequest is the body of ack, arrive and resolve.
+type ActionRequest struct {
+	Outcome string `json:"outcome"`
+	Note    string `json:"note"`
+	By      string `json:"by"`
+}
+
+func (a *API) action(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req ActionRequest
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "could not read body")
+			return
+		}
+		if len(body) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil {
+				writeError(w, http.StatusBadRequest, "body: "+err.Error())
+				return
+			}
+		}
+		by := req.By
+		if by == "" {
+			by = "console"
+		}
+		id := r.PathValue("id")
+		var in *Incident
+		switch kind {
+		case "ack":
+			in, err = a.Manager.Ack(r.Context(), id, by, req.Note)
+		case "arrive":
+			in, err = a.Manager.Arrive(r.Context(), id, by, req.Note)
+		case "resolve":
+			if req.Outcome == "" {
+				writeError(w, http.StatusBadRequest, "outcome is required: fire, false_alarm, test, nuisance, fault_fixed or other")
+				return
+			}
+			in, err = a.Manager.Resolve(r.Context(), id, by, req.Outcome, req.Note)
+		}
+		var ae *ActionError
+		if errors.As(err, &ae) {
+			writeError(w, ae.Code, ae.Msg)
+			return
+		}
+		if err != nil {
+			a.Log.Error("incident action", "action", kind, "id", id, "err", err)
+			writeError(w, http.StatusInternalServerError, "could not record the action")
+			return
+		}
+		writeJSON(w, http.StatusOK, in)
+	}
+}
+
+// stream serves incident changes as Server-Sent Events named "incident".
+func (a *API) stream(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	changes, cancel := a.Manager.Hub().Subscribe(256)
+	defer cancel()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: 2000\nevent: hello\ndata: {\"at\":%q}\n\n", time.Now().UTC().Format(time.RFC3339Nano))
+	fl.Flush()
+	hb := a.Heartbeat
+	if hb <= 0 {
+		hb = 15 * time.Second
+	}
+	tick := time.NewTicker(hb)
+	defer tick.Stop()
+	station := r.URL.Query().Get("station")
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case c, ok := <-changes:
+			if !ok {
+				return // cut off for falling behind; the console reconnects
+			}
+			if station != "" && c.Incident.Station != station {
+				continue
+			}
+			b, err := json.Marshal(c)
+			if err != nil {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "id: %s-%d\nevent: incident\ndata: %s\n\n", c.Incident.ID, c.Incident.Version, b); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
+
+func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
+	var kind devices.Kind
+	if k := r.URL.Query().Get("kind"); k != "" {
+		var err error
+		if kind, err = devices.ParseKind(k); err != nil {
+			writeError(w, http.StatusBadRequest, "kind: "+err.Error())
+			return
+		}
+	}
+	list := a.Registry.Devices(kind)
+	if s := r.URL.Query().Get("station"); s != "" {
+		kept := list[:0:0]
+		for _, d := range list {
+			if d.Station == s {
+				kept = append(kept, d)
+			}
+		}
+		list = kept
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": list, "count": len(list)})
+}
+
+func (a *API) listStations(w http.ResponseWriter, _ *http.Request) {
+	list := a.Registry.Stations()
+	writeJSON(w, http.StatusOK, map[string]any{"stations": list, "count": len(list)})
+}
+
+func (a *API) listZones(w http.ResponseWriter, _ *http.Request) {
+	out := map[string]any{}
+	for _, l := range []devices.Level{devices.LevelGrid, devices.LevelCommunity, devices.LevelZone} {
+		out[string(l)] = a.Registry.Areas(l)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) listGaps(w http.ResponseWriter, _ *http.Request) {
+	g := a.Registry.Gaps()
+	writeJSON(w, http.StatusOK, map[string]any{"gaps": g, "count": len(g)})
+}
+
+func (a *API) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
+	if a.DeadLetters == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"deadletters": []ingest.DeadLetter{}, "total": 0})
+		return
+	}
+	list, total := a.DeadLetters.List()
+	writeJSON(w, http.StatusOK, map[string]any{"deadletters": list, "count": len(list), "total": total})
+}
+
+// Serve runs srv on ln until ctx is done, then shuts down within five
+// seconds.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}

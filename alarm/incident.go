@@ -1,0 +1,168 @@
+// Package alarm turns the rule engine's signals into incidents a duty crew
+// works: it groups signals of one site into one incident, drops repeats,
+// routes the incident to the micro fire station responsible, persists every
+// step, and pushes each change to the consoles (Server-Sent Events).
+//
+// The alarm path must never wait on the cold path: persistence is the only
+// I/O between a signal and the console, and notifications or the time-series
+// sink hang off the bus, not off this package's locks.
+package alarm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/rules"
+)
+
+// Status is open until a person resolves the incident.
+type Status string
+
+// Statuses.
+const (
+	StatusOpen     Status = "open"
+	StatusResolved Status = "resolved"
+)
+
+// Stage is where the crew is with an incident.
+type Stage string
+
+// Stages of the 1-3-5 response (1 minute to respond, 3 to be on scene, 5 to
+// have it handled).
+const (
+	StageNew          Stage = "new"
+	StageAcknowledged Stage = "acknowledged"
+	StageOnScene      Stage = "on_scene"
+	StageResolved     Stage = "resolved"
+)
+
+// Outcomes a crew may resolve an incident with.
+var Outcomes = []string{"fire", "false_alarm", "test", "nuisance", "fault_fixed", "other"}
+
+// Step is one timestamped thing that happened to an incident.
+type Step struct {
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+	By     string    `json:"by,omitempty"`
+	Device string    `json:"device,omitempty"`
+	Signal string    `json:"signal,omitempty"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// SignalRef says which rule and which message made an incident what it is.
+type SignalRef struct {
+	ID      string       `json:"id"`
+	Rule    string       `json:"rule"`
+	Action  rules.Action `json:"action"`
+	Device  string       `json:"device"`
+	Message string       `json:"message,omitempty"`
+	At      time.Time    `json:"at"`
+	Detail  string       `json:"detail,omitempty"`
+}
+
+// Incident is what a duty crew works.
+type Incident struct {
+	ID           string         `json:"id"`
+	Type         string         `json:"type"`
+	Severity     rules.Severity `json:"severity"`
+	Status       Status         `json:"status"`
+	Stage        Stage          `json:"stage"`
+	Dispatchable bool           `json:"dispatchable"`
+	// Cleared is set when the condition has gone away (a pressure back to
+	// normal, a device back online); a person still closes the incident.
+	Cleared bool `json:"cleared,omitempty"`
+
+	Site        string                `json:"site"`
+	SiteName    string                `json:"site_name,omitempty"`
+	SiteType    devices.SiteType      `json:"site_type,omitempty"`
+	Address     string                `json:"address,omitempty"`
+	Devices     []string              `json:"devices"`
+	Location    devices.Point         `json:"location"`
+	Zone        string                `json:"zone"`
+	Community   string                `json:"community"`
+	Station     string                `json:"station"`
+	StationName string                `json:"station_name,omitempty"`
+	Resident    devices.ResidentFlags `json:"resident_flags"`
+	Guardian    devices.Contact       `json:"guardian,omitempty"`
+	GridWorker  devices.Contact       `json:"grid_worker,omitempty"`
+
+	OpenedAt   time.Time  `json:"opened_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	AckedAt    *time.Time `json:"acked_at,omitempty"`
+	ArrivedAt  *time.Time `json:"arrived_at,omitempty"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	Outcome    string     `json:"outcome,omitempty"`
+	Note       string     `json:"note,omitempty"`
+
+	Signals []SignalRef `json:"signals"`
+	Steps   []Step      `json:"steps"`
+	// Version grows with every change; consoles keep the highest.
+	Version int `json:"version"`
+}
+
+// IncidentID derives an incident's id from the signal that opened it, so a
+// redelivered signal finds the incident it made the first time.
+func IncidentID(signalID string) string {
+	h := sha256.Sum256([]byte(signalID))
+	return "INC-" + hex.EncodeToString(h[:8])
+}
+
+func (in *Incident) hasSignal(id string) bool {
+	for _, s := range in.Signals {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *Incident) hasDevice(id string) bool {
+	for _, d := range in.Devices {
+		if d == id {
+			return true
+		}
+	}
+	return false
+}
+
+// clone returns a deep copy that the caller may hand out.
+func (in *Incident) clone() *Incident {
+	c := *in
+	c.Devices = append([]string(nil), in.Devices...)
+	c.Signals = append([]SignalRef(nil), in.Signals...)
+	c.Steps = append([]Step(nil), in.Steps...)
+	return &c
+}
+
+// Filter selects incidents to list.
+type Filter struct {
+	// Status "open", "resolved" or "" for all.
+	Status Status
+	// Station, when set, keeps one station's incidents.
+	Station string
+	// Limit caps the result (newest first); 0 means 500.
+	Limit int
+}
+
+// ErrNotFound is returned for an unknown incident.
+var ErrNotFound = errors.New("incident not found")
+
+// Store persists incidents. Implementations: store.SQL on SQLite or
+// PostgreSQL.
+type Store interface {
+	// Save inserts or replaces an incident and, in the same transaction,
+	// records the ids of the signals that changed it.
+	Save(ctx context.Context, in *Incident, signals ...string) error
+	// Get returns one incident or ErrNotFound.
+	Get(ctx context.Context, id string) (*Incident, error)
+	// List returns incidents, newest first.
+	List(ctx context.Context, f Filter) ([]*Incident, error)
+	// HasSignal reports whether a signal was already applied (a repeat must
+	// change nothing).
+	HasSignal(ctx context.Context, id string) (bool, error)
+	Close() error
+}

@@ -1,0 +1,42 @@
+package alarm
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	raised   *prometheus.CounterVec
+	actions  *prometheus.CounterVec
+	commands *prometheus.CounterVec
+	open     prometheus.Gauge
+	latency  *prometheus.HistogramVec
+}
+
+// newMetrics registers the alarm role's metrics on reg; nil registers none.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		raised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_incidents_raised_total",
+			Help: "Incidents opened, by type and severity.",
+		}, []string{"type", "severity"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_incident_actions_total",
+			Help: "Crew actions on incidents (acknowledged, arrived, resolved).",
+		}, []string{"action"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_commands_total",
+			Help: "Commands sent to devices, by command.",
+		}, []string{"cmd"}),
+		open: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "firegrid_incidents_open",
+			Help: "Incidents open now.",
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "firegrid_alarm_latency_seconds",
+			Help:    "Time from a device message's arrival at ingest to its incident change's publication on the console stream, by incident type.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"type"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.raised, m.actions, m.commands, m.open, m.latency)
+	}
+	return m
+}

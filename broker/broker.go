@@ -1,0 +1,61 @@
+// Package broker runs the MQTT broker embedded in `firegrid serve`
+// (mochi-mqtt), so that one process is a whole firegrid. Devices and ingest
+// talk to it over TCP exactly as they would to Mosquitto or EMQX; the
+// scale-out deployment uses an external broker instead.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Broker is an embedded MQTT broker.
+type Broker struct {
+	srv  *mqtt.Server
+	addr string
+}
+
+// Start listens on addr and serves MQTT in the background. An address in
+// use is reported before anything is served.
+func Start(addr string, log *slog.Logger) (*Broker, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "broker"), InlineClient: false})
+	// Devices on a station's intranet connect without credentials in the
+	// all-in-one; deployments that need device authentication put a broker
+	// with its own ACLs in front (see the README).
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{Type: "tcp", ID: "tcp", Address: addr})
+	if err := srv.AddListener(tcp); err != nil {
+		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	default:
+	}
+	return &Broker{srv: srv, addr: tcp.Address()}, nil
+}
+
+// URL is the broker's address as an MQTT URL.
+func (b *Broker) URL() string { return "tcp://" + b.addr }
+
+// Close stops the broker.
+func (b *Broker) Close() error {
+	if b == nil || b.srv == nil {
+		return errors.New("broker not started")
+	}
+	return b.srv.Close()
+}

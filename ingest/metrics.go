@@ -1,0 +1,53 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/firegrid/firegrid/devices"
+)
+
+type metrics struct {
+	received   *prometheus.CounterVec
+	accepted   *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	downlinks  *prometheus.CounterVec
+	mqttAckLag prometheus.Histogram
+}
+
+// newMetrics registers ingest's metrics on reg; a nil reg registers nothing.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_ingest_messages_received_total",
+			Help: "Device messages received, by device kind (from the topic; unknown when the topic is bad).",
+		}, []string{"kind"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_ingest_messages_accepted_total",
+			Help: "Device messages accepted and handed to the bus, by device kind.",
+		}, []string{"kind"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_ingest_messages_rejected_total",
+			Help: "Device messages rejected and dead-lettered, by reason.",
+		}, []string{"reason"}),
+		downlinks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_ingest_downlinks_total",
+			Help: "Commands published to devices over MQTT, by command and result.",
+		}, []string{"cmd", "result"}),
+		mqttAckLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "firegrid_ingest_ack_seconds",
+			Help:    "Time from an MQTT message's arrival to its acknowledgement (the bus has it).",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}),
+	}
+	for _, k := range devices.Kinds {
+		m.received.WithLabelValues(string(k))
+		m.accepted.WithLabelValues(string(k))
+	}
+	for _, r := range Reasons {
+		m.rejected.WithLabelValues(string(r))
+	}
+	if reg != nil {
+		reg.MustRegister(m.received, m.accepted, m.rejected, m.downlinks, m.mqttAckLag)
+	}
+	return m
+}

@@ -1,0 +1,258 @@
+// Package store persists incidents in SQL: SQLite (pure Go, one file in the
+// data directory) for `firegrid serve`, PostgreSQL for the scale-out roles.
+// Both run the same statements; only placeholders differ.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/firegrid/firegrid/alarm"
+)
+
+// Dialect is the SQL flavour.
+type Dialect int
+
+// Dialects.
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+// SQL is an alarm.Store on database/sql.
+type SQL struct {
+	db      *sql.DB
+	dialect Dialect
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// migrates its schema.
+func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
+	s := &SQL{db: db, dialect: SQLite}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// New wraps an open database (for PostgreSQL: the pgx stdlib driver) and
+// migrates its schema.
+func New(ctx context.Context, db *sql.DB, d Dialect) (*SQL, error) {
+	s := &SQL{db: db, dialect: d}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB returns the underlying database.
+func (s *SQL) DB() *sql.DB { return s.db }
+
+// migrations are applied in order, each once; append, never edit.
+var migrations = []string{
+	`CREATE TABLE incidents (
+		id TEXT PRIMARY KEY,
+		status TEXT NOT NULL,
+		type TEXT NOT NULL,
+		severity TEXT NOT NULL,
+		site TEXT NOT NULL,
+		station TEXT NOT NULL,
+		community TEXT NOT NULL,
+		opened_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		version INTEGER NOT NULL,
+		doc TEXT NOT NULL
+	);
+	CREATE INDEX incidents_status ON incidents (status, opened_at);
+	CREATE INDEX incidents_site ON incidents (site, type);
+	CREATE TABLE signals (
+		id TEXT PRIMARY KEY,
+		incident TEXT NOT NULL,
+		at BIGINT NOT NULL
+	);`,
+}
+
+func (s *SQL) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for i, m := range migrations {
+		v := i + 1
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if s.dialect == Postgres {
+			// Serialise concurrent starters of several roles.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7316001)`); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migrate: lock: %w", err)
+			}
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), v).Scan(&n); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			tx.Rollback()
+			continue
+		}
+		for _, stmt := range strings.Split(m, ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// q rewrites ? placeholders for the dialect.
+func (s *SQL) q(query string) string {
+	if s.dialect != Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Save upserts an incident and records signal ids, in one transaction.
+func (s *SQL) Save(ctx context.Context, in *alarm.Incident, signals ...string) error {
+	doc, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO incidents (id, status, type, severity, site, station, community, opened_at, updated_at, version, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, type = excluded.type, severity = excluded.severity,
+			site = excluded.site, station = excluded.station, community = excluded.community,
+			updated_at = excluded.updated_at, version = excluded.version, doc = excluded.doc`),
+		in.ID, string(in.Status), in.Type, string(in.Severity), in.Site, in.Station, in.Community,
+		in.OpenedAt.UnixMilli(), in.UpdatedAt.UnixMilli(), in.Version, string(doc))
+	if err != nil {
+		return fmt.Errorf("save incident %s: %w", in.ID, err)
+	}
+	for _, id := range signals {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO signals (id, incident, at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+			id, in.ID, in.UpdatedAt.UnixMilli()); err != nil {
+			return fmt.Errorf("record signal %s: %w", id, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Get returns one incident.
+func (s *SQL) Get(ctx context.Context, id string) (*alarm.Incident, error) {
+	var doc string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT doc FROM incidents WHERE id = ?`), id).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, alarm.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decode(doc)
+}
+
+func decode(doc string) (*alarm.Incident, error) {
+	var in alarm.Incident
+	if err := json.Unmarshal([]byte(doc), &in); err != nil {
+		return nil, fmt.Errorf("decode incident: %w", err)
+	}
+	return &in, nil
+}
+
+// List returns incidents, newest first. A negative limit means no limit.
+func (s *SQL) List(ctx context.Context, f alarm.Filter) ([]*alarm.Incident, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, string(f.Status))
+	}
+	if f.Station != "" {
+		where = append(where, "station = ?")
+		args = append(args, f.Station)
+	}
+	q := `SELECT doc FROM incidents`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY opened_at DESC, id"
+	limit := f.Limit
+	if limit == 0 {
+		limit = 500
+	}
+	if limit > 0 {
+		q += " LIMIT " + strconv.Itoa(limit)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*alarm.Incident
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		in, err := decode(doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// HasSignal reports whether a signal id was recorded.
+func (s *SQL) HasSignal(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM signals WHERE id = ?`), id).Scan(&n)
+	return n > 0, err
+}
+
+// Close closes the database.
+func (s *SQL) Close() error { return s.db.Close() }
