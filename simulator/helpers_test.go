@@ -1,0 +1,35 @@
+package simulator
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/firegrid/firegrid/devices"
+)
+
+// demoDevices returns a fleet shaped like the demo registry: 227 smoke
+// detectors (216 households, 6 corridors, 5 sheds), 20 hydrants and 5
+// chargers of 10 ports, so that tests need no registry files.
+func demoDevices() []*devices.Device {
+	var devs []*devices.Device
+	for i := 1; i <= 227; i++ {
+		devs = append(devs, &devices.Device{ID: fmt.Sprintf("SD-%04d", i), Kind: devices.KindSmoke, Site: fmt.Sprintf("H-%04d", i)})
+	}
+	for i := 1; i <= 20; i++ {
+		devs = append(devs, &devices.Device{ID: fmt.Sprintf("HY-%03d", i), Kind: devices.KindHydrant, Site: fmt.Sprintf("HYD-%03d", i)})
+	}
+	for i := 1; i <= 5; i++ {
+		devs = append(devs, &devices.Device{ID: fmt.Sprintf("CH-%03d", i), Kind: devices.KindCharger, Site: fmt.Sprintf("SHED-%02d", i), Ports: 10})
+	}
+	return devs
+}
+
+// mustParse parses a scenario held in a test.
+func mustParse(t testing.TB, src string) *Scenario {
+	t.Helper()
+	sc, err := ParseScenario("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("ParseScenario: %v", err)
+	}
+	return sc
+}

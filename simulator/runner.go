@@ -1,0 +1,286 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/clock"
+)
+
+// DefaultPublishTimeout bounds one publication, PUBACK included.
+const DefaultPublishTimeout = 10 * time.Second
+
+// Config is a simulation run as `firegrid simulate` takes it. The zero
+// value of every field but MQTTURL means its default.
+type Config struct {
+	// MQTTURL is the broker, as tcp://localhost:1883.
+	MQTTURL string `yaml:"mqtt_url"`
+	// ClientID is the MQTT client id; empty means a random firegrid-sim-….
+	ClientID string `yaml:"client_id"`
+	// Scenario is the path of a scenario file; empty means the fleet alone.
+	Scenario string `yaml:"scenario"`
+	// Registry is the registry directory (configs/demo); empty means no
+	// registry, so no fleet, and every step must name its device's kind.
+	Registry string `yaml:"registry"`
+	// Speed plays the run this many times faster than real time: 10 makes
+	// a 60 s heartbeat interval 6 s of wall time. 0 means 1.
+	Speed float64 `yaml:"speed"`
+	// Seed seeds the fleet; 0 means the scenario's seed.
+	Seed uint64 `yaml:"seed"`
+	// Duration ends the run after this much scenario time; 0 means the
+	// scenario's duration, or else until the last step when the fleet is
+	// off, or else until the run is stopped.
+	Duration time.Duration `yaml:"duration"`
+	// NoFleet turns heartbeats off: only the scenario's steps publish.
+	NoFleet bool `yaml:"no_fleet"`
+	// Fleet overrides the fleet settings of the scenario.
+	Fleet FleetConfig `yaml:"fleet"`
+	// PublishTimeout bounds one publication; 0 means 10 s.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+}
+
+// Validate reports everything wrong with c, naming the fields as YAML
+// spells them.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MQTTURL == "" {
+		errs = append(errs, errors.New("mqtt_url: missing (want a broker URL like tcp://localhost:1883)"))
+	} else if err := checkBrokerURL(c.MQTTURL); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt_url: %w", err))
+	}
+	errs = append(errs, c.validatePlay())
+	return errors.Join(errs...)
+}
+
+// validatePlay checks the fields a Runner uses.
+func (c Config) validatePlay() error {
+	var errs []error
+	if c.Speed < 0 || c.Speed > 1e6 {
+		errs = append(errs, fmt.Errorf("speed: %g is out of range (want above 0 and at most 1000000, or 0 for real time)", c.Speed))
+	}
+	if c.Duration < 0 {
+		errs = append(errs, fmt.Errorf("duration: %v is negative", c.Duration))
+	}
+	if c.PublishTimeout < 0 {
+		errs = append(errs, fmt.Errorf("publish_timeout: %v is negative", c.PublishTimeout))
+	}
+	if err := c.Fleet.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("fleet: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Simulate runs cfg: it loads the registry and the scenario, connects to
+// the broker and plays the run in real time (scaled by Speed) until it
+// ends or ctx is cancelled. It is what `firegrid simulate` calls.
+func Simulate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var devs []*devices.Device
+	if cfg.Registry != "" {
+		reg, err := devices.Load(cfg.Registry)
+		if err != nil {
+			return err
+		}
+		devs = reg.Devices("")
+	}
+	var sc *Scenario
+	if cfg.Scenario != "" {
+		var err error
+		if sc, err = LoadScenario(cfg.Scenario); err != nil {
+			return err
+		}
+		if err := sc.Check(devs); err != nil {
+			return err
+		}
+	}
+	pub, err := NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	r := &Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: pub, Clock: clock.Real{}, Logger: log}
+	return r.Run(ctx)
+}
+
+// Runner plays a fleet and a scenario through a Publisher on a Clock. Set
+// its fields, then call Run. Config.MQTTURL, ClientID, Scenario and
+// Registry are not used: the Runner takes the publisher, scenario and
+// devices as they are.
+type Runner struct {
+	Config Config
+	// Scenario is played on the fleet; nil means the fleet alone.
+	Scenario *Scenario
+	// Devices make the fleet: the registry's devices, in any order.
+	Devices   []*devices.Device
+	Publisher Publisher
+	// Clock times the run; nil means the wall clock.
+	Clock clock.Clock
+	// Logger receives a line per scenario step (Info) and per heartbeat
+	// (Debug); nil means none.
+	Logger *slog.Logger
+	// OnPublish, when set, is called after each publication the broker
+	// took, in order, from Run's goroutine: where expectations, recording
+	// and load statistics attach.
+	OnPublish func(Publication)
+}
+
+// Run plays the run until it ends (see Config.Duration) or ctx is
+// cancelled; both are a normal end and return nil. It returns an error
+// when the run cannot start, or, at the end, when publications failed:
+// a failed publication is logged and the run goes on. Run starts no
+// goroutine.
+func (r *Runner) Run(ctx context.Context) error {
+	cfg := r.Config
+	if err := cfg.validatePlay(); err != nil {
+		return err
+	}
+	if r.Publisher == nil {
+		return errors.New("simulator: Runner has no Publisher")
+	}
+	clk := r.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	log := r.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	speed := cfg.Speed
+	if speed == 0 {
+		speed = 1
+	}
+	timeout := cfg.PublishTimeout
+	if timeout == 0 {
+		timeout = DefaultPublishTimeout
+	}
+	sc := r.Scenario
+	seed, until, fc := cfg.Seed, cfg.Duration, FleetConfig{}
+	if sc != nil {
+		if seed == 0 {
+			seed = sc.Seed
+		}
+		if until == 0 {
+			until = sc.Duration
+		}
+		fc = sc.Fleet
+	}
+	fc = fc.Merge(cfg.Fleet)
+	if cfg.NoFleet {
+		fc.Off = true
+	}
+	fleet, err := NewFleet(r.Devices, fc, seed)
+	if err != nil {
+		return err
+	}
+	start := clk.Now()
+	// Sequence numbers start at the run's start in Unix milliseconds, so
+	// a second run against the same firegrid never goes back.
+	if ms := start.UnixMilli(); ms > 0 {
+		fleet.seqBase = uint64(ms)
+	}
+	tl, err := NewTimeline(fleet, sc)
+	if err != nil {
+		return err
+	}
+	name := ""
+	if sc != nil {
+		name = sc.Name
+	}
+	log.Info("simulation starting", "scenario", name, "devices", fleet.Len(), "seed", seed,
+		"speed", speed, "duration", until, "fleet", !fc.Off)
+
+	var st runStats
+	defer func() {
+		log.Info("simulation over", "published", st.published, "failed", st.failed, "steps", st.steps,
+			"elapsed", clk.Now().Sub(start))
+	}()
+	for {
+		p, ok := tl.Next()
+		if !ok || until > 0 && p.At > until {
+			if ok && !wait(ctx, clk, start, until, speed) {
+				return nil
+			}
+			return st.err()
+		}
+		if !wait(ctx, clk, start, p.At, speed) {
+			return nil
+		}
+		if p.Step != nil {
+			st.steps++
+			logStep(log, &p)
+		}
+		if p.Topic == "" {
+			continue
+		}
+		p.Stamp(clk.Now())
+		if p.Step == nil && log.Enabled(ctx, slog.LevelDebug) {
+			log.Debug("heartbeat", "at", p.At, "topic", p.Topic, "seq", p.Message.Seq)
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := r.Publisher.Publish(pctx, p.Topic, p.QoS, p.Retained, p.Payload)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			st.failed++
+			if st.first == nil {
+				st.first = err
+			}
+			log.Error("publication failed", "at", p.At, "topic", p.Topic, "err", err)
+			continue
+		}
+		st.published++
+		if r.OnPublish != nil {
+			r.OnPublish(p)
+		}
+	}
+}
+
+// wait blocks until offset at (scenario time, scaled by speed) after
+// start; it reports false when ctx ended first.
+func wait(ctx context.Context, clk clock.Clock, start time.Time, at time.Duration, speed float64) bool {
+	d := time.Duration(float64(at)/speed) - clk.Now().Sub(start)
+	if d > 0 {
+		select {
+		case <-clk.After(d):
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return ctx.Err() == nil
+}
+
+func logStep(log *slog.Logger, p *Publication) {
+	st := p.Step
+	attrs := []any{"step", st.Index, "line", st.Line, "at", p.At, "device", st.Device, "action", string(st.Action)}
+	if st.Event != "" {
+		attrs = append(attrs, "event", st.Event)
+	}
+	if st.Repeat.times() > 1 {
+		attrs = append(attrs, "repeat", fmt.Sprintf("%d/%d", p.Repeat+1, st.Repeat.times()))
+	}
+	if p.Topic != "" {
+		attrs = append(attrs, "topic", p.Topic, "seq", p.Message.Seq)
+	}
+	log.Info("scenario step", attrs...)
+}
+
+// runStats counts what a run did.
+type runStats struct {
+	published, failed, steps int
+	first                    error
+}
+
+func (s *runStats) err() error {
+	if s.failed == 0 {
+		return nil
+	}
+	return fmt.Errorf("simulator: %d of %d publications failed, the first: %w", s.failed, s.failed+s.published, s.first)
+}

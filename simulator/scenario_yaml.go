@@ -1,0 +1,664 @@
+package simulator
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/firegrid/firegrid/devices"
+)
+
+// The raw forms of a scenario file. They are decoded strictly (unknown
+// keys fail) and keep every leaf as a yaml.Node, so that each value is
+// parsed here with its line at hand.
+type rawScenario struct {
+	Name        yaml.Node `yaml:"name"`
+	Description yaml.Node `yaml:"description"`
+	Seed        yaml.Node `yaml:"seed"`
+	Duration    yaml.Node `yaml:"duration"`
+	Fleet       *rawFleet `yaml:"fleet"`
+	Steps       []rawStep `yaml:"steps"`
+}
+
+type rawFleet struct {
+	Off             yaml.Node `yaml:"off"`
+	SmokeInterval   yaml.Node `yaml:"smoke_interval"`
+	HydrantInterval yaml.Node `yaml:"hydrant_interval"`
+	ChargerInterval yaml.Node `yaml:"charger_interval"`
+	Jitter          yaml.Node `yaml:"jitter"`
+	Kinds           yaml.Node `yaml:"kinds"`
+	Devices         yaml.Node `yaml:"devices"`
+}
+
+type rawStep struct {
+	At        yaml.Node  `yaml:"at"`
+	Device    yaml.Node  `yaml:"device"`
+	Kind      yaml.Node  `yaml:"kind"`
+	Event     yaml.Node  `yaml:"event"`
+	Values    yaml.Node  `yaml:"values"`
+	Telemetry yaml.Node  `yaml:"telemetry"`
+	Silence   yaml.Node  `yaml:"silence"`
+	Resume    yaml.Node  `yaml:"resume"`
+	Repeat    *rawRepeat `yaml:"repeat"`
+}
+
+type rawRepeat struct {
+	Every yaml.Node `yaml:"every"`
+	Count yaml.Node `yaml:"count"`
+}
+
+// portFields are the keys of one entry of a ports list.
+const portFields = "port, current_a, power_w, temp_c, state"
+
+// ParseScenario decodes and validates a scenario; file names it in errors.
+// Every problem found is reported, each as a *ScenarioError reading
+// file:line: field: problem, joined with errors.Join.
+func ParseScenario(file string, data []byte) (*Scenario, error) {
+	p := &scenarioParser{sc: &Scenario{File: file, lines: make(map[string]int)}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, p.yamlError(err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, &ScenarioError{File: file, Line: 1, Msg: "empty file (want a mapping with name, steps and so on)"}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, &ScenarioError{File: file, Line: root.Line, Msg: "want a mapping with name, steps and so on"}
+	}
+	p.index(root, "")
+	var raw rawScenario
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		return nil, p.yamlError(err)
+	}
+	p.scenario(&raw)
+	if err := joinScenarioErrors(p.errs); err != nil {
+		return nil, err
+	}
+	return p.sc, nil
+}
+
+// scenarioParser turns a raw scenario into a Scenario, collecting errors.
+type scenarioParser struct {
+	sc   *Scenario
+	errs []*ScenarioError
+	// keys maps "line:key" to the path of a mapping key, values a line to
+	// the shallowest path of a value starting on it: how a yaml.v3 type
+	// error, which gives only a line, finds its field.
+	keyPath   map[string]string
+	valuePath map[int]string
+}
+
+// index records the line of every field path under n.
+func (p *scenarioParser) index(n *yaml.Node, path string) {
+	if p.keyPath == nil {
+		p.keyPath, p.valuePath = make(map[string]string), make(map[int]string)
+	}
+	if path != "" {
+		if _, ok := p.sc.lines[path]; !ok {
+			p.sc.lines[path] = n.Line
+		}
+		if _, ok := p.valuePath[n.Line]; !ok {
+			p.valuePath[n.Line] = path
+		}
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			kp := k.Value
+			if path != "" {
+				kp = path + "." + k.Value
+			}
+			p.keyPath[fmt.Sprintf("%d:%s", k.Line, k.Value)] = kp
+			p.sc.lines[kp] = k.Line
+			p.index(v, kp)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p.index(c, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
+
+// yamlError turns a yaml.v3 error into scenario errors with fields.
+func (p *scenarioParser) yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		line, msg := splitLine(strings.TrimPrefix(err.Error(), "yaml: "))
+		return &ScenarioError{File: p.sc.File, Line: line, Msg: msg}
+	}
+	var errs []*ScenarioError
+	for _, e := range te.Errors {
+		se := &ScenarioError{File: p.sc.File}
+		se.Line, se.Msg = splitLine(e)
+		if field, typ, ok := unknownField(se.Msg); ok {
+			se.Field = p.keyPath[fmt.Sprintf("%d:%s", se.Line, field)]
+			se.Msg = "unknown field (want one of " + rawFields(typ) + ")"
+		} else if tag, typ, ok := cannotUnmarshal(se.Msg); ok {
+			se.Field = p.valuePath[se.Line]
+			switch {
+			case strings.HasPrefix(typ, "[]"):
+				se.Msg = "want a list, got " + yamlKind(tag)
+			case strings.Contains(typ, "simulator.raw"):
+				se.Msg = "want a mapping, got " + yamlKind(tag)
+			}
+		}
+		errs = append(errs, se)
+	}
+	return joinScenarioErrors(errs)
+}
+
+// splitLine splits yaml.v3's "line 12: problem" into 12 and "problem".
+func splitLine(msg string) (int, string) {
+	rest, ok := strings.CutPrefix(msg, "line ")
+	if !ok {
+		return 0, msg
+	}
+	num, text, ok := strings.Cut(rest, ": ")
+	line, err := strconv.Atoi(num)
+	if !ok || err != nil {
+		return 0, msg
+	}
+	return line, text
+}
+
+// unknownField reads yaml.v3's "field X not found in type T".
+func unknownField(msg string) (field, typ string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, "field ")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, " not found in type ")
+}
+
+// cannotUnmarshal reads yaml.v3's "cannot unmarshal !!tag `value` into T".
+func cannotUnmarshal(msg string) (tag, typ string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, "cannot unmarshal ")
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndex(rest, " into ")
+	if i < 0 {
+		return "", "", false
+	}
+	tag, _, _ = strings.Cut(rest[:i], " ")
+	return tag, rest[i+len(" into "):], true
+}
+
+func yamlKind(tag string) string {
+	switch tag {
+	case "!!map":
+		return "a mapping"
+	case "!!seq":
+		return "a list"
+	case "!!str":
+		return "a string"
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	}
+	return tag
+}
+
+// rawFields lists the YAML keys of the raw type yaml.v3 names.
+func rawFields(typeName string) string {
+	var t reflect.Type
+	switch strings.TrimPrefix(typeName, "*") {
+	case "simulator.rawScenario":
+		t = reflect.TypeFor[rawScenario]()
+	case "simulator.rawFleet":
+		t = reflect.TypeFor[rawFleet]()
+	case "simulator.rawStep":
+		t = reflect.TypeFor[rawStep]()
+	case "simulator.rawRepeat":
+		t = reflect.TypeFor[rawRepeat]()
+	default:
+		return "the documented keys"
+	}
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+	}
+	return strings.Join(names, ", ")
+}
+
+// errorf records an error about the field at path, at node n's line (or
+// the path's line when n is absent).
+func (p *scenarioParser) errorf(n *yaml.Node, path string, format string, args ...any) {
+	e := p.sc.errorf(path, format, args...)
+	if n != nil && n.Line > 0 {
+		e.Line = n.Line
+	}
+	p.errs = append(p.errs, e)
+}
+
+// present reports whether a key was given a non-null value.
+func present(n *yaml.Node) bool {
+	return n.Kind != 0 && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+func (p *scenarioParser) str(n *yaml.Node, path string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		p.errorf(n, path, "want a string")
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *scenarioParser) duration(n *yaml.Node, path string) (time.Duration, bool) {
+	if n.Kind == yaml.ScalarNode {
+		if d, err := time.ParseDuration(n.Value); err == nil && d >= 0 {
+			return d, true
+		}
+	}
+	p.errorf(n, path, "want a duration like 5s, got %s", show(n))
+	return 0, false
+}
+
+func (p *scenarioParser) number(n *yaml.Node, path string) (float64, bool) {
+	var f float64
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || n.Decode(&f) != nil {
+		p.errorf(n, path, "want a number, got %s", show(n))
+		return 0, false
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		p.errorf(n, path, "want a finite number, got %s", show(n))
+		return 0, false
+	}
+	return f, true
+}
+
+func (p *scenarioParser) integer(n *yaml.Node, path string, least int64) (int64, bool) {
+	var i int64
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil || i < least {
+		p.errorf(n, path, "want a whole number of at least %d, got %s", least, show(n))
+		return 0, false
+	}
+	return i, true
+}
+
+func (p *scenarioParser) boolean(n *yaml.Node, path string) (bool, bool) {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		p.errorf(n, path, "want true or false, got %s", show(n))
+		return false, false
+	}
+	return b, true
+}
+
+func (p *scenarioParser) strings(n *yaml.Node, path string) []string {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, path, "want a list, got %s", show(n))
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for i, c := range n.Content {
+		if s, ok := p.str(c, fmt.Sprintf("%s[%d]", path, i)); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// show quotes what a node holds, for an error message.
+func show(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return strconv.Quote(n.Value)
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "nothing"
+}
+
+// deviceID reports whether s can be a device id: a topic level without
+// wildcards or separators.
+func deviceID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *scenarioParser) scenario(raw *rawScenario) {
+	sc := p.sc
+	if present(&raw.Name) {
+		sc.Name, _ = p.str(&raw.Name, "name")
+	}
+	if sc.Name == "" {
+		base := sc.File[strings.LastIndexAny(sc.File, `/\`)+1:]
+		sc.Name = strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
+	}
+	if present(&raw.Description) {
+		sc.Description, _ = p.str(&raw.Description, "description")
+	}
+	if present(&raw.Seed) {
+		var s uint64
+		if raw.Seed.Kind != yaml.ScalarNode || raw.Seed.Tag != "!!int" || raw.Seed.Decode(&s) != nil {
+			p.errorf(&raw.Seed, "seed", "want a whole number of at least 0, got %s", show(&raw.Seed))
+		}
+		sc.Seed = s
+	}
+	if present(&raw.Duration) {
+		sc.Duration, _ = p.duration(&raw.Duration, "duration")
+	}
+	if raw.Fleet != nil {
+		p.fleet(raw.Fleet)
+	}
+	for i := range raw.Steps {
+		p.step(i, &raw.Steps[i])
+	}
+}
+
+func (p *scenarioParser) fleet(raw *rawFleet) {
+	f := &p.sc.Fleet
+	if present(&raw.Off) {
+		f.Off, _ = p.boolean(&raw.Off, "fleet.off")
+	}
+	for _, d := range []struct {
+		n    *yaml.Node
+		name string
+		out  *time.Duration
+	}{
+		{&raw.SmokeInterval, "smoke_interval", &f.SmokeInterval},
+		{&raw.HydrantInterval, "hydrant_interval", &f.HydrantInterval},
+		{&raw.ChargerInterval, "charger_interval", &f.ChargerInterval},
+	} {
+		if !present(d.n) {
+			continue
+		}
+		path := "fleet." + d.name
+		if v, ok := p.duration(d.n, path); ok {
+			if v < MinInterval {
+				p.errorf(d.n, path, "%v is too short (want at least %v)", v, MinInterval)
+			}
+			*d.out = v
+		}
+	}
+	if present(&raw.Jitter) {
+		if v, ok := p.number(&raw.Jitter, "fleet.jitter"); ok {
+			if v < 0 || v > 0.5 {
+				p.errorf(&raw.Jitter, "fleet.jitter", "want a share between 0 and 0.5, got %g", v)
+			}
+			f.Jitter = v
+			if v == 0 {
+				f.Jitter = -1 // an explicit 0 means no jitter
+			}
+		}
+	}
+	if present(&raw.Kinds) {
+		for i, s := range p.strings(&raw.Kinds, "fleet.kinds") {
+			k, err := devices.ParseKind(s)
+			if err != nil {
+				p.errorf(nil, fmt.Sprintf("fleet.kinds[%d]", i), "%v", strings.TrimPrefix(err.Error(), "unknown device kind "))
+				continue
+			}
+			f.Kinds = append(f.Kinds, k)
+		}
+	}
+	if present(&raw.Devices) {
+		f.Devices = p.strings(&raw.Devices, "fleet.devices")
+	}
+}
+
+func (p *scenarioParser) step(i int, raw *rawStep) {
+	path := fmt.Sprintf("steps[%d]", i)
+	st := Step{Index: i, Line: p.sc.lines[path]}
+	ok := true
+	if !present(&raw.At) {
+		p.errorf(nil, path+".at", "missing (want a duration like 5s)")
+		ok = false
+	} else if d, good := p.duration(&raw.At, path+".at"); good {
+		st.At = d
+		if i > 0 && len(p.sc.Steps) == i && d < p.sc.Steps[i-1].At {
+			p.errorf(&raw.At, path+".at", "%v is before the previous step's %v (keep steps in time order)", d, p.sc.Steps[i-1].At)
+		}
+	} else {
+		ok = false
+	}
+	if !present(&raw.Device) {
+		p.errorf(nil, path+".device", "missing (want a device id like SD-0001)")
+		ok = false
+	} else if s, good := p.str(&raw.Device, path+".device"); good {
+		if !deviceID(s) {
+			p.errorf(&raw.Device, path+".device", "%q is not a device id (letters, digits, - _ . only)", s)
+			ok = false
+		}
+		st.Device = s
+	} else {
+		ok = false
+	}
+	if present(&raw.Kind) {
+		if s, good := p.str(&raw.Kind, path+".kind"); good {
+			k, err := devices.ParseKind(s)
+			if err != nil {
+				p.errorf(&raw.Kind, path+".kind", "%v", strings.TrimPrefix(err.Error(), "unknown device kind "))
+				ok = false
+			}
+			st.Kind = k
+		}
+	}
+
+	var actions []string
+	if present(&raw.Event) {
+		actions = append(actions, "event")
+		st.Action = ActionEvent
+		if s, good := p.str(&raw.Event, path+".event"); good {
+			if !anyKindEvent(s) {
+				p.errorf(&raw.Event, path+".event", "unknown event %q (contract v1: smoke %s; hydrant %s; charger %s)", s,
+					strings.Join(Events(devices.KindSmoke), ", "), strings.Join(Events(devices.KindHydrant), ", "), strings.Join(Events(devices.KindCharger), ", "))
+				ok = false
+			}
+			st.Event = s
+		}
+		if present(&raw.Values) {
+			st.Values, st.Ports = p.values(&raw.Values, path+".values")
+		}
+	} else if present(&raw.Values) {
+		p.errorf(&raw.Values, path+".values", "values go with an event; for telemetry write telemetry: {name: value}")
+		ok = false
+	}
+	if present(&raw.Telemetry) {
+		actions = append(actions, "telemetry")
+		st.Action = ActionTelemetry
+		st.Values, st.Ports = p.values(&raw.Telemetry, path+".telemetry")
+		if len(st.Values) == 0 && len(st.Ports) == 0 && raw.Telemetry.Kind == yaml.MappingNode {
+			p.errorf(&raw.Telemetry, path+".telemetry", "want at least one value")
+		}
+	}
+	for _, a := range []struct {
+		n      *yaml.Node
+		name   string
+		action Action
+	}{{&raw.Silence, "silence", ActionSilence}, {&raw.Resume, "resume", ActionResume}} {
+		if !present(a.n) {
+			continue
+		}
+		if b, good := p.boolean(a.n, path+"."+a.name); good && b {
+			actions = append(actions, a.name)
+			st.Action = a.action
+		} else if good {
+			p.errorf(a.n, path+"."+a.name, "only true means something here; leave the key out instead")
+			ok = false
+		}
+	}
+	switch len(actions) {
+	case 0:
+		if ok {
+			p.errorf(nil, path, "want one of event, telemetry, silence: true or resume: true")
+		}
+		ok = false
+	case 1:
+	default:
+		p.errorf(nil, path, "%s cannot go in one step; make one step each", strings.Join(actions, " and "))
+		ok = false
+	}
+
+	if raw.Repeat != nil {
+		rp := path + ".repeat"
+		if st.Action == ActionSilence || st.Action == ActionResume {
+			p.errorf(nil, rp, "only event and telemetry steps repeat")
+		}
+		if !present(&raw.Repeat.Every) {
+			p.errorf(nil, rp+".every", "missing (want a duration like 2s)")
+		} else if d, good := p.duration(&raw.Repeat.Every, rp+".every"); good {
+			if d <= 0 {
+				p.errorf(&raw.Repeat.Every, rp+".every", "want a duration above 0, like 2s")
+			}
+			st.Repeat.Every = d
+		}
+		if !present(&raw.Repeat.Count) {
+			p.errorf(nil, rp+".count", "missing (want how many times in all, like 5)")
+		} else if n, good := p.integer(&raw.Repeat.Count, rp+".count", 1); good {
+			if n > 1_000_000 {
+				p.errorf(&raw.Repeat.Count, rp+".count", "%d is too many (at most 1000000)", n)
+			}
+			st.Repeat.Count = int(n)
+		}
+	}
+	if ok {
+		p.sc.Steps = append(p.sc.Steps, st)
+	}
+}
+
+// values reads a values or telemetry mapping: numbers by name, and a ports
+// list for chargers.
+func (p *scenarioParser) values(n *yaml.Node, path string) (map[string]float64, []PortValues) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, path, "want a mapping of value names to numbers, got %s", show(n))
+		return nil, nil
+	}
+	var vals map[string]float64
+	var ports []PortValues
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		kp := path + "." + k.Value
+		if k.Value == "ports" {
+			ports = p.ports(v, kp)
+			continue
+		}
+		if !anyKindValue(k.Value) {
+			p.errorf(k, kp, "unknown value (contract v1: smoke %s; hydrant %s; charger %s, ports)", strings.Join(ValueNames(devices.KindSmoke), ", "),
+				strings.Join(ValueNames(devices.KindHydrant), ", "), strings.Join(ValueNames(devices.KindCharger), ", "))
+			continue
+		}
+		if f, ok := p.number(v, kp); ok {
+			if vals == nil {
+				vals = make(map[string]float64)
+			}
+			vals[k.Value] = f
+		}
+	}
+	return vals, ports
+}
+
+func (p *scenarioParser) ports(n *yaml.Node, path string) []PortValues {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, path, "want a list of ports like - {port: 3, temp_c: 72}, got %s", show(n))
+		return nil
+	}
+	var out []PortValues
+	seen := make(map[int]bool)
+	for i, c := range n.Content {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		if c.Kind != yaml.MappingNode {
+			p.errorf(c, ip, "want a mapping like {port: 3, temp_c: 72}, got %s", show(c))
+			continue
+		}
+		var pv PortValues
+		hasPort := false
+		for j := 0; j+1 < len(c.Content); j += 2 {
+			k, v := c.Content[j], c.Content[j+1]
+			kp := ip + "." + k.Value
+			switch k.Value {
+			case "port":
+				if x, ok := p.integer(v, kp, 1); ok {
+					pv.Port, hasPort = int(x), true
+					if seen[pv.Port] {
+						p.errorf(v, kp, "port %d appears twice", pv.Port)
+					}
+					seen[pv.Port] = true
+				}
+			case "current_a", "power_w", "temp_c":
+				if x, ok := p.number(v, kp); ok {
+					switch k.Value {
+					case "current_a":
+						pv.CurrentA = &x
+					case "power_w":
+						pv.PowerW = &x
+					default:
+						pv.TempC = &x
+					}
+				}
+			case "state":
+				if s, ok := p.str(v, kp); ok {
+					if !stateWord(s) {
+						p.errorf(v, kp, "want a lower-case word like charging or idle, got %q", s)
+					}
+					pv.State = s
+				}
+			default:
+				p.errorf(k, kp, "unknown field (want one of %s)", portFields)
+			}
+		}
+		if !hasPort {
+			p.errorf(c, ip+".port", "missing (want the port number, from 1)")
+			continue
+		}
+		out = append(out, pv)
+	}
+	return out
+}
+
+func stateWord(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func anyKindEvent(e string) bool {
+	for _, k := range devices.Kinds {
+		if KnownEvent(k, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyKindValue(v string) bool {
+	for _, k := range devices.Kinds {
+		for _, n := range ValueNames(k) {
+			if n == v {
+				return true
+			}
+		}
+	}
+	return false
+}
