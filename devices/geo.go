@@ -36,22 +36,31 @@ func validPoint(p Point) bool {
 // locate says where p lies relative to mp: in the interior, on the boundary
 // or outside. A point on the boundary of a hole is on the boundary.
 func locate(mp *geom.MultiPolygon, p Point) location.Type {
-	c := geom.Coord{p.Lon, p.Lat}
-	layout := mp.Layout()
+	return locateCoord(mp, geom.Coord{p.Lon, p.Lat})
+}
+
+// locateCoord is locate for a point already made a geom.Coord, so that a
+// caller testing several polygons allocates it once.
+func locateCoord(mp *geom.MultiPolygon, c geom.Coord) location.Type {
+	// Work on the flat coordinates: mp.Polygon(i) would allocate.
+	layout, flat := mp.Layout(), mp.FlatCoords()
 	best := location.Exterior
-	for i := 0; i < mp.NumPolygons(); i++ {
-		poly := mp.Polygon(i)
-		if poly.NumLinearRings() == 0 {
-			continue
-		}
-		loc := xy.LocatePointInRing(layout, c, poly.LinearRing(0).FlatCoords())
-		if loc == location.Exterior {
-			continue
-		}
-		for j := 1; j < poly.NumLinearRings() && loc != location.Exterior; j++ {
-			switch xy.LocatePointInRing(layout, c, poly.LinearRing(j).FlatCoords()) {
+	offset := 0
+	for _, ends := range mp.Endss() {
+		loc := location.Exterior
+		for j, end := range ends {
+			ring := flat[offset:end]
+			offset = end
+			if j == 0 {
+				loc = xy.LocatePointInRing(layout, c, ring)
+				continue
+			}
+			if loc == location.Exterior {
+				continue // outside the shell: holes do not matter
+			}
+			switch xy.LocatePointInRing(layout, c, ring) {
 			case location.Interior:
-				loc = location.Exterior
+				loc = location.Exterior // in a hole
 			case location.Boundary:
 				loc = location.Boundary
 			}

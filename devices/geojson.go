@@ -24,16 +24,16 @@ type rawFeature struct {
 
 // readFeatures parses a FeatureCollection. Properties must be strings (or
 // null), and only the names in allowed may appear. geomTypes lists the
-// accepted geometry types. Features with a broken geometry are dropped
-// after their error is recorded; the index of the others is kept.
-func readFeatures(p *problems, file string, data []byte, allowed []string, geomTypes ...string) ([]rawFeature, bool) {
+// accepted geometry types. Features with an error are returned in bad
+// (only their index and id are meaningful) after the error is recorded.
+func readFeatures(p *problems, file string, data []byte, allowed []string, geomTypes ...string) (good, bad []rawFeature, ok bool) {
 	var fc struct {
 		Type     *string           `json:"type"`
 		Features []json.RawMessage `json:"features"`
 	}
 	if err := json.Unmarshal(data, &fc); err != nil {
 		addJSONError(p, file, data, err)
-		return nil, false
+		return nil, nil, false
 	}
 	if fc.Type == nil || *fc.Type != "FeatureCollection" {
 		got := "nothing"
@@ -41,16 +41,16 @@ func readFeatures(p *problems, file string, data []byte, allowed []string, geomT
 			got = fmt.Sprintf("%q", *fc.Type)
 		}
 		p.add(&FieldError{File: file, Feature: -1, Field: "type", Msg: fmt.Sprintf("got %s, want \"FeatureCollection\"", got)})
-		return nil, false
+		return nil, nil, false
 	}
-	var out []rawFeature
 	for i, raw := range fc.Features {
-		f, ok := readFeature(p, file, i, raw, allowed, geomTypes)
-		if ok {
-			out = append(out, f)
+		if f, fine := readFeature(p, file, i, raw, allowed, geomTypes); fine {
+			good = append(good, f)
+		} else {
+			bad = append(bad, f)
 		}
 	}
-	return out, true
+	return good, bad, true
 }
 
 func readFeature(p *problems, file string, i int, raw json.RawMessage, allowed, geomTypes []string) (rawFeature, bool) {

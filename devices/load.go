@@ -47,11 +47,29 @@ var (
 	}
 )
 
-// Load reads and validates the registry in directory dir: grid.geojson,
-// stations.geojson, sites.csv, devices.csv and, if present, residents.csv.
-// It reports every problem it finds, each as a *FieldError naming the file
-// (as filepath.Join(dir, file)), the line or feature, and the field, joined
-// with errors.Join; on any problem it returns a nil registry.
+// Load reads and validates the registry in directory dir. The files (the
+// package README has the full description):
+//
+//   - grid.geojson: a FeatureCollection of Polygon or MultiPolygon features
+//     with string properties id, name, level (grid, community or zone),
+//     parent (zone → community, community → grid), and for zones station
+//     (may be empty) and grid_worker_name, grid_worker_phone.
+//   - stations.geojson: a FeatureCollection of Point features with id, name,
+//     phone and community.
+//   - sites.csv: id,type,name,address,lon,lat; type household, corridor,
+//     charging_shed or hydrant. Zone, community, grid and station are
+//     computed by point-in-polygon; every site must lie in exactly one zone.
+//   - residents.csv (optional): site,name,age,phone,elderly_alone,bereaved,
+//     disabled,guardian_name,guardian_phone; booleans true/false, yes/no,
+//     1/0 or empty.
+//   - devices.csv: id,kind,site,lon,lat,model,ports; lon and lat empty for
+//     the site's location; ports (1..64) for chargers only.
+//
+// CSV files have a header row naming their columns in any order; an unknown
+// column is an error. Load reports every problem it finds, each as a
+// *FieldError naming the file (as filepath.Join(dir, file)), the CSV line or
+// GeoJSON feature, and the field, joined with errors.Join; on any problem it
+// returns a nil registry.
 func Load(dir string) (*Registry, error) {
 	return load(os.DirFS(dir), ".", func(f string) string { return filepath.Join(dir, f) })
 }
@@ -71,11 +89,27 @@ type loader struct {
 
 	r         *Registry
 	areaFeat  map[string]rawFeature // area id → its feature, for later messages
+	zoneIdx   []zoneIndex           // the zones, for point-in-polygon while loading
 	siteLine  map[string]int
 	brokenAny map[string]bool // files that could not be read at all
+	// brokenIDs are ids of features or rows that had an error of their
+	// own: references to them are not reported again.
+	brokenIDs map[string]bool
+	// partialGrid is set when an area was dropped: a site outside every
+	// zone may then be the grid's fault, so that is not reported.
+	partialGrid bool
 }
 
 func load(fsys fs.FS, dir string, show func(string) string) (*Registry, error) {
+	if st, err := fs.Stat(fsys, dir); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("registry %s: %w", show(""), err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("registry %s: not a directory", show(""))
+	}
 	l := &loader{
 		fsys: fsys, dir: dir, show: show,
 		r: &Registry{
@@ -90,6 +124,7 @@ func load(fsys fs.FS, dir string, show func(string) string) (*Registry, error) {
 		areaFeat:  map[string]rawFeature{},
 		siteLine:  map[string]int{},
 		brokenAny: map[string]bool{},
+		brokenIDs: map[string]bool{},
 	}
 	areaFeats := l.readAreas()
 	l.readStations()
@@ -165,10 +200,14 @@ func (l *loader) readAreas() []rawFeature {
 	if data == nil {
 		return nil
 	}
-	feats, ok := readFeatures(&l.p, file, data, areaProperties, "Polygon", "MultiPolygon")
+	feats, bad, ok := readFeatures(&l.p, file, data, areaProperties, "Polygon", "MultiPolygon")
 	if !ok {
 		l.brokenAny[GridFile] = true
 		return nil
+	}
+	for _, f := range bad {
+		l.brokenIDs[f.id] = true
+		l.partialGrid = true
 	}
 	var kept []rawFeature
 	for _, f := range feats {
@@ -220,10 +259,13 @@ func (l *loader) readStations() {
 	if data == nil {
 		return
 	}
-	feats, ok := readFeatures(&l.p, file, data, stationProperties, "Point")
+	feats, bad, ok := readFeatures(&l.p, file, data, stationProperties, "Point")
 	if !ok {
 		l.brokenAny[StationsFile] = true
 		return
+	}
+	for _, f := range bad {
+		l.brokenIDs[f.id] = true
 	}
 	first := map[string]int{}
 	for _, f := range feats {
@@ -252,7 +294,7 @@ func (l *loader) readStations() {
 			}
 		}
 		if s.Community != "" && !l.brokenAny[GridFile] {
-			if a, ok := l.r.areas[s.Community]; !ok {
+			if a, ok := l.r.areas[s.Community]; !ok && !l.brokenIDs[s.Community] {
 				l.p.feature(file, f.index, f.id, "properties.community", "community %q is not defined in %s", s.Community, GridFile)
 			} else if a.Level != LevelCommunity {
 				l.p.feature(file, f.index, f.id, "properties.community", "%q is a %s (want a community)", s.Community, a.Level)
@@ -277,6 +319,9 @@ func (l *loader) checkAreas(feats []rawFeature) {
 			l.p.feature(file, f.index, f.id, "properties.parent", "missing (want the id of the %s this %s belongs to)", parentLevel, a.Level)
 		case needsParent:
 			p, ok := l.r.areas[a.Parent]
+			if !ok && l.brokenIDs[a.Parent] {
+				break
+			}
 			if !ok {
 				l.p.feature(file, f.index, f.id, "properties.parent", "%s %q is not defined", parentLevel, a.Parent)
 			} else if p.Level != parentLevel {
@@ -288,11 +333,17 @@ func (l *loader) checkAreas(feats []rawFeature) {
 		if a.Station != "" {
 			if a.Level != LevelZone {
 				l.p.feature(file, f.index, f.id, "properties.station", "only a zone has a station (this is a %s)", a.Level)
-			} else if _, ok := l.r.stations[a.Station]; !ok && !l.brokenAny[StationsFile] {
+			} else if _, ok := l.r.stations[a.Station]; !ok && !l.brokenAny[StationsFile] && !l.brokenIDs[a.Station] {
 				l.p.feature(file, f.index, f.id, "properties.station", "station %q is not defined in %s", a.Station, StationsFile)
 			}
 		}
 	}
+	for _, f := range feats {
+		if a := l.r.areas[f.id]; a.Level == LevelZone {
+			l.zoneIdx = append(l.zoneIdx, zoneIndex{area: a, box: boundsOf(a.Polygon)})
+		}
+	}
+	slices.SortFunc(l.zoneIdx, func(a, b zoneIndex) int { return cmp.Compare(a.area.ID, b.area.ID) })
 	// Overlaps between areas of the same level.
 	for _, lv := range []Level{LevelCommunity, LevelZone, LevelGrid} {
 		var same []rawFeature
@@ -352,12 +403,11 @@ func overlaps(a, b *Area) bool {
 // zonesAt returns the zones whose closed polygon contains p, sorted by id.
 func (l *loader) zonesAt(p Point) []*Area {
 	var out []*Area
-	for _, a := range l.r.areas {
-		if a.Level == LevelZone && locate(a.Polygon, p) != location.Exterior {
-			out = append(out, a)
+	for _, z := range l.zoneIdx {
+		if z.box.contains(p) && locate(z.area.Polygon, p) != location.Exterior {
+			out = append(out, z.area)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Area) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -415,6 +465,9 @@ func (l *loader) readSites() {
 		zones := l.zonesAt(s.Location)
 		switch len(zones) {
 		case 0:
+			if l.partialGrid {
+				continue
+			}
 			l.p.line(file, row.line, "lon,lat", "[%v, %v] lies outside every zone of %s (every site must be in exactly one zone)", lon, lat, GridFile)
 			continue
 		case 1:
@@ -531,7 +584,7 @@ func (l *loader) readDevices() {
 			l.p.line(file, row.line, "site", "missing value (want a site id from %s)", SitesFile)
 		case !siteOK && !l.brokenAny[SitesFile]:
 			l.p.line(file, row.line, "site", "site %q is not defined in %s", d.Site, SitesFile)
-		case siteOK && kind != "" && site.Type != "" && !slices.Contains(deviceSiteTypesFor[kind], site.Type):
+		case siteOK && kind != "" && knownSiteType(site.Type) && !slices.Contains(deviceSiteTypesFor[kind], site.Type):
 			var w []string
 			for _, st := range deviceSiteTypesFor[kind] {
 				w = append(w, string(st))
@@ -566,13 +619,21 @@ func (l *loader) readDevices() {
 			}
 			if msgLon == "" && msgLat == "" {
 				d.Location = Point{Lon: lon, Lat: lat}
-				if !l.brokenAny[GridFile] && len(l.zonesAt(d.Location)) == 0 {
+				if !l.brokenAny[GridFile] && !l.partialGrid && len(l.zonesAt(d.Location)) == 0 {
 					l.p.line(file, row.line, "lon,lat", "[%v, %v] lies outside every zone of %s", lon, lat, GridFile)
 				}
 			}
 		}
 		l.r.devices[id] = d
 	}
+}
+
+func knownSiteType(t SiteType) bool {
+	switch t {
+	case SiteHousehold, SiteCorridor, SiteChargingShed, SiteHydrant:
+		return true
+	}
+	return false
 }
 
 // index fills the derived fields and the sorted lists; it runs only on a
@@ -591,8 +652,8 @@ func (l *loader) index() {
 	for lv := range r.byLevel {
 		slices.SortFunc(r.byLevel[lv], func(a, b *Area) int { return byID(a.ID, b.ID) })
 	}
+	r.zones = l.zoneIdx
 	for _, z := range r.byLevel[LevelZone] {
-		r.zones = append(r.zones, zoneIndex{area: z, box: boundsOf(z.Polygon)})
 		if z.Station != "" {
 			st := r.stations[z.Station]
 			st.Zones = append(st.Zones, z.ID)

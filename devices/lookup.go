@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	geom "github.com/twpayne/go-geom"
 	"github.com/twpayne/go-geom/xy/location"
 )
 
@@ -98,12 +99,14 @@ func (r *Registry) SiteDevices(site string) []*Device {
 // wins.
 func (r *Registry) Locate(p Point) (zone *Area, ok bool) {
 	var edge *Area
+	xy := [2]float64{p.Lon, p.Lat}
+	c := geom.Coord(xy[:])
 	for i := range r.zones {
 		z := &r.zones[i]
 		if !z.box.contains(p) {
 			continue
 		}
-		switch locate(z.area.Polygon, p) {
+		switch locateCoord(z.area.Polygon, c) {
 		case location.Interior:
 			return z.area, true
 		case location.Boundary:
