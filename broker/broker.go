@@ -5,6 +5,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,7 +27,11 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "broker"), InlineClient: false})
+	quiet := slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "broker")
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		quiet = log.With("component", "broker")
+	}
+	srv := mqtt.New(&mqtt.Options{Logger: quiet})
 	// Devices on a station's intranet connect without credentials in the
 	// all-in-one; deployments that need device authentication put a broker
 	// with its own ACLs in front (see the README).

@@ -1,14 +1,14 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/firegrid/firegrid/internal/conf"
 
 	"github.com/firegrid/firegrid/devices"
 )
@@ -121,40 +121,17 @@ func LoadFile(path string) (*Config, error) {
 // Parse decodes and validates a rules file's bytes; name labels errors.
 func Parse(name string, b []byte) (*Config, error) {
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	root, err := conf.DecodeStrict(name, b, &cfg)
+	if err != nil {
+		return nil, err
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err == nil {
-		if seq := findKey(&root, "rules"); seq != nil && seq.Kind == yaml.SequenceNode {
-			for i, n := range seq.Content {
-				if i < len(cfg.Rules) {
-					cfg.Rules[i].line = n.Line
-				}
-			}
-		}
+	for i := range cfg.Rules {
+		cfg.Rules[i].line = conf.LineOf(root, "rules", strconv.Itoa(i))
 	}
 	if err := cfg.validate(name); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-func findKey(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
 
 var portFields = map[string]bool{"temp_c": true, "current_a": true, "power_w": true}

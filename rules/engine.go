@@ -42,8 +42,8 @@ type Signal struct {
 	Port         int          `json:"port,omitempty"`
 	// Message is the id of the reading that fired the signal; empty for an
 	// absence.
-	Message string `json:"message,omitempty"`
-	Event   string `json:"event,omitempty"`
+	Message string   `json:"message,omitempty"`
+	Event   string   `json:"event,omitempty"`
 	Value   *float64 `json:"value,omitempty"`
 	// At is when the condition was met (device time for messages, engine
 	// time for durations and absences).

@@ -1,0 +1,66 @@
+// Command firegrid runs firegrid: `serve` is the all-in-one (embedded MQTT
+// broker, ingest, rules and alarm on the in-process bus, SQLite, console);
+// `simulate` drives a fleet of simulated devices; `check-config` validates
+// configuration without starting anything.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `firegrid: fire alarms from networked detectors, hydrants and chargers to micro fire stations.
+
+Usage:
+  firegrid serve [flags]          run everything in one process (see --help)
+  firegrid simulate [flags]       publish a simulated fleet and scenario to an MQTT broker
+  firegrid check-config [flags]   validate configuration, rules and registry, then exit
+  firegrid version
+
+Run 'firegrid <command> --help' for the command's flags.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stdout, stderr)
+	case "simulate":
+		err = simulate(ctx, args[1:], stdout, stderr)
+	case "check-config":
+		err = checkConfig(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "firegrid", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "firegrid: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "firegrid %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

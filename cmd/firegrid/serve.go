@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/firegrid/firegrid/internal/app"
+)
+
+// serveFlags binds the serve flags over cfg; the file given by --config is
+// read first and the flags set on the command line win.
+func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configFile = fs.String("config", "", "configuration file (YAML; see configs/firegrid.yaml)")
+		httpAddr   = fs.String("http", "", "console and API address (default 127.0.0.1:8080)")
+		mqttListen = fs.String("mqtt-listen", "", "embedded MQTT broker address (default 127.0.0.1:1883)")
+		mqttURL    = fs.String("mqtt-url", "", "use this external MQTT broker instead of the embedded one, e.g. tcp://127.0.0.1:1883")
+		dataDir    = fs.String("data", "", "data directory for the SQLite incident store (default ./data)")
+		registry   = fs.String("registry", "", "territory directory (default: the embedded demo territory)")
+		rulesFile  = fs.String("rules", "", "rules file (default: the embedded configs/rules.yaml)")
+		demo       = fs.Bool("demo", false, "run a simulated fleet of the registry's devices in the process")
+		scenario   = fs.String("scenario", "", "with --demo: a scenario file to play on top of the fleet")
+		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
+	)
+	if err := fs.Parse(args); err != nil {
+		return app.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return app.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := app.DefaultConfig()
+	if *configFile != "" {
+		var err error
+		if cfg, err = app.LoadConfig(*configFile); err != nil {
+			return cfg, err
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["http"] {
+		cfg.HTTP = *httpAddr
+	}
+	if set["mqtt-listen"] {
+		cfg.MQTT.Listen = *mqttListen
+	}
+	if set["mqtt-url"] {
+		cfg.MQTT.URL = *mqttURL
+	}
+	if set["data"] {
+		cfg.Data = *dataDir
+	}
+	if set["registry"] {
+		cfg.Registry = *registry
+	}
+	if set["rules"] {
+		cfg.Rules = *rulesFile
+	}
+	if set["demo"] {
+		cfg.Demo.Enabled = *demo
+	}
+	if set["scenario"] {
+		cfg.Demo.Scenario = *scenario
+	}
+	if set["log-level"] {
+		cfg.Log.Level = *logLevel
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadServeConfig("serve", args, stderr)
+	if err != nil {
+		return err
+	}
+	s, err := app.StartServe(ctx, cfg, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Fprintf(stdout, "firegrid is up\n  console:  http://%s/\n  MQTT:     %s\n  incidents: http://%s/api/v1/incidents?status=open\n  metrics:  http://%s/metrics\n",
+		s.HTTPAddr, s.MQTTURL, s.HTTPAddr, s.HTTPAddr)
+	select {
+	case <-ctx.Done():
+		s.Log.Info("shutting down")
+		return nil
+	case err := <-s.Err():
+		return err
+	}
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadServeConfig("check-config", args, stderr)
+	if err != nil {
+		return err
+	}
+	reg, err := app.LoadRegistry(cfg.Registry)
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	rc, err := app.LoadRules(cfg.Rules)
+	if err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	fmt.Fprintf(stdout, "configuration ok: %d devices, %d sites, %d stations, %d rules; %d registry gaps\n",
+		len(reg.Devices("")), len(reg.Sites()), len(reg.Stations()), len(rc.Rules), len(reg.Gaps()))
+	for _, g := range reg.Gaps() {
+		fmt.Fprintf(stdout, "  gap: %s %s: %s\n", g.Kind, g.ID, g.Detail)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+// Package app wires firegrid's packages into the processes the firegrid
+// command runs: the all-in-one `serve`, and later the scale-out roles. It
+// holds no logic of its own beyond configuration and lifecycle.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/firegrid/firegrid/bus"
+	"github.com/firegrid/firegrid/ingest"
+	"github.com/firegrid/firegrid/internal/conf"
+)
+
+// Config is firegrid.yaml.
+type Config struct {
+	// HTTP is the console and API address.
+	HTTP string `yaml:"http"`
+	MQTT MQTT   `yaml:"mqtt"`
+	// Data is the directory of the SQLite incident store.
+	Data string `yaml:"data"`
+	// Registry is the territory directory; empty means the embedded demo.
+	Registry string `yaml:"registry"`
+	// Rules is the rules file; empty means the embedded configs/rules.yaml.
+	Rules  string           `yaml:"rules"`
+	Ingest ingest.Config    `yaml:"ingest"`
+	Bus    bus.MemoryConfig `yaml:"bus"`
+	Demo   Demo             `yaml:"demo"`
+	Log    Log              `yaml:"log"`
+}
+
+// MQTT says where devices connect.
+type MQTT struct {
+	// Listen is the embedded broker's address; used when URL is empty.
+	Listen string `yaml:"listen"`
+	// URL of an external broker (tcp://host:1883); empty runs the embedded one.
+	URL string `yaml:"url"`
+}
+
+// Demo runs a simulated fleet in the process.
+type Demo struct {
+	Enabled bool `yaml:"enabled"`
+	// Scenario, when set, is played on top of the fleet's heartbeats.
+	Scenario string `yaml:"scenario"`
+	// Seed makes the fleet's behaviour repeatable.
+	Seed uint64 `yaml:"seed"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// DefaultConfig is what `firegrid serve` runs with no file and no flags.
+func DefaultConfig() Config {
+	return Config{
+		HTTP:   "127.0.0.1:8080",
+		MQTT:   MQTT{Listen: "127.0.0.1:1883"},
+		Data:   "data",
+		Ingest: ingest.DefaultConfig(),
+		Bus:    bus.DefaultMemoryConfig(),
+		Demo:   Demo{Seed: 1},
+		Log:    Log{Level: "info", Format: "text"},
+	}
+}
+
+// LoadConfig reads path over the defaults, strictly: an unknown key fails.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, ParseConfig(path, b, &cfg)
+}
+
+// ParseConfig decodes b over cfg and validates; errors name the file, the
+// line and the key.
+func ParseConfig(name string, b []byte, cfg *Config) error {
+	root, err := conf.DecodeStrict(name, b, cfg)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		var lines []string
+		for _, e := range unwrapAll(err) {
+			msg := e.Error()
+			key := strings.SplitN(msg, ":", 2)[0]
+			if l := conf.LineOf(root, strings.Split(key, ".")...); l > 0 {
+				lines = append(lines, fmt.Sprintf("%s:%d: %s", name, l, msg))
+			} else {
+				lines = append(lines, fmt.Sprintf("%s: %s", name, msg))
+			}
+		}
+		return errors.New(strings.Join(lines, "\n"))
+	}
+	return nil
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unwrapAll(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// Validate checks the configuration; each error starts with the key path.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		errs = append(errs, fmt.Errorf("http: want host:port, got %q", c.HTTP))
+	}
+	if c.MQTT.URL == "" {
+		if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("mqtt.listen: want host:port, got %q", c.MQTT.Listen))
+		}
+	} else if !strings.HasPrefix(c.MQTT.URL, "tcp://") && !strings.HasPrefix(c.MQTT.URL, "mqtt://") &&
+		!strings.HasPrefix(c.MQTT.URL, "ssl://") && !strings.HasPrefix(c.MQTT.URL, "ws://") {
+		errs = append(errs, fmt.Errorf("mqtt.url: want tcp://host:port (or mqtt://, ssl://, ws://), got %q", c.MQTT.URL))
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: want a directory for the incident store"))
+	}
+	if err := c.Ingest.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, fmt.Errorf("ingest.%w", e))
+		}
+	}
+	if err := c.Bus.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("bus.%w", err))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: want debug, info, warn or error, got %q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,239 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/broker"
+	"github.com/firegrid/firegrid/bus"
+	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/ingest"
+	"github.com/firegrid/firegrid/internal/clock"
+	"github.com/firegrid/firegrid/rules"
+	"github.com/firegrid/firegrid/store"
+)
+
+// Serve is a running all-in-one firegrid.
+type Serve struct {
+	// HTTPAddr is the console's address (host:port actually bound).
+	HTTPAddr string
+	// MQTTURL is the broker devices connect to.
+	MQTTURL string
+
+	Registry    *devices.Registry
+	Manager     *alarm.Manager
+	Engine      *rules.Engine
+	Ingester    *ingest.Ingester
+	DeadLetters *ingest.DeadLetters
+	Metrics     *prometheus.Registry
+	Log         *slog.Logger
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	errc    chan error
+	closers []func() error
+}
+
+// NewLogger returns the configured logger.
+func NewLogger(c Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// LoadRegistry loads the configured territory, or the embedded demo.
+func LoadRegistry(dir string) (*devices.Registry, error) {
+	if dir == "" {
+		return devices.LoadFS(configs.FS, "demo")
+	}
+	return devices.Load(dir)
+}
+
+// LoadRules loads the configured rules file, or the embedded one.
+func LoadRules(path string) (*rules.Config, error) {
+	if path == "" {
+		b, err := fs.ReadFile(configs.FS, "rules.yaml")
+		if err != nil {
+			return nil, err
+		}
+		return rules.Parse("configs/rules.yaml (embedded)", b)
+	}
+	return rules.LoadFile(path)
+}
+
+// addrError explains a port already taken, naming the flag that moves it.
+func addrError(what, addr, flag string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s: %s is already in use; pick another address with %s (or stop what holds it)", what, addr, flag)
+	}
+	return fmt.Errorf("%s on %s: %w (change it with %s)", what, addr, err, flag)
+}
+
+// StartServe starts every role of the all-in-one in this process and
+// returns once the console serves and ingest is subscribed. Stop it with
+// Close.
+func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clock) (*Serve, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = NewLogger(cfg.Log)
+	}
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	s := &Serve{Log: log, errc: make(chan error, 8)}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeAll()
+		}
+	}()
+
+	reg, err := LoadRegistry(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	s.Registry = reg
+	rcfg, err := LoadRules(cfg.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+
+	s.Metrics = prometheus.NewRegistry()
+	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	b, err := bus.NewMemory(cfg.Bus, log.With("component", "bus"))
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, b.Close)
+
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w (change it with --data)", cfg.Data, err)
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "firegrid.db"))
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, st.Close)
+
+	hub := alarm.NewHub()
+	s.Manager, err = alarm.NewManager(ctx, alarm.Options{Store: st, Registry: reg, Bus: b, Hub: hub, Clock: clk,
+		Logger: log.With("component", "alarm"), Registerer: s.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	s.DeadLetters = ingest.NewDeadLetters(cfg.Ingest.DeadLetterCapacity)
+	s.Engine = rules.NewEngine(rcfg, reg, clk.Now())
+	role := &rules.Role{Engine: s.Engine, Bus: b, Clock: clk, Log: log.With("component", "rules")}
+	role.Register(s.Metrics)
+	s.Ingester, err = ingest.New(cfg.Ingest, ingest.Options{Registry: reg, Bus: b, Clock: clk,
+		Logger: log.With("component", "ingest"), Registerer: s.Metrics})
+	if err != nil {
+		return nil, err
+	}
+
+	// The broker and the console take their ports first, so that a port in
+	// use fails the start with a message that names the flag.
+	s.MQTTURL = cfg.MQTT.URL
+	if s.MQTTURL == "" {
+		br, err := broker.Start(cfg.MQTT.Listen, log)
+		if err != nil {
+			return nil, addrError("embedded MQTT broker", cfg.MQTT.Listen, "--mqtt-listen", err)
+		}
+		s.closers = append(s.closers, br.Close)
+		s.MQTTURL = br.URL()
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return nil, addrError("HTTP console", cfg.HTTP, "--http", err)
+	}
+	s.HTTPAddr = ln.Addr().String()
+	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters,
+		Metrics: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), Log: log.With("component", "http")}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.goRun("http", func() error { return alarm.Serve(rctx, srv, ln) })
+	// Sinks before sources: consumers are running before ingest takes a
+	// message.
+	s.goRun("alarm", func() error { return b.Consume(rctx, bus.TopicSignals, "alarm", s.Manager.HandleSignal) })
+	s.goRun("deadletters", func() error { return b.Consume(rctx, bus.TopicDeadLetters, "deadletters", s.DeadLetters.Handle) })
+	s.goRun("rules", func() error { return role.Run(rctx) })
+	s.goRun("ingest", func() error { return s.Ingester.Run(rctx, s.MQTTURL) })
+
+	select {
+	case <-s.Ingester.Subscribed():
+	case err := <-s.errc:
+		return nil, err
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("ingest: no subscription on %s within 30s (is the broker reachable? change it with --mqtt-url)", s.MQTTURL)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if cfg.Demo.Enabled {
+		s.goRun("demo fleet", func() error { return runDemo(rctx, cfg.Demo, reg, s.MQTTURL, log.With("component", "simulator")) })
+	}
+	ok = true
+	log.Info("firegrid is up", "console", "http://"+s.HTTPAddr+"/", "mqtt", s.MQTTURL, "data", cfg.Data,
+		"devices", len(reg.Devices("")), "stations", len(reg.Stations()))
+	return s, nil
+}
+
+func (s *Serve) goRun(name string, f func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := f(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case s.errc <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+// Err delivers the first failure of a running role.
+func (s *Serve) Err() <-chan error { return s.errc }
+
+// Close stops every role, waits for their goroutines, and closes the
+// store and broker.
+func (s *Serve) Close() error {
+	s.closeAll()
+	return nil
+}
+
+func (s *Serve) closeAll() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			s.Log.Warn("close", "err", err)
+		}
+	}
+	s.closers = nil
+}
