@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	geom "github.com/twpayne/go-geom"
 	"github.com/twpayne/go-geom/xy"
 	"github.com/twpayne/go-geom/xy/location"
+	"github.com/twpayne/go-geom/xy/orientation"
 )
 
 // The files of a registry directory. See the package README for their
@@ -375,14 +377,17 @@ func firstVertexOutside(a, p *Area) (Point, bool) {
 	return Point{}, false
 }
 
-// overlaps reports whether two areas share interior: a vertex of one in the
-// interior of the other, or both containing the same centroid. It catches
-// the overlaps people draw by mistake (a copied polygon, a shifted edge),
-// not every crossing of two edges.
+// overlaps reports whether two areas share interior: two edges crossing, a
+// vertex of one in the interior of the other, or both containing the same
+// centroid (which catches a copied polygon). Areas that only touch along
+// edges or at vertices do not overlap.
 func overlaps(a, b *Area) bool {
 	ba, bb := boundsOf(a.Polygon), boundsOf(b.Polygon)
 	if ba.maxLon <= bb.minLon || bb.maxLon <= ba.minLon || ba.maxLat <= bb.minLat || bb.maxLat <= ba.minLat {
 		return false
+	}
+	if edgesCross(a.Polygon, b.Polygon) {
+		return true
 	}
 	for _, pair := range [][2]*Area{{a, b}, {b, a}} {
 		flat := pair[0].Polygon.FlatCoords()
@@ -398,6 +403,44 @@ func overlaps(a, b *Area) bool {
 		}
 	}
 	return false
+}
+
+// edgesCross reports whether an edge of a properly crosses an edge of b:
+// they meet at one point interior to both. Orientation is computed exactly.
+func edgesCross(a, b *geom.MultiPolygon) bool {
+	ea, eb := edges(a), edges(b)
+	for _, e := range ea {
+		for _, f := range eb {
+			if max(e[0], e[2]) <= min(f[0], f[2]) || max(f[0], f[2]) <= min(e[0], e[2]) ||
+				max(e[1], e[3]) <= min(f[1], f[3]) || max(f[1], f[3]) <= min(e[1], e[3]) {
+				continue
+			}
+			p1, p2 := geom.Coord(e[0:2]), geom.Coord(e[2:4])
+			q1, q2 := geom.Coord(f[0:2]), geom.Coord(f[2:4])
+			o1, o2 := xy.OrientationIndex(p1, p2, q1), xy.OrientationIndex(p1, p2, q2)
+			o3, o4 := xy.OrientationIndex(q1, q2, p1), xy.OrientationIndex(q1, q2, p2)
+			if o1 != orientation.Collinear && o2 != orientation.Collinear && o1 != o2 &&
+				o3 != orientation.Collinear && o4 != orientation.Collinear && o3 != o4 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// edges lists the segments of every ring of mp as [x1, y1, x2, y2].
+func edges(mp *geom.MultiPolygon) [][4]float64 {
+	var out [][4]float64
+	flat, offset := mp.FlatCoords(), 0
+	for _, ends := range mp.Endss() {
+		for _, end := range ends {
+			for i := offset; i+3 < end; i += 2 {
+				out = append(out, [4]float64{flat[i], flat[i+1], flat[i+2], flat[i+3]})
+			}
+			offset = end
+		}
+	}
+	return out
 }
 
 // zonesAt returns the zones whose closed polygon contains p, sorted by id.

@@ -171,6 +171,11 @@ func TestValidationErrors(t *testing.T) {
 			[]string{`reg/grid.geojson: feature 3 (id "Z-2"): geometry: polygon 0 ring 0: position [113.02, 134] out of range`}},
 		{"overlapping zones", []edit{{"grid.geojson", `[[[[113.01, 34.00], [113.02, 34.00], [113.02, 34.01], [113.01, 34.01], [113.01, 34.00]]]]`, `[[[[113.005, 34.00], [113.02, 34.00], [113.02, 34.01], [113.005, 34.01], [113.005, 34.00]]]]`}},
 			[]string{`reg/grid.geojson: feature 3 (id "Z-2"): geometry: overlaps zone "Z-1" (feature 2)`}},
+		{"zones crossing like a plus sign", []edit{
+			{"grid.geojson", `[[[113.00, 34.00], [113.01, 34.00], [113.01, 34.01], [113.00, 34.01], [113.00, 34.00]]]}}`, `[[[113.004, 34.00], [113.006, 34.00], [113.006, 34.01], [113.004, 34.01], [113.004, 34.00]]]}}`},
+			{"grid.geojson", `[[[[113.01, 34.00], [113.02, 34.00], [113.02, 34.01], [113.01, 34.01], [113.01, 34.00]]]]`, `[[[[113.00, 34.004], [113.02, 34.004], [113.02, 34.0045], [113.00, 34.0045], [113.00, 34.004]]]]`},
+			{"sites.csv", "113.004,34.004", "113.005,34.002"},
+		}, []string{`reg/grid.geojson: feature 3 (id "Z-2"): geometry: overlaps zone "Z-1" (feature 2)`}},
 		{"zone outside its community", []edit{{"grid.geojson", `[[[[113.01, 34.00], [113.02, 34.00], [113.02, 34.01], [113.01, 34.01], [113.01, 34.00]]]]`, `[[[[113.01, 34.00], [113.03, 34.00], [113.03, 34.01], [113.01, 34.01], [113.01, 34.00]]]]`}},
 			[]string{`reg/grid.geojson: feature 3 (id "Z-2"): geometry: vertex [113.03, 34] lies outside parent community "C-1"`}},
 		{"not a feature collection", []edit{{"grid.geojson", `"FeatureCollection"`, `"Feature"`}},

@@ -330,9 +330,11 @@ func generate(seed uint64) *territory {
 		id := fmt.Sprintf("SHED-%02d", i+1)
 		at := z.q.at(0.5+0.3*rng.Float64(), 0.4+0.2*rng.Float64())
 		road := z.roads[rng.IntN(len(z.roads))]
+		compound := fmt.Sprintf("%s %d号院", road, 2+rng.IntN(180))
+		building := 1 + rng.IntN(180)%12
 		t.sites = append(t.sites, site{id: id, typ: "charging_shed",
-			name:    fmt.Sprintf("%s%d号院 电动自行车集中充电棚", road, 2+rng.IntN(180)),
-			address: fmt.Sprintf("%s %s %d号 东侧", district, road, 2+rng.IntN(180)),
+			name:    compound + " 电动自行车集中充电棚",
+			address: fmt.Sprintf("%s %s %d号楼东侧", district, compound, building),
 			at:      at,
 		})
 		charger := pt{at.lon + 0.00002, at.lat + 0.00001}
