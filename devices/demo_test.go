@@ -85,14 +85,23 @@ func compare(a, b string) int {
 
 func TestDemoResidents(t *testing.T) {
 	r := loadDemo(t)
-	var households, alone, bereaved, disabled int
+	var households, alone, bereaved, disabled, twoDetectors int
 	for _, s := range r.Sites() {
 		if s.Type != devices.SiteHousehold {
 			continue
 		}
 		households++
-		if len(r.SiteDevices(s.ID)) != 1 || r.SiteDevices(s.ID)[0].Kind != devices.KindSmoke {
-			t.Errorf("household %s: devices %v, want one smoke detector", s.ID, r.SiteDevices(s.ID))
+		devs := r.SiteDevices(s.ID)
+		if len(devs) < 1 || len(devs) > 2 {
+			t.Errorf("household %s: %d devices, want one or two smoke detectors", s.ID, len(devs))
+		}
+		if len(devs) == 2 {
+			twoDetectors++
+		}
+		for _, d := range devs {
+			if d.Kind != devices.KindSmoke {
+				t.Errorf("household %s: device %s is a %s, want smoke detectors only", s.ID, d.ID, d.Kind)
+			}
 		}
 		if s.Flags.ElderlyAlone {
 			alone++
@@ -121,6 +130,9 @@ func TestDemoResidents(t *testing.T) {
 				t.Errorf("device %s does not carry its site's zone, station and flags", d.ID)
 			}
 		}
+	}
+	if twoDetectors < 20 {
+		t.Errorf("%d households with a second (kitchen) detector, want at least 20", twoDetectors)
 	}
 	if households < 200 {
 		t.Errorf("%d households, want at least 200", households)

@@ -312,6 +312,13 @@ func generate(seed uint64) *territory {
 		sd++
 		t.devices = append(t.devices, device{id: fmt.Sprintf("SD-%04d", sd), kind: "smoke", site: h.id, model: smokeModels[rng.IntN(2)]})
 	}
+	// Every eighth household also has a kitchen detector, so that a fire
+	// seen by two detectors of one home is part of the demo. They are
+	// numbered apart (SD-K001...) and draw nothing from rng, so the rest of
+	// the territory stays as it was.
+	for i := 0; i < len(households); i += 8 {
+		t.devices = append(t.devices, device{id: fmt.Sprintf("SD-K%03d", i/8+1), kind: "smoke", site: households[i].id, model: smokeModels[1]})
+	}
 	// A few corridor detectors in the stairwells of some buildings.
 	for i, bi := range []int{0, 7, 15, 22, 30, 38} {
 		b := buildings[bi%len(buildings)]
