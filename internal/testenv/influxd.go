@@ -1,0 +1,194 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// influxdStartTimeout bounds how long influxd may take to start.
+const influxdStartTimeout = 60 * time.Second
+
+// Influxd starts a private InfluxDB 1.8 server for the test and returns its
+// HTTP URL, "http://127.0.0.1:PORT". Data, meta and WAL live in the test's
+// temporary directory; Flux and the v2-compatible API (/api/v2/write with
+// bucket "db/rp", /api/v2/query) are enabled; authentication is off, so
+// any token, or none, is accepted. The server is killed when the test ends.
+//
+// The binary is FIREGRID_INFLUXD, else influxd in the bin directory of
+// the ./scripts/test.sh cache, else influxd on PATH; it must be 1.8 (2.x
+// takes another configuration). Without it the test is skipped, or fails
+// when FIREGRID_REQUIRE_SERVICES=1.
+//
+// With Flux, influxd 1.8 takes 5 to 8 seconds of CPU to start (it prepares
+// the Flux standard library); a test that only writes, or reads with
+// InfluxQL (POST /query), starts in a tenth of a second with WithoutFlux.
+func Influxd(t testing.TB, opts ...InfluxdOption) string {
+	t.Helper()
+	cfg := influxdOptions{flux: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	bin, err := influxdBinary()
+	if err != nil {
+		unavailable(t, "influxd 1.8", err.Error())
+	}
+	if err := checkInfluxdVersion(bin); err != nil {
+		unavailable(t, "influxd 1.8", err.Error())
+	}
+
+	dir := t.TempDir()
+	for attempt := 1; ; attempt++ {
+		httpPort, rpcPort := FreePort(t), FreePort(t)
+		conf := filepath.Join(dir, fmt.Sprintf("influxd-%d.conf", attempt))
+		if err := os.WriteFile(conf, []byte(influxdConfig(dir, httpPort, rpcPort, cfg.flux)), 0o644); err != nil {
+			t.Fatalf("testenv: write influxd config: %v", err)
+		}
+		logPath := filepath.Join(dir, fmt.Sprintf("influxd-%d.log", attempt))
+		p, err := startProcess(t, "influxd", logPath, bin, "run", "-config", conf)
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+		poll(influxdStartTimeout, func() bool { return p.exited() || pingInfluxd(url) == nil })
+		switch {
+		case !p.exited() && pingInfluxd(url) == nil:
+			return url
+		case p.exited() && p.addrInUse() && attempt < startAttempts:
+			t.Logf("testenv: an influxd port (%d or %d) was taken, trying others", httpPort, rpcPort)
+			continue
+		case p.exited():
+			t.Fatalf("testenv: influxd did not start: %v", p.exitError())
+		default:
+			t.Fatalf("testenv: influxd does not answer %s/ping after %v: %v; log:\n%s",
+				url, influxdStartTimeout, pingInfluxd(url), p.log())
+		}
+	}
+}
+
+// pingInfluxd returns nil once GET /ping answers 204 No Content.
+func pingInfluxd(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/ping", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("GET /ping: %s", resp.Status)
+	}
+	return nil
+}
+
+// checkInfluxdVersion refuses an influxd that is not 1.x: 2.x ignores
+// the configuration Influxd writes. A 1.x build without version stamps
+// says "vunknown" and is accepted.
+func checkInfluxdVersion(bin string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s version: %v: %s", bin, err, bytes.TrimSpace(out))
+	}
+	v := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(v, "InfluxDB v1.") && !strings.HasPrefix(v, "InfluxDB vunknown") {
+		return fmt.Errorf("%s is %q, want InfluxDB v1.8", bin, v)
+	}
+	return nil
+}
+
+// influxdConfig is the server configuration for tests: everything in dir,
+// loopback only, no background services that tests do not need, and only
+// warnings logged (to the log file shown when a test fails).
+func influxdConfig(dir string, httpPort, rpcPort int, flux bool) string {
+	return fmt.Sprintf(`# Generated for one test by internal/testenv.
+reporting-disabled = true
+bind-address = "127.0.0.1:%[3]d"
+
+[meta]
+  dir = %[1]q
+  logging-enabled = false
+
+[data]
+  dir = %[4]q
+  wal-dir = %[5]q
+  wal-fsync-delay = "0s"
+  query-log-enabled = false
+  trace-logging-enabled = false
+
+[coordinator]
+  log-queries-after = "0s"
+
+[retention]
+  enabled = false
+
+[shard-precreation]
+  enabled = false
+
+[monitor]
+  store-enabled = false
+
+[subscriber]
+  enabled = false
+
+[continuous_queries]
+  enabled = false
+  log-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:%[2]d"
+  auth-enabled = false
+  log-enabled = false
+  suppress-write-log = true
+  write-tracing = false
+  flux-enabled = %[6]t
+  flux-log-enabled = false
+  pprof-enabled = false
+
+[logging]
+  format = "logfmt"
+  level = "warn"
+  suppress-logo = true
+`, filepath.Join(dir, "meta"), httpPort, rpcPort, filepath.Join(dir, "data"), filepath.Join(dir, "wal"), flux)
+}
+
+// InfluxdOption changes the server Influxd starts.
+type InfluxdOption func(*influxdOptions)
+
+type influxdOptions struct {
+	flux bool
+}
+
+// WithoutFlux starts influxd with Flux, and so /api/v2/query, disabled,
+// which makes it start in a fraction of a second instead of several.
+// Writes through /api/v2/write and InfluxQL through /query still work.
+func WithoutFlux() InfluxdOption {
+	return func(o *influxdOptions) { o.flux = false }
+}
+
+// influxdBinary finds influxd: FIREGRID_INFLUXD if set, else the one
+// ./scripts/test.sh built into its cache (preferred to PATH, which may hold
+// another major version), else PATH.
+func influxdBinary() (string, error) {
+	if os.Getenv(EnvInfluxd) == "" {
+		if dir := cacheDir(); dir != "" {
+			if p := filepath.Join(dir, "bin", "influxd"); isExecutable(p) {
+				return p, nil
+			}
+		}
+	}
+	return findBinary(EnvInfluxd, "influxd")
+}

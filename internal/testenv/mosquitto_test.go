@@ -1,0 +1,128 @@
+package testenv
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// connectMQTT connects a paho client to url and disconnects it at cleanup.
+func connectMQTT(t *testing.T, url, clientID string) mqtt.Client {
+	t.Helper()
+	opts := mqtt.NewClientOptions().
+		AddBroker(url).
+		SetClientID(clientID).
+		SetConnectTimeout(5 * time.Second).
+		SetAutoReconnect(false)
+	c := mqtt.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s to %s: %v", clientID, url, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+func TestMosquittoPubSubQoS1(t *testing.T) {
+	t.Parallel()
+	url := Mosquitto(t)
+	if !strings.HasPrefix(url, "tcp://127.0.0.1:") {
+		t.Fatalf("Mosquitto() = %q, want tcp://127.0.0.1:PORT", url)
+	}
+	sub := connectMQTT(t, url, "testenv-sub")
+	pub := connectMQTT(t, url, "testenv-pub")
+
+	// More messages than mosquitto's default of 20 in flight, sent without
+	// waiting, so that a broker left at its defaults would still pass but
+	// one that drops or stalls would not.
+	const n = 200
+	got := make(chan string, n)
+	tok := sub.Subscribe("fg/v1/smoke/+/event", 1, func(_ mqtt.Client, m mqtt.Message) {
+		got <- m.Topic() + " " + string(m.Payload())
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	toks := make([]mqtt.Token, 0, n)
+	for i := range n {
+		toks = append(toks, pub.Publish(fmt.Sprintf("fg/v1/smoke/smk-%d/event", i), 1, false,
+			fmt.Sprintf(`{"seq":%d,"event":"alarm"}`, i)))
+	}
+	for i, tok := range toks {
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: not acknowledged: %v", i, tok.Error())
+		}
+	}
+	seen := make(map[string]bool, n)
+	Eventually(t, 10*time.Second, func() bool {
+		for {
+			select {
+			case m := <-got:
+				seen[m] = true
+			default:
+				return len(seen) == n
+			}
+		}
+	}, "subscriber saw %d of %d messages", len(seen), n)
+	if !seen[`fg/v1/smoke/smk-7/event {"seq":7,"event":"alarm"}`] {
+		t.Error("message 7 arrived altered")
+	}
+}
+
+func TestMosquittoWithCommandLineClients(t *testing.T) {
+	t.Parallel()
+	subBin, errSub := exec.LookPath("mosquitto_sub")
+	pubBin, errPub := exec.LookPath("mosquitto_pub")
+	if errSub != nil || errPub != nil {
+		unavailable(t, "mosquitto_sub/mosquitto_pub", "not on PATH")
+	}
+	url := Mosquitto(t)
+	port := strings.TrimPrefix(url, "tcp://127.0.0.1:")
+
+	// mosquitto_sub -C 1 exits after one message; -W bounds its wait.
+	sub := exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-q", "1", "-C", "1", "-W", "20",
+		"-i", "testenv-cli-sub", "-t", "fg/v1/hydrant/+/telemetry", "-v")
+	var out strings.Builder
+	sub.Stdout = &out
+	sub.Stderr = &out
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sub.Wait() }()
+
+	// The subscription exists once the broker logs it; publish until the
+	// subscriber has it, since a message sent before then is not kept.
+	payload := `{"values":{"pressure_mpa":0.31}}`
+	var subErr error
+	Eventually(t, 20*time.Second, func() bool {
+		select {
+		case subErr = <-done:
+			return true
+		default:
+		}
+		pub := exec.Command(pubBin, "-h", "127.0.0.1", "-p", port, "-q", "1",
+			"-i", "testenv-cli-pub", "-t", "fg/v1/hydrant/hyd-1/telemetry", "-m", payload)
+		if b, err := pub.CombinedOutput(); err != nil {
+			t.Logf("mosquitto_pub: %v: %s", err, b)
+		}
+		return false
+	}, "mosquitto_sub received nothing")
+	if subErr != nil {
+		t.Fatalf("mosquitto_sub: %v: %s", subErr, out.String())
+	}
+	if want := "fg/v1/hydrant/hyd-1/telemetry " + payload; strings.TrimSpace(out.String()) != want {
+		t.Fatalf("mosquitto_sub printed %q, want %q", out.String(), want)
+	}
+}
+
+func TestMosquittoBrokersAreSeparate(t *testing.T) {
+	t.Parallel()
+	a, b := Mosquitto(t), Mosquitto(t)
+	if a == b {
+		t.Fatalf("two brokers share %s", a)
+	}
+}
