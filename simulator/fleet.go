@@ -293,7 +293,7 @@ func (f *Fleet) publication(at time.Duration, m *model, ch devices.Channel, even
 		Values:  vals,
 		Ports:   m.portValues(vals["voltage_v"]),
 	}
-	return Publication{At: at, Topic: Topic(msg), QoS: 1, Message: msg}
+	return Publication{At: at, Topic: m.topic(ch), QoS: 1, Message: msg}
 }
 
 // apply plays one occurrence of a scenario step at offset at and returns
@@ -312,6 +312,10 @@ func (f *Fleet) apply(at time.Duration, st *Step, repeat int) Publication {
 			f.queue.push(slot{at: at, index: m.index})
 		}
 	case ActionEvent, ActionTelemetry:
+		if at > m.last {
+			m.tick(at - m.last)
+			m.last = at
+		}
 		m.impose(st.Values, st.Ports)
 		ch, event := devices.ChannelTelemetry, ""
 		if st.Action == ActionEvent {

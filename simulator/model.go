@@ -40,6 +40,7 @@ type model struct {
 	queued bool   // it has a slot in the schedule
 	silent bool   // a scenario silenced it
 	last   time.Duration
+	topics [2]string // telemetry and event topics, built once
 
 	// Values a scenario step imposed; they replace the generated ones until
 	// a resume step.
@@ -259,6 +260,18 @@ func (m *model) batteryLow() bool {
 	}
 	m.lowBatterySent = true
 	return true
+}
+
+// topic returns the device's uplink topic on channel ch.
+func (m *model) topic(ch devices.Channel) string {
+	i := 0
+	if ch == devices.ChannelEvent {
+		i = 1
+	}
+	if m.topics[i] == "" {
+		m.topics[i] = Topic(devices.Message{Kind: m.kind, Device: m.id, Channel: ch})
+	}
+	return m.topics[i]
 }
 
 // interval returns the gap to the next heartbeat: base with up to ±jitter

@@ -36,7 +36,7 @@ func Payload(m devices.Message) []byte {
 // strict decoder rejects: the simulator never produces one itself.
 func AppendPayload(dst []byte, m devices.Message) []byte {
 	dst = append(dst, `{"ts":"`...)
-	dst = m.TS.UTC().AppendFormat(dst, tsLayout)
+	dst = appendTimestamp(dst, m.TS)
 	dst = append(dst, `","seq":`...)
 	dst = strconv.AppendUint(dst, m.Seq, 10)
 	if m.Event != "" {
@@ -75,6 +75,43 @@ func AppendPayload(dst []byte, m devices.Message) []byte {
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
+}
+
+// appendTimestamp appends t in UTC as 2006-01-02T15:04:05.000Z: what
+// AppendFormat(tsLayout) gives for years 0 to 9999, at a fraction of its
+// cost on the hot path.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, tsLayout)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	dst = appendDigits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, minute, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	dst = append(dst, '.')
+	dst = appendDigits(dst, ms, 3)
+	return append(dst, 'Z')
+}
+
+// appendDigits appends v, 0 <= v < 10^width, zero-padded to width digits.
+func appendDigits(dst []byte, v, width int) []byte {
+	var b [4]byte
+	for i := width - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, b[:width]...)
 }
 
 func appendPort(dst []byte, p devices.Port) []byte {

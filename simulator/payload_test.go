@@ -125,6 +125,22 @@ func TestPayloadExactBytes(t *testing.T) {
 	}
 }
 
+func TestTimestampMatchesRFC3339Millis(t *testing.T) {
+	for _, ts := range []time.Time{
+		FixtureTime(),
+		time.Date(2026, 1, 2, 3, 4, 5, 999_999_999, time.FixedZone("CST", 8*3600)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 1e6, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(1_795_000_000, 7e6),
+	} {
+		want := ts.UTC().Format(tsLayout)
+		if got := string(appendTimestamp(nil, ts)); got != want {
+			t.Errorf("appendTimestamp(%v) = %s, want %s", ts, got, want)
+		}
+	}
+}
+
 func TestFleetPayloadsMatchContract(t *testing.T) {
 	f, err := NewFleet(demoDevices(), FleetConfig{}, 42)
 	if err != nil {

@@ -91,25 +91,26 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 type scenarioParser struct {
 	sc   *Scenario
 	errs []*ScenarioError
-	// keys maps "line:key" to the path of a mapping key, values a line to
-	// the shallowest path of a value starting on it: how a yaml.v3 type
-	// error, which gives only a line, finds its field.
+	// keyPath maps "line:key" to the path of a mapping key, valuePath a
+	// line to the values starting on it: how a yaml.v3 type error, which
+	// gives only a line, finds its field.
 	keyPath   map[string]string
-	valuePath map[int]string
+	valuePath map[int][]taggedPath
 }
+
+// taggedPath is the path of a value and its YAML tag (!!map, !!str, ...).
+type taggedPath struct{ tag, path string }
 
 // index records the line of every field path under n.
 func (p *scenarioParser) index(n *yaml.Node, path string) {
 	if p.keyPath == nil {
-		p.keyPath, p.valuePath = make(map[string]string), make(map[int]string)
+		p.keyPath, p.valuePath = make(map[string]string), make(map[int][]taggedPath)
 	}
 	if path != "" {
 		if _, ok := p.sc.lines[path]; !ok {
 			p.sc.lines[path] = n.Line
 		}
-		if _, ok := p.valuePath[n.Line]; !ok {
-			p.valuePath[n.Line] = path
-		}
+		p.valuePath[n.Line] = append(p.valuePath[n.Line], taggedPath{n.Tag, path})
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -145,7 +146,12 @@ func (p *scenarioParser) yamlError(err error) error {
 			se.Field = p.keyPath[fmt.Sprintf("%d:%s", se.Line, field)]
 			se.Msg = "unknown field (want one of " + rawFields(typ) + ")"
 		} else if tag, typ, ok := cannotUnmarshal(se.Msg); ok {
-			se.Field = p.valuePath[se.Line]
+			for _, v := range p.valuePath[se.Line] {
+				if v.tag == tag {
+					se.Field = v.path
+					break
+				}
+			}
 			switch {
 			case strings.HasPrefix(typ, "[]"):
 				se.Msg = "want a list, got " + yamlKind(tag)
