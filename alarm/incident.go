@@ -152,17 +152,35 @@ type Filter struct {
 var ErrNotFound = errors.New("incident not found")
 
 // Store persists incidents. Implementations: store.SQL on SQLite or
-// PostgreSQL.
+// PostgreSQL. Every change goes through Tx, so that the database arbitrates
+// between alarm instances: one open incident per site and type (a unique
+// index), and an incident changed by one transaction at a time (a row lock).
 type Store interface {
-	// Save inserts or replaces an incident and, in the same transaction,
-	// records the ids of the signals that changed it.
-	Save(ctx context.Context, in *Incident, signals ...string) error
+	// Tx runs f in a transaction and commits when f returns nil. When two
+	// writers race to open the same incident, Tx returns an error wrapping
+	// ErrConflict and the caller runs f again.
+	Tx(ctx context.Context, f func(Tx) error) error
 	// Get returns one incident or ErrNotFound.
 	Get(ctx context.Context, id string) (*Incident, error)
 	// List returns incidents, newest first.
 	List(ctx context.Context, f Filter) ([]*Incident, error)
-	// HasSignal reports whether a signal was already applied (a repeat must
-	// change nothing).
-	HasSignal(ctx context.Context, id string) (bool, error)
 	Close() error
 }
+
+// Tx is a store transaction. Incidents read through it stay locked until it
+// ends.
+type Tx interface {
+	// OpenFor returns the open incident of a site and type, or nil.
+	OpenFor(site, typ string) (*Incident, error)
+	// Lock returns an incident for update, or ErrNotFound.
+	Lock(id string) (*Incident, error)
+	// HasSignal reports whether a signal was already applied (a repeat must
+	// change nothing).
+	HasSignal(id string) (bool, error)
+	// Save inserts or replaces an incident and records the ids of the
+	// signals that changed it.
+	Save(in *Incident, signals ...string) error
+}
+
+// ErrConflict is a lost race with another writer; run the transaction again.
+var ErrConflict = errors.New("conflicting write")

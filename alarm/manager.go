@@ -37,8 +37,9 @@ type Manager struct {
 	log   *slog.Logger
 	m     *metrics
 
-	mu   sync.Mutex
-	open map[string]*Incident // by id
+	// mu serialises this instance's writes; the store arbitrates between
+	// instances.
+	mu sync.Mutex
 }
 
 // Options are the Manager's collaborators; Bus and Registerer may be nil.
@@ -67,15 +68,12 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{store: o.Store, reg: o.Registry, bus: o.Bus, hub: o.Hub, clock: o.Clock, log: o.Logger,
-		m: newMetrics(o.Registerer), open: map[string]*Incident{}}
+		m: newMetrics(o.Registerer)}
 	open, err := o.Store.List(ctx, Filter{Status: StatusOpen, Limit: -1})
 	if err != nil {
 		return nil, fmt.Errorf("alarm: load open incidents: %w", err)
 	}
-	for _, in := range open {
-		m.open[in.ID] = in
-	}
-	m.m.open.Set(float64(len(m.open)))
+	m.m.open.Set(float64(len(open)))
 	return m, nil
 }
 
@@ -97,59 +95,20 @@ func (m *Manager) HandleSignal(ctx context.Context, r bus.Record) error {
 func (m *Manager) Apply(ctx context.Context, s rules.Signal) (*Incident, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.clock.Now()
-	cur := m.findOpen(s.Site, s.Type)
-	if cur != nil && cur.hasSignal(s.ID) {
-		return nil, nil
-	}
-	seen, err := m.store.HasSignal(ctx, s.ID)
-	if err != nil {
-		return nil, fmt.Errorf("alarm: signal %s: %w", s.ID, err)
-	}
-	if seen {
-		return nil, nil
-	}
-	ref := SignalRef{ID: s.ID, Rule: s.Rule, Action: s.Action, Device: s.Device, Message: s.Message, At: s.At, Detail: s.Detail}
 	var in *Incident
-	event := "updated"
-	switch {
-	case s.Action == rules.ActionClear:
-		if cur == nil {
-			return nil, nil
-		}
-		in = cur.clone()
-		in.Cleared = true
-		in.Steps = append(in.Steps, Step{At: now, Action: "cleared", Device: s.Device, Signal: s.ID, Note: s.Detail})
-	case cur != nil:
-		in = cur.clone()
-		in.Cleared = false
-		if !in.hasDevice(s.Device) {
-			in.Devices = append(in.Devices, s.Device)
-			in.Steps = append(in.Steps, Step{At: now, Action: "joined", Device: s.Device, Signal: s.ID, Note: s.Detail})
-		} else {
-			in.Steps = append(in.Steps, Step{At: now, Action: "signal", Device: s.Device, Signal: s.ID, Note: s.Detail})
-		}
-		if s.Severity.Rank() < in.Severity.Rank() {
-			in.Severity = s.Severity
-		}
-		in.Dispatchable = in.Dispatchable || s.Dispatchable
-	default:
-		in, err = m.newIncident(s, now)
-		if err != nil {
-			return nil, err
-		}
-		event = "opened"
+	var event string
+	err := m.retry(ctx, func(tx Tx) error {
+		var err error
+		in, event, err = m.apply(tx, s, m.clock.Now())
+		return err
+	})
+	if err != nil || in == nil {
+		return nil, err
 	}
-	in.Signals = append(in.Signals, ref)
-	in.UpdatedAt = now
-	in.Version++
-	if err := m.store.Save(ctx, in, s.ID); err != nil {
-		return nil, fmt.Errorf("alarm: save %s: %w", in.ID, err)
-	}
-	m.open[in.ID] = in
-	m.m.open.Set(float64(len(m.open)))
+	now := in.UpdatedAt
 	if event == "opened" {
 		m.m.raised.WithLabelValues(in.Type, string(in.Severity)).Inc()
+		m.m.open.Inc()
 		m.log.Info("incident opened", "id", in.ID, "type", in.Type, "severity", in.Severity, "site", in.Site, "station", in.Station, "device", s.Device)
 	}
 	m.publish(ctx, event, now, in)
@@ -162,13 +121,64 @@ func (m *Manager) Apply(ctx context.Context, s rules.Signal) (*Incident, error) 
 	return in.clone(), nil
 }
 
-func (m *Manager) findOpen(site, typ string) *Incident {
-	for _, in := range m.open {
-		if in.Site == site && in.Type == typ {
-			return in
+// retry runs f in a transaction, again when it lost a race.
+func (m *Manager) retry(ctx context.Context, f func(Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = m.store.Tx(ctx, f); !errors.Is(err, ErrConflict) {
+			return err
 		}
 	}
-	return nil
+	return err
+}
+
+// apply is Apply's transaction.
+func (m *Manager) apply(tx Tx, s rules.Signal, now time.Time) (*Incident, string, error) {
+	cur, err := tx.OpenFor(s.Site, s.Type)
+	if err != nil {
+		return nil, "", err
+	}
+	if cur != nil && cur.hasSignal(s.ID) {
+		return nil, "", nil
+	}
+	seen, err := tx.HasSignal(s.ID)
+	if err != nil || seen {
+		return nil, "", err
+	}
+	ref := SignalRef{ID: s.ID, Rule: s.Rule, Action: s.Action, Device: s.Device, Message: s.Message, At: s.At, Detail: s.Detail}
+	in, event := cur, "updated"
+	switch {
+	case s.Action == rules.ActionClear:
+		if cur == nil {
+			return nil, "", nil
+		}
+		in.Cleared = true
+		in.Steps = append(in.Steps, Step{At: now, Action: "cleared", Device: s.Device, Signal: s.ID, Note: s.Detail})
+	case cur != nil:
+		in.Cleared = false
+		if !in.hasDevice(s.Device) {
+			in.Devices = append(in.Devices, s.Device)
+			in.Steps = append(in.Steps, Step{At: now, Action: "joined", Device: s.Device, Signal: s.ID, Note: s.Detail})
+		} else {
+			in.Steps = append(in.Steps, Step{At: now, Action: "signal", Device: s.Device, Signal: s.ID, Note: s.Detail})
+		}
+		if s.Severity.Rank() < in.Severity.Rank() {
+			in.Severity = s.Severity
+		}
+		in.Dispatchable = in.Dispatchable || s.Dispatchable
+	default:
+		if in, err = m.newIncident(s, now); err != nil {
+			return nil, "", err
+		}
+		event = "opened"
+	}
+	in.Signals = append(in.Signals, ref)
+	in.UpdatedAt = now
+	in.Version++
+	if err := tx.Save(in, s.ID); err != nil {
+		return nil, "", err
+	}
+	return in, event, nil
 }
 
 func (m *Manager) newIncident(s rules.Signal, now time.Time) (*Incident, error) {
@@ -288,65 +298,55 @@ func (m *Manager) Resolve(ctx context.Context, id, by, outcome, note string) (*I
 func (m *Manager) act(ctx context.Context, id, action, by, note string, f func(*Incident, time.Time) error) (*Incident, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur, ok := m.open[id]
-	if !ok {
-		if _, err := m.store.Get(ctx, id); err == nil {
-			return nil, &ActionError{409, "incident " + id + " is resolved"}
-		} else if errors.Is(err, ErrNotFound) {
-			return nil, &ActionError{404, "incident " + id + " not found"}
-		} else {
-			return nil, err
+	var in *Incident
+	err := m.retry(ctx, func(tx Tx) error {
+		cur, err := tx.Lock(id)
+		if errors.Is(err, ErrNotFound) {
+			return &ActionError{404, "incident " + id + " not found"}
 		}
-	}
-	now := m.clock.Now()
-	in := cur.clone()
-	if err := f(in, now); err != nil {
+		if err != nil {
+			return err
+		}
+		if cur.Status == StatusResolved {
+			return &ActionError{409, "incident " + id + " is resolved"}
+		}
+		now := m.clock.Now()
+		if err := f(cur, now); err != nil {
+			return err
+		}
+		cur.Steps = append(cur.Steps, Step{At: now, Action: action, By: by, Note: note})
+		cur.UpdatedAt = now
+		cur.Version++
+		in = cur
+		return tx.Save(cur)
+	})
+	if err != nil {
 		return nil, err
 	}
-	in.Steps = append(in.Steps, Step{At: now, Action: action, By: by, Note: note})
-	in.UpdatedAt = now
-	in.Version++
-	if err := m.store.Save(ctx, in); err != nil {
-		return nil, fmt.Errorf("alarm: save %s: %w", in.ID, err)
-	}
 	if in.Status == StatusResolved {
-		delete(m.open, in.ID)
-	} else {
-		m.open[in.ID] = in
+		m.m.open.Dec()
 	}
-	m.m.open.Set(float64(len(m.open)))
 	m.m.actions.WithLabelValues(action).Inc()
 	m.log.Info("incident "+action, "id", in.ID, "by", by)
-	m.publish(ctx, action, now, in)
+	m.publish(ctx, action, in.UpdatedAt, in)
 	return in.clone(), nil
 }
 
 // Get returns one incident.
 func (m *Manager) Get(ctx context.Context, id string) (*Incident, error) {
-	m.mu.Lock()
-	if in, ok := m.open[id]; ok {
-		c := in.clone()
-		m.mu.Unlock()
-		return c, nil
-	}
-	m.mu.Unlock()
 	return m.store.Get(ctx, id)
 }
 
-// List returns incidents; open ones come from memory, ordered by severity
-// then age.
+// List returns incidents; open ones are ordered by severity, then age (the
+// console's queue order), the others newest first.
 func (m *Manager) List(ctx context.Context, f Filter) ([]*Incident, error) {
-	if f.Status != StatusOpen {
-		return m.store.List(ctx, f)
+	if f.Status == StatusOpen && f.Limit == 0 {
+		f.Limit = -1 // the queue is never cut
 	}
-	m.mu.Lock()
-	out := make([]*Incident, 0, len(m.open))
-	for _, in := range m.open {
-		if f.Station == "" || in.Station == f.Station {
-			out = append(out, in.clone())
-		}
+	out, err := m.store.List(ctx, f)
+	if err != nil || f.Status != StatusOpen {
+		return out, err
 	}
-	m.mu.Unlock()
 	slices.SortFunc(out, func(a, b *Incident) int {
 		if d := a.Severity.Rank() - b.Severity.Rank(); d != 0 {
 			return d

@@ -80,6 +80,7 @@ var migrations = []string{
 	);
 	CREATE INDEX incidents_status ON incidents (status, opened_at);
 	CREATE INDEX incidents_site ON incidents (site, type);
+	CREATE UNIQUE INDEX incidents_one_open ON incidents (site, type) WHERE status = 'open';
 	CREATE TABLE signals (
 		id TEXT PRIMARY KEY,
 		incident TEXT NOT NULL,
@@ -152,18 +153,86 @@ func (s *SQL) q(query string) string {
 	return b.String()
 }
 
-// Save upserts an incident and records signal ids, in one transaction.
-func (s *SQL) Save(ctx context.Context, in *alarm.Incident, signals ...string) error {
-	doc, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
+// Tx runs f in a transaction.
+func (s *SQL) Tx(ctx context.Context, f func(alarm.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO incidents (id, status, type, severity, site, station, community, opened_at, updated_at, version, doc)
+	if err := f(&sqlTx{s: s, tx: tx, ctx: ctx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.conflict(err)
+	}
+	return nil
+}
+
+// conflict maps a unique violation (two writers opening one incident) to
+// alarm.ErrConflict.
+func (s *SQL) conflict(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505") ||
+		strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 40P01") {
+		return fmt.Errorf("%w: %v", alarm.ErrConflict, err)
+	}
+	return err
+}
+
+type sqlTx struct {
+	s   *SQL
+	tx  *sql.Tx
+	ctx context.Context
+}
+
+func (t *sqlTx) forUpdate() string {
+	if t.s.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func (t *sqlTx) one(query string, args ...any) (*alarm.Incident, error) {
+	var doc string
+	err := t.tx.QueryRowContext(t.ctx, t.s.q(query+t.forUpdate()), args...).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, alarm.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decode(doc)
+}
+
+// OpenFor returns the open incident of a site and type, locked, or nil.
+func (t *sqlTx) OpenFor(site, typ string) (*alarm.Incident, error) {
+	in, err := t.one(`SELECT doc FROM incidents WHERE site = ? AND type = ? AND status = 'open'`, site, typ)
+	if errors.Is(err, alarm.ErrNotFound) {
+		return nil, nil
+	}
+	return in, err
+}
+
+// Lock returns an incident, locked.
+func (t *sqlTx) Lock(id string) (*alarm.Incident, error) {
+	return t.one(`SELECT doc FROM incidents WHERE id = ?`, id)
+}
+
+// HasSignal reports whether a signal id was recorded.
+func (t *sqlTx) HasSignal(id string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT COUNT(*) FROM signals WHERE id = ?`), id).Scan(&n)
+	return n > 0, err
+}
+
+// Save upserts an incident and records signal ids.
+func (t *sqlTx) Save(in *alarm.Incident, signals ...string) error {
+	doc, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO incidents (id, status, type, severity, site, station, community, opened_at, updated_at, version, doc)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, type = excluded.type, severity = excluded.severity,
 			site = excluded.site, station = excluded.station, community = excluded.community,
@@ -171,15 +240,15 @@ func (s *SQL) Save(ctx context.Context, in *alarm.Incident, signals ...string) e
 		in.ID, string(in.Status), in.Type, string(in.Severity), in.Site, in.Station, in.Community,
 		in.OpenedAt.UnixMilli(), in.UpdatedAt.UnixMilli(), in.Version, string(doc))
 	if err != nil {
-		return fmt.Errorf("save incident %s: %w", in.ID, err)
+		return t.s.conflict(fmt.Errorf("save incident %s: %w", in.ID, err))
 	}
 	for _, id := range signals {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO signals (id, incident, at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		if _, err := t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO signals (id, incident, at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 			id, in.ID, in.UpdatedAt.UnixMilli()); err != nil {
 			return fmt.Errorf("record signal %s: %w", id, err)
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // Get returns one incident.
@@ -245,13 +314,6 @@ func (s *SQL) List(ctx context.Context, f alarm.Filter) ([]*alarm.Incident, erro
 		out = append(out, in)
 	}
 	return out, rows.Err()
-}
-
-// HasSignal reports whether a signal id was recorded.
-func (s *SQL) HasSignal(ctx context.Context, id string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM signals WHERE id = ?`), id).Scan(&n)
-	return n > 0, err
 }
 
 // Close closes the database.
