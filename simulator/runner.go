@@ -95,6 +95,8 @@ func Simulate(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if sc, err = LoadScenario(cfg.Scenario); err != nil {
 			return err
 		}
+		// Checked before connecting: a wrong scenario fails without a
+		// broker.
 		if err := sc.Check(devs); err != nil {
 			return err
 		}
@@ -117,7 +119,11 @@ type Runner struct {
 	// Scenario is played on the fleet; nil means the fleet alone.
 	Scenario *Scenario
 	// Devices make the fleet: the registry's devices, in any order.
-	Devices   []*devices.Device
+	Devices []*devices.Device
+	// Source, when set, is played instead of the fleet and the scenario:
+	// a recording, a load generator. A publication it yields with a
+	// Payload is sent as it is; one without is stamped and encoded.
+	Source    Source
 	Publisher Publisher
 	// Clock times the run; nil means the wall clock.
 	Clock clock.Clock
@@ -174,26 +180,40 @@ func (r *Runner) Run(ctx context.Context) error {
 	if cfg.NoFleet {
 		fc.Off = true
 	}
-	fleet, err := NewFleet(r.Devices, fc, seed)
-	if err != nil {
-		return err
-	}
 	start := clk.Now()
-	// Sequence numbers start at the run's start in Unix milliseconds, so
-	// a second run against the same firegrid never goes back.
-	if ms := start.UnixMilli(); ms > 0 {
-		fleet.seqBase = uint64(ms)
+	src := r.Source
+	if src == nil {
+		if sc != nil {
+			// Checked before the fleet is built, so that a fleet.devices
+			// entry missing from the registry is reported with its line.
+			if err := sc.Check(r.Devices); err != nil {
+				return err
+			}
+		}
+		fleet, err := NewFleet(r.Devices, fc, seed)
+		if err != nil {
+			return err
+		}
+		// Sequence numbers start at the run's start in Unix
+		// milliseconds, so a second run against the same firegrid never
+		// goes back.
+		if ms := start.UnixMilli(); ms > 0 {
+			fleet.seqBase = uint64(ms)
+		}
+		tl, err := NewTimeline(fleet, sc)
+		if err != nil {
+			return err
+		}
+		src = tl
+		name := ""
+		if sc != nil {
+			name = sc.Name
+		}
+		log.Info("simulation starting", "scenario", name, "devices", fleet.Len(), "seed", seed,
+			"speed", speed, "duration", until, "fleet", !fc.Off)
+	} else {
+		log.Info("simulation starting", "source", fmt.Sprintf("%T", src), "speed", speed, "duration", until)
 	}
-	tl, err := NewTimeline(fleet, sc)
-	if err != nil {
-		return err
-	}
-	name := ""
-	if sc != nil {
-		name = sc.Name
-	}
-	log.Info("simulation starting", "scenario", name, "devices", fleet.Len(), "seed", seed,
-		"speed", speed, "duration", until, "fleet", !fc.Off)
 
 	var st runStats
 	defer func() {
@@ -201,7 +221,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			"elapsed", clk.Now().Sub(start))
 	}()
 	for {
-		p, ok := tl.Next()
+		p, ok := src.Next()
 		if !ok || until > 0 && p.At > until {
 			if ok && !wait(ctx, clk, start, until, speed) {
 				return nil
@@ -218,7 +238,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		if p.Topic == "" {
 			continue
 		}
-		p.Stamp(clk.Now())
+		if p.Payload == nil {
+			p.Stamp(clk.Now())
+		}
 		if p.Step == nil && log.Enabled(ctx, slog.LevelDebug) {
 			log.Debug("heartbeat", "at", p.At, "topic", p.Topic, "seq", p.Message.Seq)
 		}

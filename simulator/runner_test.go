@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/clock"
@@ -250,11 +253,62 @@ func TestRunnerRefusesBadSetup(t *testing.T) {
 	}{
 		{"no publisher", &Runner{}, "no Publisher"},
 		{"negative speed", &Runner{Publisher: &Recorder{}, Config: Config{Speed: -1}}, "speed: -1 is out of range"},
+		{"unknown fleet device", &Runner{Publisher: &Recorder{}, Devices: demoDevices(), Scenario: mustParse(t, "fleet:\n  devices: [SD-0001, SD-9999]\n")}, "test.yaml:2: fleet.devices[1]: SD-9999 is not in the registry"},
 		{"unknown device", &Runner{Publisher: &Recorder{}, Scenario: mustParse(t, "steps:\n  - {at: 1s, device: SD-0001, event: test}\n")}, "test.yaml:2: steps[0].device: SD-0001 is not in the registry"},
 	} {
 		if err := tc.r.Run(ctx); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Run: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// sliceSource replays fixed publications.
+type sliceSource []Publication
+
+func (s *sliceSource) Next() (Publication, bool) {
+	if len(*s) == 0 {
+		return Publication{}, false
+	}
+	p := (*s)[0]
+	*s = (*s)[1:]
+	return p, true
+}
+
+func TestRunnerPlaysASource(t *testing.T) {
+	bad := BadUplinks()[0]
+	src := &sliceSource{
+		{At: 0, Topic: bad.Topic, QoS: 1, Payload: bad.Payload},
+		{At: time.Second, Topic: Topic(SmokeAlarm("SD-0001")), QoS: 1, Message: SmokeAlarm("SD-0001")},
+	}
+	fake := clock.NewFake(FixtureTime().Add(time.Hour))
+	rec := &Recorder{Clock: fake}
+	if err := runOnFake(t, context.Background(), &Runner{Source: src, Publisher: rec}, fake, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.Records()
+	if len(got) != 2 || string(got[0].Payload) != string(bad.Payload) {
+		t.Fatalf("records %+v", got)
+	}
+	if want := `"ts":"` + Timestamp(FixtureTime().Add(time.Hour+time.Second)) + `"`; !strings.Contains(string(got[1].Payload), want) {
+		t.Errorf("second payload %s, want it stamped %s", got[1].Payload, want)
+	}
+}
+
+func TestConfigFromYAML(t *testing.T) {
+	src := "mqtt_url: tcp://localhost:1883\nscenario: configs/scenarios/drill.yaml\nregistry: configs/demo\nspeed: 10\nseed: 4\nduration: 2m\nno_fleet: true\nfleet:\n  smoke_interval: 20s\n  kinds: [smoke]\n"
+	dec := yaml.NewDecoder(strings.NewReader(src))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{MQTTURL: "tcp://localhost:1883", Scenario: "configs/scenarios/drill.yaml", Registry: "configs/demo", Speed: 10, Seed: 4,
+		Duration: 2 * time.Minute, NoFleet: true, Fleet: FleetConfig{SmokeInterval: 20 * time.Second, Kinds: []devices.Kind{devices.KindSmoke}}}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("decoded %+v\nwant %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
 	}
 }
 

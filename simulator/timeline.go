@@ -8,7 +8,7 @@ import (
 
 // Source yields publications in time order; ok is false when there are no
 // more. A Timeline is one; a recording replayed or a load generator are
-// others.
+// others, played through Runner.Source.
 type Source interface {
 	Next() (p Publication, ok bool)
 }
