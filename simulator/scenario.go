@@ -143,6 +143,7 @@ type ScenarioError struct {
 	Msg   string
 }
 
+// Error returns file:line: field: problem.
 func (e *ScenarioError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)

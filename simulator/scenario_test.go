@@ -210,3 +210,41 @@ func TestShippedScenarios(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseScenario: any input gives a scenario or errors that name the
+// file, never a panic; a scenario that parses has its steps in order,
+// each with one action.
+func FuzzParseScenario(f *testing.F) {
+	files, _ := filepath.Glob("../configs/scenarios/*.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(scenarioAllActions))
+	f.Add([]byte("steps:\n  - {at: 1s, device: CH-001, telemetry: {ports: [{port: 1, state: idle}]}}\n"))
+	f.Add([]byte("a: &x {at: 1s}\nsteps: [*x]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc, err := ParseScenario("f.yaml", data)
+		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "f.yaml") {
+					t.Fatalf("error line %q does not name the file", line)
+				}
+			}
+			return
+		}
+		for i, st := range sc.Steps {
+			if i > 0 && st.At < sc.Steps[i-1].At {
+				t.Fatalf("steps out of order: %v after %v", st.At, sc.Steps[i-1].At)
+			}
+			switch st.Action {
+			case ActionEvent, ActionTelemetry, ActionSilence, ActionResume:
+			default:
+				t.Fatalf("step %d without an action", i)
+			}
+		}
+		_ = sc.Check(demoDevices())
+	})
+}
