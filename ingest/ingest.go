@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,7 +92,14 @@ type Ingester struct {
 	decoder Decoder
 	log     *slog.Logger
 	m       *metrics
+
+	ready     chan struct{} // closed once subscribed
+	readyOnce sync.Once
 }
+
+// Subscribed is closed once the ingester has subscribed to the device
+// topics for the first time.
+func (in *Ingester) Subscribed() <-chan struct{} { return in.ready }
 
 // Options are the Ingester's collaborators. Registerer may be nil.
 type Options struct {
@@ -121,7 +129,7 @@ func New(cfg Config, o Options) (*Ingester, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Ingester{cfg: cfg, reg: o.Registry, bus: o.Bus, clock: o.Clock, decoder: o.Decoder,
-		log: o.Logger, m: newMetrics(o.Registerer)}, nil
+		log: o.Logger, m: newMetrics(o.Registerer), ready: make(chan struct{})}, nil
 }
 
 // Handle takes one uplink: it publishes a Reading, or a dead letter with

@@ -67,6 +67,7 @@ func (in *Ingester) Run(ctx context.Context, url string) error {
 			in.log.Error("subscribe failed", "err", err)
 		} else {
 			in.log.Info("subscribed to device topics", "broker", url, "filters", len(filters))
+			in.readyOnce.Do(func() { close(in.ready) })
 		}
 		select {
 		case subscribed <- tok.Error():
