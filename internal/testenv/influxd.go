@@ -39,9 +39,11 @@ func Influxd(t testing.TB, opts ...InfluxdOption) string {
 	bin, err := influxdBinary()
 	if err != nil {
 		unavailable(t, "influxd 1.8", err.Error())
+		return ""
 	}
 	if err := checkInfluxdVersion(bin); err != nil {
 		unavailable(t, "influxd 1.8", err.Error())
+		return ""
 	}
 
 	dir := t.TempDir()
@@ -50,11 +52,13 @@ func Influxd(t testing.TB, opts ...InfluxdOption) string {
 		conf := filepath.Join(dir, fmt.Sprintf("influxd-%d.conf", attempt))
 		if err := os.WriteFile(conf, []byte(influxdConfig(dir, httpPort, rpcPort, cfg.flux)), 0o644); err != nil {
 			t.Fatalf("testenv: write influxd config: %v", err)
+			return ""
 		}
 		logPath := filepath.Join(dir, fmt.Sprintf("influxd-%d.log", attempt))
 		p, err := startProcess(t, "influxd", logPath, bin, "run", "-config", conf)
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
+			return ""
 		}
 		url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 		poll(influxdStartTimeout, func() bool { return p.exited() || pingInfluxd(url) == nil })
@@ -66,9 +70,11 @@ func Influxd(t testing.TB, opts ...InfluxdOption) string {
 			continue
 		case p.exited():
 			t.Fatalf("testenv: influxd did not start: %v", p.exitError())
+			return ""
 		default:
 			t.Fatalf("testenv: influxd does not answer %s/ping after %v: %v; log:\n%s",
 				url, influxdStartTimeout, pingInfluxd(url), p.log())
+			return ""
 		}
 	}
 }

@@ -20,23 +20,30 @@ const mosquittoStartTimeout = 15 * time.Second
 // The binary is FIREGRID_MOSQUITTO, else mosquitto on PATH or in
 // /usr/sbin or /usr/local/sbin. Without it the test is skipped, or fails
 // when FIREGRID_REQUIRE_SERVICES=1.
-func Mosquitto(t testing.TB) string {
+func Mosquitto(t testing.TB, opts ...MosquittoOption) string {
 	t.Helper()
+	var cfg mosquittoOptions
+	for _, o := range opts {
+		o(&cfg)
+	}
 	bin, err := findBinary(EnvMosquitto, "mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 	if err != nil {
 		unavailable(t, "mosquitto", err.Error())
+		return ""
 	}
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
 		port := FreePort(t)
 		conf := filepath.Join(dir, fmt.Sprintf("mosquitto-%d.conf", attempt))
-		if err := os.WriteFile(conf, []byte(mosquittoConfig(port)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(mosquittoConfig(t, port, cfg.extra)), 0o644); err != nil {
 			t.Fatalf("testenv: write mosquitto config: %v", err)
+			return ""
 		}
 		logPath := filepath.Join(dir, fmt.Sprintf("mosquitto-%d.log", attempt))
 		p, err := startProcess(t, "mosquitto", logPath, bin, "-c", conf)
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
+			return ""
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		// Ready means our broker says it runs (so the port is ours, not
@@ -52,8 +59,10 @@ func Mosquitto(t testing.TB) string {
 			continue
 		case p.exited():
 			t.Fatalf("testenv: mosquitto did not start: %v", p.exitError())
+			return ""
 		default:
 			t.Fatalf("testenv: mosquitto not listening on %s after %v; log:\n%s", addr, mosquittoStartTimeout, p.log())
+			return ""
 		}
 	}
 }
@@ -61,24 +70,80 @@ func Mosquitto(t testing.TB) string {
 // mosquittoConfig is the broker configuration for tests: one loopback
 // listener, anonymous access, no persistence, and limits high enough that
 // load tests measure firegrid rather than the broker's defaults (20 QoS 1
-// messages in flight and 1000 queued per client).
-func mosquittoConfig(port int) string {
-	return fmt.Sprintf(`# Generated for one test by internal/testenv.
-per_listener_settings false
-listener %d 127.0.0.1
-allow_anonymous true
-persistence false
-max_inflight_messages 1000
-max_queued_messages 100000
-max_packet_size 1048576
-set_tcp_nodelay true
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-log_type information
-connection_messages true
-log_timestamp true
-log_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S
-`, port)
+// messages in flight and 1000 queued per client). The lines of extra
+// replace the generated lines of the same options (mosquitto refuses most
+// options twice), except listener and log_dest, which the helper needs.
+func mosquittoConfig(t testing.TB, port int, extra string) string {
+	generated := []string{
+		"per_listener_settings false",
+		fmt.Sprintf("listener %d 127.0.0.1", port),
+		"allow_anonymous true",
+		"persistence false",
+		"max_inflight_messages 1000",
+		"max_queued_messages 100000",
+		"max_packet_size 1048576",
+		"set_tcp_nodelay true",
+		"log_dest stderr",
+		"log_type error",
+		"log_type warning",
+		"log_type notice",
+		"log_type information",
+		"connection_messages true",
+		"log_timestamp true",
+		"log_timestamp_format %Y-%m-%dT%H:%M:%S",
+	}
+	kept := map[string]bool{"listener": true, "log_dest": true}
+	replaced := map[string]bool{}
+	var added []string
+	for _, line := range strings.Split(extra, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key := optionKey(line)
+		if kept[key] {
+			t.Logf("testenv: mosquitto: ignoring %q: the helper sets %s", line, key)
+			continue
+		}
+		replaced[key] = true
+		added = append(added, line)
+	}
+	var b strings.Builder
+	b.WriteString("# Generated for one test by internal/testenv.\n")
+	for _, line := range generated {
+		if !replaced[optionKey(line)] {
+			b.WriteString(line + "\n")
+		}
+	}
+	if len(added) > 0 {
+		b.WriteString("# From the test.\n")
+		b.WriteString(strings.Join(added, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// optionKey is the option name of a mosquitto configuration line.
+func optionKey(line string) string {
+	key, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	return key
+}
+
+// MosquittoOption changes the broker Mosquitto starts.
+type MosquittoOption func(*mosquittoOptions)
+
+type mosquittoOptions struct {
+	extra string
+}
+
+// WithMosquittoConfig adds configuration lines, for example password_file
+// and acl_file for authentication tests. An option given here replaces the
+// helper's lines for it (all of them, for a repeated option such as
+// log_type), except listener and log_dest, which stay the helper's.
+// Relative paths are taken from the test's temporary directory. A line that
+// mosquitto does not accept makes the broker exit, and the test fails
+// showing why.
+func WithMosquittoConfig(lines string) MosquittoOption {
+	return func(o *mosquittoOptions) {
+		o.extra += lines + "\n"
+	}
 }

@@ -74,11 +74,7 @@ func TestMosquittoPubSubQoS1(t *testing.T) {
 
 func TestMosquittoWithCommandLineClients(t *testing.T) {
 	t.Parallel()
-	subBin, errSub := exec.LookPath("mosquitto_sub")
-	pubBin, errPub := exec.LookPath("mosquitto_pub")
-	if errSub != nil || errPub != nil {
-		unavailable(t, "mosquitto_sub/mosquitto_pub", "not on PATH")
-	}
+	subBin, pubBin := Binary(t, "mosquitto_sub"), Binary(t, "mosquitto_pub")
 	url := Mosquitto(t)
 	port := strings.TrimPrefix(url, "tcp://127.0.0.1:")
 
@@ -124,5 +120,59 @@ func TestMosquittoBrokersAreSeparate(t *testing.T) {
 	a, b := Mosquitto(t), Mosquitto(t)
 	if a == b {
 		t.Fatalf("two brokers share %s", a)
+	}
+}
+
+func TestMosquittoWithConfig(t *testing.T) {
+	t.Parallel()
+	url := Mosquitto(t, WithMosquittoConfig("allow_anonymous false"))
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("anonymous").
+		SetConnectTimeout(5 * time.Second).SetAutoReconnect(false).SetConnectRetry(false))
+	tok := c.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		t.Fatal("connect did not finish")
+	}
+	if tok.Error() == nil {
+		c.Disconnect(100)
+		t.Fatal("anonymous client connected although the added line forbids it")
+	}
+}
+
+func TestMosquittoRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	rec := &recordingTB{TB: t}
+	if url := Mosquitto(rec, WithMosquittoConfig("no_such_option 1")); url != "" {
+		t.Fatalf("Mosquitto() = %q for a configuration the broker refuses", url)
+	}
+	if !strings.Contains(rec.fatal, "did not start") || !strings.Contains(rec.fatal, "no_such_option") {
+		t.Fatalf("failure = %q, want it to say the broker did not start and show its log", rec.fatal)
+	}
+}
+
+func TestMosquittoConfigMerge(t *testing.T) {
+	conf := mosquittoConfig(t, 1234, "# a comment\nlog_type all\nallow_anonymous false\nlistener 1883\npassword_file pw\n")
+	count := func(line string) int {
+		n := 0
+		for _, l := range strings.Split(conf, "\n") {
+			if l == line {
+				n++
+			}
+		}
+		return n
+	}
+	for line, want := range map[string]int{
+		"listener 1234 127.0.0.1": 1, // the helper's listener stays
+		"listener 1883":           0,
+		"allow_anonymous true":    0, // replaced
+		"allow_anonymous false":   1,
+		"log_type error":          0, // every log_type replaced
+		"log_type all":            1,
+		"password_file pw":        1,
+		"persistence false":       1, // untouched
+		"log_dest stderr":         1,
+	} {
+		if got := count(line); got != want {
+			t.Errorf("%q appears %d times, want %d, in:\n%s", line, got, want, conf)
+		}
 	}
 }

@@ -31,17 +31,21 @@ func Postgres(t testing.TB) string {
 	serverDSN := os.Getenv(EnvPostgresDSN)
 	if serverDSN == "" {
 		unavailable(t, "PostgreSQL", EnvPostgresDSN+" is not set")
+		return ""
 	}
 	name, err := databaseName(t.Name())
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
+		return ""
 	}
 	dsn, err := withDatabase(serverDSN, name)
 	if err != nil {
 		t.Fatalf("testenv: %s: %v", EnvPostgresDSN, err)
+		return ""
 	}
 	if err := adminExec(serverDSN, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("testenv: create test database on %s: %v", redact(serverDSN), err)
+		return ""
 	}
 	t.Cleanup(func() {
 		// FORCE ends connections a test left open (PostgreSQL 13+).

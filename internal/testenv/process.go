@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,9 +25,10 @@ type process struct {
 	waitErr error         // set before done is closed
 }
 
-// startProcess starts bin with args, its stdout and stderr going to
-// logPath. The process is killed in t.Cleanup, after its log has been shown
-// if the test failed.
+// startProcess starts bin with args in the directory of logPath (so that
+// relative paths in its configuration land in the test's temporary
+// directory), its stdout and stderr going to logPath. The process is killed
+// in t.Cleanup, after its log has been shown if the test failed.
 func startProcess(t testing.TB, name, logPath, bin string, args ...string) (*process, error) {
 	t.Helper()
 	logFile, err := os.Create(logPath)
@@ -35,6 +37,7 @@ func startProcess(t testing.TB, name, logPath, bin string, args ...string) (*pro
 	}
 	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = filepath.Dir(logPath)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = childAttr()

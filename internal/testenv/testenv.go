@@ -14,7 +14,6 @@
 package testenv
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -156,14 +155,11 @@ func unavailable(t testing.TB, service, why string) {
 	t.Skip(msg)
 }
 
-// errNotFound says a binary was found neither where configured nor on PATH.
-var errNotFound = errors.New("binary not found")
-
 // findBinary returns the path of a binary: the one named by the environment
-// variable env if set (which must exist), else name on PATH, else the first
-// of the fallback paths that is an executable file.
+// variable env if that is set (and then it must exist), else name on PATH,
+// else the first of the fallback paths that is an executable file.
 func findBinary(env, name string, fallbacks ...string) (string, error) {
-	if p := os.Getenv(env); p != "" {
+	if p := os.Getenv(env); env != "" && p != "" {
 		if !isExecutable(p) {
 			return "", fmt.Errorf("%s=%s is not an executable file", env, p)
 		}
@@ -177,7 +173,10 @@ func findBinary(env, name string, fallbacks ...string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s (set %s or put it on PATH)", errNotFound, name, env)
+	if env == "" {
+		return "", fmt.Errorf("%s not found on PATH", name)
+	}
+	return "", fmt.Errorf("%s not found (set %s or put it on PATH)", name, env)
 }
 
 func isExecutable(p string) bool {
@@ -196,4 +195,19 @@ func cacheDir() string {
 		return ""
 	}
 	return filepath.Join(home, ".cache", "firegrid")
+}
+
+// Binary returns the path of a command-line tool a test needs (for example
+// mosquitto_sub, kcat or chromium), looked for on PATH and in /usr/sbin and
+// /usr/local/sbin. Without it the test is skipped, or fails when
+// FIREGRID_REQUIRE_SERVICES=1; ./scripts/test.sh installs the tools the
+// tests use.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	p, err := findBinary("", name, "/usr/sbin/"+name, "/usr/local/sbin/"+name)
+	if err != nil {
+		unavailable(t, name, "not on PATH")
+		return ""
+	}
+	return p
 }
