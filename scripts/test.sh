@@ -107,7 +107,9 @@ fi
 
 fg_summary
 if [[ ${#failed[@]} -gt 0 ]]; then
-	printf '\nFAILED: %s\n' "$(IFS=,; echo "${failed[*]}")"
+	printf '\nFAILED:'
+	printf ' [%s]' "${failed[@]}"
+	printf '\n'
 	exit 1
 fi
 printf '\nall checks passed\n'
