@@ -41,7 +41,7 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("registry: %w", err)
 	}
 	start := time.Now()
-	if err := app.Simulate(ctx, cfg, reg, log); err != nil {
+	if err := app.Simulate(ctx, cfg, nil, reg, log); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "simulation ended after %s\n", time.Since(start).Round(time.Millisecond))

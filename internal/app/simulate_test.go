@@ -1,0 +1,62 @@
+package app
+
+import (
+	"context"
+	"io/fs"
+	"path"
+	"testing"
+	"time"
+
+	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/internal/testenv"
+	"github.com/firegrid/firegrid/simulator"
+)
+
+// TestScenarioLibraryFitsDemo: every scenario in configs/scenarios parses
+// and names only devices of the demo territory, so the demo and the
+// library never drift apart.
+func TestScenarioLibraryFitsDemo(t *testing.T) {
+	reg, err := LoadRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := fs.Glob(configs.FS, "scenarios/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("only %d scenarios", len(files))
+	}
+	for _, f := range files {
+		b, _ := fs.ReadFile(configs.FS, f)
+		sc, err := simulator.ParseScenario(path.Join("configs", f), b)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if err := sc.Check(reg.Devices("")); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestSimulateScenarioAgainstMosquitto plays the kitchen-fire scenario, as
+// `firegrid simulate --mqtt-url URL --scenario FILE` does, through a real
+// Mosquitto into a running firegrid, and reads the fire from the stream.
+func TestSimulateScenarioAgainstMosquitto(t *testing.T) {
+	url := testenv.Mosquitto(t)
+	s := startServe(t, url, "")
+	st := openStream(t, s.HTTPAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Simulate(ctx, simulator.Config{MQTTURL: url, Scenario: "../../configs/scenarios/kitchen-fire.yaml",
+			Speed: 50, NoFleet: true, Duration: 60 * time.Second}, nil, s.Registry, nil)
+	}()
+	c := st.next(t, 10*time.Second, func(c alarm.Change) bool { return c.Incident.Devices[0] == "SD-0108" })
+	if c.Incident.Type != "fire" || !c.Incident.Resident.ElderlyAlone {
+		t.Errorf("incident %s for %v, want a fire in an elderly-alone home", c.Incident.Type, c.Incident.Resident)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("simulate: %v", err)
+	}
+}
