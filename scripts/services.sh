@@ -144,12 +144,15 @@ fg_build_influxd() {
 		# Built outside this module, with no inherited flags (a -mod or
 		# workspace setting of the caller would break `go install @v`),
 		# and stamped so that `influxd version` names the release.
+		# Its output (a page of "go: downloading") is shown only on failure.
 		if ! (cd "$tmp" && env GOFLAGS= GOWORK=off GOTOOLCHAIN=local GOBIN="$tmp" \
 			go install -ldflags "-X main.version=$FG_INFLUXDB_VERSION -X main.branch=1.8 -X main.commit=v$FG_INFLUXDB_VERSION" \
-			"github.com/influxdata/influxdb/cmd/influxd@v$FG_INFLUXDB_VERSION"); then
-			rm -rf "$tmp"
+			"github.com/influxdata/influxdb/cmd/influxd@v$FG_INFLUXDB_VERSION") >"$tmp.log" 2>&1; then
+			tail -n 40 "$tmp.log" >&2
+			rm -rf "$tmp" "$tmp.log"
 			exit 1
 		fi
+		rm -f "$tmp.log"
 		mv -f "$tmp/influxd" "$bin"
 		rm -rf "$tmp"
 		echo "built in $((SECONDS - start))s"
