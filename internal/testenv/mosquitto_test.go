@@ -66,7 +66,7 @@ func TestMosquittoPubSubQoS1(t *testing.T) {
 				return len(seen) == n
 			}
 		}
-	}, "subscriber saw %d of %d messages", len(seen), n)
+	}, "subscriber did not see all %d messages", n)
 	if !seen[`fg/v1/smoke/smk-7/event {"seq":7,"event":"alarm"}`] {
 		t.Error("message 7 arrived altered")
 	}

@@ -81,6 +81,8 @@ func freePort() (int, error) {
 // within timeout. cond is always called at least once, and once more at the
 // deadline. The wait between calls starts at a few milliseconds and grows to
 // 100 ms, so a fast condition costs little and a slow one does not spin.
+// The arguments are evaluated when Eventually is called, so a value that
+// the wait changes shows there as it was before it; say what was expected.
 func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msgAndArgs ...any) {
 	t.Helper()
 	if poll(timeout, cond) {
