@@ -177,3 +177,11 @@ func (m *Memory) Close() error {
 	m.mu.Unlock()
 	return nil
 }
+
+// Groups reports how many consumer groups consume topic; tests and health
+// checks use it to wait until consumers run.
+func (m *Memory) Groups(topic string) int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.topics[topic])
+}
