@@ -16,7 +16,7 @@ func runCmd(args ...string) (int, string, string) {
 
 func TestCheckConfigDemo(t *testing.T) {
 	code, out, errs := runCmd("check-config")
-	if code != 0 || !strings.Contains(out, "configuration ok") || !strings.Contains(out, "gap: zone_without_station") && !strings.Contains(out, "Z-06") {
+	if code != 0 || !strings.Contains(out, "configuration ok") || !strings.Contains(out, "gap: zone_without_station Z-06") {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }
