@@ -37,6 +37,9 @@ type API struct {
 	Log         *slog.Logger
 	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
+	// Extra, when set, adds other roles' endpoints to the same mux (the
+	// rule engine's reload and period).
+	Extra func(*http.ServeMux)
 }
 
 // Handler returns the HTTP handler.
@@ -61,6 +64,9 @@ func (a *API) Handler() http.Handler {
 	})
 	if a.Metrics != nil {
 		mux.Handle("GET /metrics", a.Metrics)
+	}
+	if a.Extra != nil {
+		a.Extra(mux)
 	}
 	sub, _ := fs.Sub(consoleFS, "console")
 	mux.Handle("GET /", http.FileServerFS(sub))

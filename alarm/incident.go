@@ -62,6 +62,10 @@ type SignalRef struct {
 	Message string       `json:"message,omitempty"`
 	At      time.Time    `json:"at"`
 	Detail  string       `json:"detail,omitempty"`
+	// Related lists the other messages a correlation joined.
+	Related []string `json:"related,omitempty"`
+	// Suppressed says why the signal was recorded only (test, maintenance).
+	Suppressed string `json:"suppressed,omitempty"`
 }
 
 // Incident is what a duty crew works.
@@ -75,6 +79,18 @@ type Incident struct {
 	// Cleared is set when the condition has gone away (a pressure back to
 	// normal, a device back online); a person still closes the incident.
 	Cleared bool `json:"cleared,omitempty"`
+	// Period is the period (daily, holiday, major_event, emergency) in
+	// force when the incident opened.
+	Period rules.Period `json:"period,omitempty"`
+	// Confirmed is set when a correlation rule confirmed the incident
+	// (several detectors agree): its type becomes ConfirmedType of the
+	// original, e.g. confirmed_fire.
+	Confirmed bool `json:"confirmed,omitempty"`
+	// Notify119 marks the incident for the 119 command centre.
+	Notify119 bool `json:"notify_119,omitempty"`
+	// Flapping is set when the condition raised and cleared too often: the
+	// incident stays open, later raises fold into it.
+	Flapping bool `json:"flapping,omitempty"`
 
 	Site        string                `json:"site"`
 	SiteName    string                `json:"site_name,omitempty"`
@@ -103,6 +119,10 @@ type Incident struct {
 	// Version grows with every change; consoles keep the highest.
 	Version int `json:"version"`
 }
+
+// ConfirmedType is the type an incident of type typ takes once a
+// correlation rule confirmed it: fire becomes confirmed_fire.
+func ConfirmedType(typ string) string { return "confirmed_" + typ }
 
 // IncidentID derives an incident's id from the signal that opened it, so a
 // redelivered signal finds the incident it made the first time.

@@ -22,7 +22,7 @@ import (
 // Change is one change of an incident, as pushed to consoles and to the
 // incidents topic.
 type Change struct {
-	Event    string    `json:"event"` // opened, updated, acknowledged, arrived, resolved
+	Event    string    `json:"event"` // opened, updated, confirmed, acknowledged, arrived, resolved
 	At       time.Time `json:"at"`
 	Incident *Incident `json:"incident"`
 }
@@ -134,7 +134,7 @@ func (m *Manager) retry(ctx context.Context, f func(Tx) error) error {
 
 // apply is Apply's transaction.
 func (m *Manager) apply(tx Tx, s rules.Signal, now time.Time) (*Incident, string, error) {
-	cur, err := tx.OpenFor(s.Site, s.Type)
+	cur, err := openFor(tx, s)
 	if err != nil {
 		return nil, "", err
 	}
@@ -145,7 +145,8 @@ func (m *Manager) apply(tx Tx, s rules.Signal, now time.Time) (*Incident, string
 	if err != nil || seen {
 		return nil, "", err
 	}
-	ref := SignalRef{ID: s.ID, Rule: s.Rule, Action: s.Action, Device: s.Device, Message: s.Message, At: s.At, Detail: s.Detail}
+	ref := SignalRef{ID: s.ID, Rule: s.Rule, Action: s.Action, Device: s.Device, Message: s.Message, At: s.At, Detail: s.Detail,
+		Related: s.Related, Suppressed: s.Suppressed}
 	in, event := cur, "updated"
 	switch {
 	case s.Action == rules.ActionClear:
@@ -172,6 +173,9 @@ func (m *Manager) apply(tx Tx, s rules.Signal, now time.Time) (*Incident, string
 		}
 		event = "opened"
 	}
+	if s.Action == rules.ActionRaise && upgrade(in, s, now) && event != "opened" {
+		event = "confirmed"
+	}
 	in.Signals = append(in.Signals, ref)
 	in.UpdatedAt = now
 	in.Version++
@@ -179,6 +183,35 @@ func (m *Manager) apply(tx Tx, s rules.Signal, now time.Time) (*Incident, string
 		return nil, "", err
 	}
 	return in, event, nil
+}
+
+// openFor finds the open incident a signal belongs to: the confirmed one
+// of its type first, then the plain one.
+func openFor(tx Tx, s rules.Signal) (*Incident, error) {
+	if in, err := tx.OpenFor(s.Site, ConfirmedType(s.Type)); in != nil || err != nil {
+		return in, err
+	}
+	return tx.OpenFor(s.Site, s.Type)
+}
+
+// upgrade applies what a raise says beyond joining: a confirmation (the
+// type becomes the confirmed one, for the 119 centre if the rule says so)
+// and flapping. It reports whether the incident became confirmed.
+func upgrade(in *Incident, s rules.Signal, now time.Time) bool {
+	confirmed := false
+	if s.Confirmed && !in.Confirmed {
+		in.Confirmed, in.Type = true, ConfirmedType(in.Type)
+		in.Steps = append(in.Steps, Step{At: now, Action: "confirmed", Device: s.Device, Signal: s.ID, Note: s.Detail})
+		confirmed = true
+	}
+	if s.Confirmed && s.Notify119 {
+		in.Notify119 = true
+	}
+	if s.Flapping && !in.Flapping {
+		in.Flapping = true
+		in.Steps = append(in.Steps, Step{At: now, Action: "flapping", Device: s.Device, Signal: s.ID, Note: s.Detail})
+	}
+	return confirmed
 }
 
 func (m *Manager) newIncident(s rules.Signal, now time.Time) (*Incident, error) {
@@ -200,6 +233,7 @@ func (m *Manager) newIncident(s rules.Signal, now time.Time) (*Incident, error) 
 		Community:    dev.Community,
 		Station:      dev.Station,
 		OpenedAt:     now,
+		Period:       s.Period,
 	}
 	if site, ok := m.reg.Site(dev.Site); ok {
 		in.SiteName, in.SiteType, in.Address = site.Name, site.Type, site.Address

@@ -2,17 +2,25 @@
 // reading against the rules file and turns what matters into signals (raise
 // or clear an incident of a type), which the alarm role makes incidents of.
 //
-// State is kept per device and keyed by site, the bus key, so that one
-// partition holds everything a site's correlation needs. The engine never
-// does I/O and never waits on anything but its own lock; a heartbeat costs
-// a map look-up and a time store.
+// State is kept per site, the bus key, in shards: every device of a site
+// lands on one shard (and, scaled out, on one Kafka partition), so that a
+// site's correlation is local. Memory per site is bounded and idle sites
+// are forgotten. Deadlines (durations, absences) sit in min-heaps, so a
+// tick costs what falls due, not the fleet. The engine never does I/O and
+// never waits on anything but a shard's lock; a heartbeat costs a map
+// look-up and a heap step, without allocating.
 package rules
 
 import (
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/firegrid/firegrid/devices"
 )
@@ -24,6 +32,13 @@ type Action string
 const (
 	ActionRaise Action = "raise"
 	ActionClear Action = "clear"
+)
+
+// Suppression reasons: a suppressed signal is recorded, never dispatched,
+// and never counts towards a correlation.
+const (
+	SuppressedTest        = "test"
+	SuppressedMaintenance = "maintenance"
 )
 
 // Signal is the engine's output: a rule fired on a message (or on silence).
@@ -40,8 +55,8 @@ type Signal struct {
 	Device       string       `json:"device"`
 	Site         string       `json:"site"`
 	Port         int          `json:"port,omitempty"`
-	// Message is the id of the reading that fired the signal; empty for an
-	// absence.
+	// Message is the id of the reading that fired the signal; for an
+	// absence, the last reading heard (empty when none since start).
 	Message string   `json:"message,omitempty"`
 	Event   string   `json:"event,omitempty"`
 	Value   *float64 `json:"value,omitempty"`
@@ -54,138 +69,267 @@ type Signal struct {
 	// Command is sent to the device when the signal raises an incident.
 	Command string `json:"command,omitempty"`
 	Detail  string `json:"detail,omitempty"`
+
+	// Period is the period in force when the rule fired.
+	Period Period `json:"period,omitempty"`
+	// Confirmed is set by a correlation rule: several devices agree, the
+	// incident is a confirmed one (a fire becomes confirmed_fire).
+	Confirmed bool `json:"confirmed,omitempty"`
+	// Notify119 marks the incident for the 119 command centre.
+	Notify119 bool `json:"notify_119,omitempty"`
+	// Flapping says the condition raised and cleared too often: this raise
+	// stands for the ones that follow, until the condition is quiet.
+	Flapping bool `json:"flapping,omitempty"`
+	// Suppressed, when set, says why the signal is recorded only: "test"
+	// or "maintenance".
+	Suppressed string `json:"suppressed,omitempty"`
+	// Related lists the other messages a correlation joined.
+	Related []string `json:"related,omitempty"`
 }
+
+const nShards = 64
 
 // Engine evaluates readings and deadlines. It is safe for concurrent use.
 type Engine struct {
-	mu      sync.Mutex
-	cfg     *Config
-	reg     *devices.Registry
-	byKind  map[devices.Kind][]*Rule // event and threshold rules
-	absence []*Rule
-	devs    map[string]*deviceState
-	order   []*deviceState // for deadline scans, registry order
+	reg    *devices.Registry
+	start  time.Time
+	rs     atomic.Pointer[ruleSet]
+	shards [nShards]*shard
+	seed   maphash.Seed
+	per    periods
+	radius radiusState
+
+	reloadMu sync.Mutex // one reload (or restore) at a time
+	lastTick atomic.Int64
+
+	dropped atomic.Uint64
+	evicted atomic.Uint64
+}
+
+// shard holds the state of the sites that hash to it.
+type shard struct {
+	mu     sync.Mutex
+	devs   map[string]*deviceState
+	sites  map[string]*siteState
+	live   deviceHeap
+	timers timerHeap
+	vm     vm.VM
+	ports  []PortEnv
 }
 
 type deviceState struct {
 	dev      *devices.Device
-	lastSeen time.Time
+	env      DeviceEnv
+	kind     int
+	lastSeen time.Time // engine time of the newest sign of life
+	lastTS   time.Time // device time of the newest reading
 	lastSeq  uint64
-	offline  map[string]bool // absence rule id → raised
-	pending  map[pendingKey]*pending
+	lastMsg  string
+	seen     bool // a reading arrived since start (or before, restored)
+	offline  bool
+	deadline time.Time
+	heapIdx  int // -1 when not watched
 }
 
-type pendingKey struct {
-	rule string
-	port int
+type condKey struct {
+	device string
+	rule   string
+	port   int
 }
 
-// pending tracks one threshold condition of one device (or port).
-type pending struct {
-	crossedSince time.Time // when the raise bound was first crossed; zero when not
-	backSince    time.Time // when the value came back past the clear bound
+// condition is the state of one threshold or rate rule for one device (or
+// charger port).
+type condition struct {
+	key          condKey
+	site         *siteState
+	crossedSince time.Time
+	backSince    time.Time
 	raised       bool
 	last         float64
 	reading      string
 	receivedAt   time.Time
+	flap         flapState
+	rate         *rateRing
+	timerAt      time.Time
+	gone         bool
+}
+
+type flapState struct {
+	raises   [8]time.Time // ring of the latest raises
+	n        int
+	flapping bool
+	deferred bool // a clear was held back while flapping
+}
+
+func (f *flapState) note(t time.Time, p Flapping) (tipped bool) {
+	f.raises[f.n%len(f.raises)] = t
+	f.n++
+	if f.flapping {
+		return false
+	}
+	count := 0
+	for i := 0; i < len(f.raises) && i < f.n; i++ {
+		if r := f.raises[i]; !r.IsZero() && t.Sub(r) < p.Within {
+			count++
+		}
+	}
+	if count > p.Raises {
+		f.flapping = true
+		return true
+	}
+	return false
+}
+
+func (f *flapState) lastRaise() time.Time {
+	if f.n == 0 {
+		return time.Time{}
+	}
+	return f.raises[(f.n-1)%len(f.raises)]
+}
+
+type siteState struct {
+	id      string
+	site    *devices.Site
+	conds   map[condKey]*condition
+	corr    map[string]*members
+	touched time.Time
+	timerAt time.Time
 }
 
 // NewEngine returns an engine for the registry's devices. Every device's
 // sign-of-life clock starts at start, so a device that never reports goes
 // offline one timeout after start.
 func NewEngine(cfg *Config, reg *devices.Registry, start time.Time) *Engine {
-	e := &Engine{reg: reg, devs: map[string]*deviceState{}}
-	for _, d := range reg.Devices("") {
-		st := &deviceState{dev: d, lastSeen: start, offline: map[string]bool{}, pending: map[pendingKey]*pending{}}
-		e.devs[d.ID] = st
-		e.order = append(e.order, st)
+	e := &Engine{reg: reg, start: start, seed: maphash.MakeSeed()}
+	for i := range e.shards {
+		e.shards[i] = &shard{devs: map[string]*deviceState{}, sites: map[string]*siteState{}}
 	}
-	e.setRules(cfg)
+	e.radius.bufs = map[string]*members{}
+	e.lastTick.Store(start.UnixNano())
+	for _, d := range reg.Devices("") {
+		site, _ := reg.Site(d.Site)
+		st := &deviceState{dev: d, env: deviceEnv(d, site), kind: kindIndex(d.Kind), lastSeen: start, heapIdx: -1}
+		e.shardFor(d.Site).devs[d.ID] = st
+	}
+	e.rs.Store(compile(cfg))
+	for _, sh := range e.shards {
+		sh.rewatch(e.rs.Load())
+	}
 	return e
 }
 
-func (e *Engine) setRules(cfg *Config) {
-	e.cfg = cfg
-	e.byKind = map[devices.Kind][]*Rule{}
-	e.absence = nil
-	for i := range cfg.Rules {
-		r := &cfg.Rules[i]
-		switch r.Type {
-		case TypeAbsence:
-			e.absence = append(e.absence, r)
-		default:
-			e.byKind[r.Kind] = append(e.byKind[r.Kind], r)
+func kindIndex(k devices.Kind) int {
+	switch k {
+	case devices.KindSmoke:
+		return 0
+	case devices.KindHydrant:
+		return 1
+	}
+	return 2
+}
+
+func (e *Engine) shardFor(site string) *shard {
+	return e.shards[maphash.String(e.seed, site)%nShards]
+}
+
+// rewatch rebuilds the shard's absence heap for the rules in force.
+func (sh *shard) rewatch(rs *ruleSet) {
+	sh.live = sh.live[:0]
+	for _, d := range sh.devs {
+		d.heapIdx = -1
+		if t := rs.timeout[d.kind]; t > 0 && len(rs.absence[d.kind]) > 0 && !d.offline {
+			d.deadline = d.lastSeen.Add(t)
+			sh.live.push(d)
 		}
 	}
 }
 
-// Reload swaps in new rules. The state of rules whose id is kept stays.
-func (e *Engine) Reload(cfg *Config) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	keep := map[string]bool{}
-	for i := range cfg.Rules {
-		keep[cfg.Rules[i].ID] = true
-	}
-	for _, st := range e.order {
-		for k := range st.pending {
-			if !keep[k.rule] {
-				delete(st.pending, k)
-			}
-		}
-	}
-	e.setRules(cfg)
-}
+// Config returns the rules in force.
+func (e *Engine) Config() *Config { return e.rs.Load().cfg }
 
 // Evaluate runs the rules on one reading and appends the signals it fires
 // to out.
 func (e *Engine) Evaluate(r *devices.Reading, out []Signal) []Signal {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := e.devs[r.Device]
-	if st == nil {
+	sh := e.shardFor(r.Site)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	d := sh.devs[r.Device]
+	if d == nil {
 		return out
 	}
-	// Any accepted message is a sign of life.
-	if r.ReceivedAt.After(st.lastSeen) {
-		st.lastSeen = r.ReceivedAt
+	// A redelivery of the newest message changes nothing.
+	if d.seen && r.Seq == d.lastSeq && r.TS.Equal(d.lastTS) {
+		return out
 	}
-	for _, ar := range e.absence {
-		if st.offline[ar.ID] {
-			st.offline[ar.ID] = false
-			out = append(out, e.signal(ar, st, ActionClear, r.ReceivedAt, r.ID+"/back", r.ReceivedAt, "back online"))
+	rs := e.rs.Load()
+	now := r.ReceivedAt
+	pi, per := e.per.at(&rs.cfg.Periods, now)
+	// Any accepted message is a sign of life.
+	if now.After(d.lastSeen) {
+		d.lastSeen = now
+		if d.heapIdx >= 0 {
+			d.deadline = now.Add(rs.timeout[d.kind])
+			sh.live.fix(d.heapIdx)
 		}
 	}
-	if r.Seq > st.lastSeq {
-		st.lastSeq = r.Seq
+	if d.offline {
+		d.offline = false
+		for _, ar := range rs.absence[d.kind] {
+			s := e.signal(ar, d, ActionClear, now, r.ID+"/back", now, pi, per, "back online")
+			s.Message = r.ID
+			out = e.emit(sh, rs, nil, d, s, pi, out)
+		}
+		if t := rs.timeout[d.kind]; t > 0 && len(rs.absence[d.kind]) > 0 {
+			d.deadline = d.lastSeen.Add(t)
+			sh.live.push(d)
+		}
 	}
-	for _, rule := range e.byKind[r.Kind] {
+	inOrder := !d.seen || !r.TS.Before(d.lastTS)
+	if inOrder {
+		d.lastTS, d.lastSeq, d.lastMsg, d.seen = r.TS, r.Seq, r.ID, true
+	}
+	suppressed := ""
+	if r.Event == "test" {
+		suppressed = SuppressedTest
+	}
+	for _, rule := range rs.perKind[d.kind] {
 		switch rule.Type {
 		case TypeEvent:
-			if r.Event == "" || !contains(rule.Events, r.Event) {
+			if r.Event == "" || !slices.Contains(rule.Events, r.Event) || !e.when(sh, rule, r, d, per) {
 				continue
 			}
-			s := e.signal(rule, st, ActionRaise, r.TS, r.ID, r.ReceivedAt, "event "+r.Event)
-			s.Message, s.Event = r.ID, r.Event
+			s := e.signal(rule, d, ActionRaise, r.TS, r.ID, r.ReceivedAt, pi, per, "event "+r.Event)
+			s.Message, s.Event, s.Suppressed = r.ID, r.Event, suppressed
 			s.Port = eventPort(r)
 			if v, ok := r.Values["temp_c"]; ok {
 				s.Value = &v
 			}
-			out = append(out, s)
-		case TypeThreshold:
-			out = e.threshold(rule, st, r, out)
+			out = e.emit(sh, rs, nil, d, s, pi, out)
+		case TypeThreshold, TypeRate:
+			// An older reading arriving late must not clear or reopen
+			// what newer ones decided.
+			if !inOrder || !e.when(sh, rule, r, d, per) {
+				continue
+			}
+			out = e.values(sh, rs, rule, d, r, pi, per, out)
 		}
 	}
 	return out
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+func (e *Engine) when(sh *shard, rule *rule, r *devices.Reading, d *deviceState, per Period) bool {
+	if rule.program == nil {
+		return true
 	}
-	return false
+	sh.ports = sh.ports[:0]
+	for _, p := range r.Ports {
+		sh.ports = append(sh.ports, PortEnv{Port: p.Port, CurrentA: p.CurrentA, PowerW: p.PowerW, TempC: p.TempC, State: p.State})
+	}
+	env := Env{Kind: string(r.Kind), Channel: string(r.Channel), Event: r.Event, Seq: r.Seq, Values: r.Values,
+		Ports: sh.ports, Device: d.env, Period: string(per)}
+	v, err := sh.vm.Run(rule.program, env)
+	ok, _ := v.(bool)
+	return err == nil && ok
 }
 
 // eventPort finds the charger port an event is about: values.port, or the
@@ -203,17 +347,20 @@ func eventPort(r *devices.Reading) int {
 	return port
 }
 
-func (e *Engine) threshold(rule *Rule, st *deviceState, r *devices.Reading, out []Signal) []Signal {
-	if field, ok := portField(rule.Value); ok {
-		for _, p := range r.Ports {
+// values feeds a reading's value (or each port's) to a threshold or rate
+// rule.
+func (e *Engine) values(sh *shard, rs *ruleSet, rule *rule, d *deviceState, r *devices.Reading, pi int, per Period, out []Signal) []Signal {
+	if rule.portField != "" {
+		for i := range r.Ports {
+			p := &r.Ports[i]
 			v := p.TempC
-			switch field {
+			switch rule.portField {
 			case "current_a":
 				v = p.CurrentA
 			case "power_w":
 				v = p.PowerW
 			}
-			out = e.step(rule, st, p.Port, v, r, out)
+			out = e.value(sh, rs, rule, d, p.Port, v, r, pi, per, out)
 		}
 		return out
 	}
@@ -221,67 +368,159 @@ func (e *Engine) threshold(rule *Rule, st *deviceState, r *devices.Reading, out 
 	if !ok {
 		return out
 	}
-	return e.step(rule, st, 0, v, r, out)
+	return e.value(sh, rs, rule, d, 0, v, r, pi, per, out)
 }
 
-func portField(value string) (string, bool) {
-	const prefix = "ports."
-	if len(value) > len(prefix) && value[:len(prefix)] == prefix {
-		return value[len(prefix):], true
+func (e *Engine) siteOf(sh *shard, d *deviceState, now time.Time) *siteState {
+	s := sh.sites[d.dev.Site]
+	if s == nil {
+		site, _ := e.reg.Site(d.dev.Site)
+		s = &siteState{id: d.dev.Site, site: site, conds: map[condKey]*condition{}}
+		sh.sites[d.dev.Site] = s
 	}
-	return "", false
+	if now.After(s.touched) {
+		s.touched = now
+	}
+	if s.timerAt.IsZero() {
+		rs := e.rs.Load()
+		s.timerAt = s.touched.Add(rs.cfg.Limits.IdleEviction)
+		sh.timers.push(timer{at: s.timerAt, site: s})
+	}
+	return s
 }
 
-// step feeds one value to a threshold condition.
-func (e *Engine) step(rule *Rule, st *deviceState, port int, v float64, r *devices.Reading, out []Signal) []Signal {
-	k := pendingKey{rule: rule.ID, port: port}
-	p := st.pending[k]
-	if p == nil {
-		p = &pending{}
-		st.pending[k] = p
+func (e *Engine) cond(sh *shard, rs *ruleSet, d *deviceState, rule *rule, port int, now time.Time) *condition {
+	s := e.siteOf(sh, d, now)
+	k := condKey{device: d.dev.ID, rule: rule.ID, port: port}
+	c := s.conds[k]
+	if c == nil {
+		if len(s.conds) >= rs.cfg.Limits.Conditions {
+			e.dropped.Add(1)
+			return nil
+		}
+		c = &condition{key: k, site: s}
+		if rule.Type == TypeRate {
+			c.rate = &rateRing{}
+		}
+		s.conds[k] = c
 	}
+	return c
+}
+
+func (e *Engine) value(sh *shard, rs *ruleSet, rule *rule, d *deviceState, port int, v float64, r *devices.Reading, pi int, per Period, out []Signal) []Signal {
 	now := r.ReceivedAt
-	p.last, p.reading, p.receivedAt = v, r.ID, r.ReceivedAt
-	if crossed(rule, v) {
-		p.backSince = time.Time{}
-		if p.crossedSince.IsZero() {
-			p.crossedSince = now
+	c := e.cond(sh, rs, d, rule, port, now)
+	if c == nil {
+		return out
+	}
+	p := &rule.params[pi]
+	if rule.Type == TypeRate {
+		return e.rateStep(sh, rs, rule, d, c, p, v, r, pi, per, out)
+	}
+	c.last, c.reading, c.receivedAt = v, r.ID, r.ReceivedAt
+	if p.crossed(v) {
+		c.backSince = time.Time{}
+		if c.crossedSince.IsZero() || now.Before(c.crossedSince) {
+			c.crossedSince = now
 		}
 	} else {
-		p.crossedSince = time.Time{}
-		if p.raised && cleared(rule, v) {
-			if p.backSince.IsZero() {
-				p.backSince = now
+		c.crossedSince = time.Time{}
+		if c.raised && p.cleared(v) {
+			if c.backSince.IsZero() || now.Before(c.backSince) {
+				c.backSince = now
 			}
 		} else {
-			p.backSince = time.Time{}
+			c.backSince = time.Time{}
 		}
 	}
-	return e.due(rule, st, port, p, now, out)
+	out = e.due(sh, rs, rule, d, c, now, pi, per, out)
+	e.schedule(sh, rule, c, pi)
+	return out
 }
 
-// due raises or clears a threshold condition whose duration has run.
-func (e *Engine) due(rule *Rule, st *deviceState, port int, p *pending, now time.Time, out []Signal) []Signal {
+// due raises or clears a threshold condition whose duration has run, and
+// ends a flapping spell that has gone quiet.
+func (e *Engine) due(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *condition, now time.Time, pi int, per Period, out []Signal) []Signal {
+	p := &rule.params[pi]
+	port := c.key.port
 	switch {
-	case !p.raised && !p.crossedSince.IsZero() && now.Sub(p.crossedSince) >= rule.For:
-		p.raised = true
-		s := e.signal(rule, st, ActionRaise, now, p.reading+portSuffix(port), p.receivedAt,
-			fmt.Sprintf("%s %s for %s", rule.Value, bound(rule), rule.For))
-		s.Message, s.Port = p.reading, port
-		v := p.last
+	case !c.raised && !c.crossedSince.IsZero() && now.Sub(c.crossedSince) >= p.forD:
+		c.raised = true
+		tipped := c.flap.note(now, rule.flap)
+		if c.flap.flapping && !tipped {
+			c.flap.deferred = false
+			return out // folded into the flapping raise
+		}
+		s := e.signal(rule, d, ActionRaise, now, c.reading+portSuffix(port), c.receivedAt, pi, per,
+			fmt.Sprintf("%s %s for %s", rule.Value, p.bound(), p.forD))
+		s.Message, s.Port = c.reading, port
+		v := c.last
 		s.Value = &v
-		out = append(out, s)
-	case p.raised && !p.backSince.IsZero() && now.Sub(p.backSince) >= rule.ClearFor:
-		p.raised = false
-		p.backSince = time.Time{}
-		s := e.signal(rule, st, ActionClear, now, p.reading+portSuffix(port)+"/clear", p.receivedAt,
-			fmt.Sprintf("%s back to %g", rule.Value, p.last))
-		s.Message, s.Port = p.reading, port
-		v := p.last
-		s.Value = &v
-		out = append(out, s)
+		if tipped {
+			s.Flapping = true
+			s.Detail += fmt.Sprintf("; flapping: more than %d raises within %s, held open", rule.flap.Raises, rule.flap.Within)
+		}
+		out = e.emit(sh, rs, c.site, d, s, pi, out)
+	case c.raised && !c.backSince.IsZero() && now.Sub(c.backSince) >= p.clearFor:
+		c.raised = false
+		c.backSince = time.Time{}
+		if c.flap.flapping {
+			c.flap.deferred = true
+			return out
+		}
+		out = e.clearSignal(sh, rs, rule, d, c, now, pi, per, fmt.Sprintf("%s back to %g", rule.Value, c.last), out)
+	case c.flap.flapping && !c.raised && now.Sub(c.flap.lastRaise()) >= rule.flap.Within:
+		c.flap.flapping = false
+		if c.flap.deferred {
+			c.flap.deferred = false
+			out = e.clearSignal(sh, rs, rule, d, c, now, pi, per,
+				fmt.Sprintf("%s back to %g and quiet for %s", rule.Value, c.last, rule.flap.Within), out)
+		}
 	}
 	return out
+}
+
+func (e *Engine) clearSignal(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *condition, now time.Time, pi int, per Period, detail string, out []Signal) []Signal {
+	s := e.signal(rule, d, ActionClear, now, c.reading+portSuffix(c.key.port)+"/clear", c.receivedAt, pi, per, detail)
+	s.Message, s.Port = c.reading, c.key.port
+	v := c.last
+	s.Value = &v
+	return e.emit(sh, rs, c.site, d, s, pi, out)
+}
+
+// next returns when a threshold condition must be looked at again; zero
+// when nothing is pending.
+func (c *condition) next(rule *rule, pi int) time.Time {
+	p := &rule.params[pi]
+	var at time.Time
+	min := func(t time.Time) {
+		if at.IsZero() || t.Before(at) {
+			at = t
+		}
+	}
+	if !c.raised && !c.crossedSince.IsZero() {
+		min(c.crossedSince.Add(p.forD))
+	}
+	if c.raised && !c.backSince.IsZero() {
+		min(c.backSince.Add(p.clearFor))
+	}
+	if c.flap.flapping && !c.raised {
+		min(c.flap.lastRaise().Add(rule.flap.Within))
+	}
+	return at
+}
+
+// schedule keeps one timer per condition, at its earliest deadline.
+func (e *Engine) schedule(sh *shard, rule *rule, c *condition, pi int) {
+	if rule.Type != TypeThreshold {
+		return
+	}
+	at := c.next(rule, pi)
+	if at.IsZero() || (!c.timerAt.IsZero() && !at.Before(c.timerAt)) {
+		return
+	}
+	c.timerAt = at
+	sh.timers.push(timer{at: at, cond: c})
 }
 
 func portSuffix(port int) string {
@@ -291,84 +530,125 @@ func portSuffix(port int) string {
 	return "/port" + strconv.Itoa(port)
 }
 
-func bound(r *Rule) string {
-	if r.Above != nil {
-		return fmt.Sprintf("above %g", *r.Above)
-	}
-	return fmt.Sprintf("below %g", *r.Below)
-}
-
-func crossed(r *Rule, v float64) bool {
-	if r.Above != nil {
-		return v > *r.Above
-	}
-	return v < *r.Below
-}
-
-func cleared(r *Rule, v float64) bool {
-	if r.Above != nil {
-		b := *r.Above
-		if r.ClearBelow != nil {
-			b = *r.ClearBelow
-		}
-		return v <= b
-	}
-	b := *r.Below
-	if r.ClearAbove != nil {
-		b = *r.ClearAbove
-	}
-	return v >= b
-}
-
-// Tick fires what falls due at now: threshold durations and absences. Call
-// it at least once a second.
+// Tick fires what falls due at now: threshold durations, absences, the end
+// of flapping spells, and forgets idle sites. Call it at least once a
+// second; it costs what falls due. A clock that jumps forward fires each
+// deadline once; one that jumps back fires nothing and restarts the
+// durations at now.
 func (e *Engine) Tick(now time.Time, out []Signal) []Signal {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, st := range e.order {
-		for _, ar := range e.absence {
-			timeout := e.cfg.HeartbeatTimeouts[st.dev.Kind]
-			if timeout == 0 || !hasKind(ar.Kinds, st.dev.Kind) || st.offline[ar.ID] {
-				continue
-			}
-			if now.Sub(st.lastSeen) > timeout {
-				st.offline[ar.ID] = true
-				id := st.dev.ID + "/silent-since/" + strconv.FormatInt(st.lastSeen.UnixMilli(), 10)
-				s := e.signal(ar, st, ActionRaise, now, id, st.lastSeen,
-					fmt.Sprintf("no sign of life since %s (timeout %s)", st.lastSeen.UTC().Format(time.RFC3339), timeout))
-				out = append(out, s)
+	if last := e.lastTick.Swap(now.UnixNano()); last != 0 && now.UnixNano() < last-int64(time.Second) {
+		e.rebase(now)
+	}
+	rs := e.rs.Load()
+	pi, per := e.per.at(&rs.cfg.Periods, now)
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		rs = e.rs.Load()
+		for len(sh.live) > 0 && !now.Before(sh.live[0].deadline) {
+			d := sh.live.pop()
+			d.offline = true
+			timeout := rs.timeout[d.kind]
+			id := d.dev.ID + "/silent-since/" + strconv.FormatInt(d.lastSeen.UnixMilli(), 10)
+			for _, ar := range rs.absence[d.kind] {
+				s := e.signal(ar, d, ActionRaise, now, id, d.lastSeen, pi, per,
+					fmt.Sprintf("no sign of life since %s (timeout %s)", d.lastSeen.UTC().Format(time.RFC3339), timeout))
+				if d.seen {
+					s.Message = d.lastMsg
+				}
+				out = e.emit(sh, rs, nil, d, s, pi, out)
 			}
 		}
-		for k, p := range st.pending {
-			rule := e.ruleByID(k.rule)
-			if rule == nil {
+		for len(sh.timers) > 0 && !now.Before(sh.timers[0].at) {
+			t := sh.timers.pop()
+			if t.site != nil {
+				e.maybeEvict(sh, rs, t.site, t.at, now)
 				continue
 			}
-			out = e.due(rule, st, k.port, p, now, out)
+			c := t.cond
+			if c.gone || !c.timerAt.Equal(t.at) {
+				continue
+			}
+			c.timerAt = time.Time{}
+			rule := rs.byID[c.key.rule]
+			d := sh.devs[c.key.device]
+			if rule == nil || d == nil || rule.Type != TypeThreshold {
+				continue
+			}
+			out = e.due(sh, rs, rule, d, c, now, pi, per, out)
+			e.schedule(sh, rule, c, pi)
 		}
+		sh.mu.Unlock()
 	}
 	return out
 }
 
-func hasKind(ks []devices.Kind, k devices.Kind) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
+func (e *Engine) maybeEvict(sh *shard, rs *ruleSet, s *siteState, at, now time.Time) {
+	if !s.timerAt.Equal(at) {
+		return
+	}
+	s.timerAt = time.Time{}
+	idle := rs.cfg.Limits.IdleEviction
+	busy := now.Sub(s.touched) < idle
+	for _, c := range s.conds {
+		if c.raised || !c.crossedSince.IsZero() || c.flap.flapping || c.rate != nil && c.rate.raised {
+			busy = true
 		}
 	}
-	return false
-}
-
-func (e *Engine) ruleByID(id string) *Rule {
-	for i := range e.cfg.Rules {
-		if e.cfg.Rules[i].ID == id {
-			return &e.cfg.Rules[i]
+	if busy {
+		next := s.touched.Add(idle)
+		if !next.After(now) {
+			next = now.Add(idle)
 		}
+		s.timerAt = next
+		sh.timers.push(timer{at: next, site: s})
+		return
 	}
-	return nil
+	for _, c := range s.conds {
+		c.gone = true
+	}
+	delete(sh.sites, s.id)
+	e.evicted.Add(1)
 }
 
-func (e *Engine) signal(rule *Rule, st *deviceState, a Action, at time.Time, key string, received time.Time, detail string) Signal {
+// rebase is run when the clock jumped back: what was stamped in the future
+// is restamped now, so that nothing waits out the jump and nothing fires
+// for it.
+func (e *Engine) rebase(now time.Time) {
+	rs := e.rs.Load()
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for _, d := range sh.devs {
+			if d.lastSeen.After(now) {
+				d.lastSeen = now
+			}
+		}
+		sh.rewatch(rs)
+		sh.timers = sh.timers[:0]
+		pi, _ := e.per.at(&rs.cfg.Periods, now)
+		for _, s := range sh.sites {
+			if s.touched.After(now) {
+				s.touched = now
+			}
+			s.timerAt = now.Add(rs.cfg.Limits.IdleEviction)
+			sh.timers.push(timer{at: s.timerAt, site: s})
+			for _, c := range s.conds {
+				if c.crossedSince.After(now) {
+					c.crossedSince = now
+				}
+				if c.backSince.After(now) {
+					c.backSince = now
+				}
+				c.timerAt = time.Time{}
+				if rule := rs.byID[c.key.rule]; rule != nil {
+					e.schedule(sh, rule, c, pi)
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+func (e *Engine) signal(rule *rule, d *deviceState, a Action, at time.Time, key string, received time.Time, pi int, per Period, detail string) Signal {
 	cmd := ""
 	if a == ActionRaise {
 		cmd = rule.Command
@@ -378,14 +658,74 @@ func (e *Engine) signal(rule *Rule, st *deviceState, a Action, at time.Time, key
 		Rule:         rule.ID,
 		Action:       a,
 		Type:         rule.Incident,
-		Severity:     rule.Severity,
+		Severity:     rule.params[pi].severity,
 		Dispatchable: rule.IsDispatchable(),
-		Kind:         st.dev.Kind,
-		Device:       st.dev.ID,
-		Site:         st.dev.Site,
+		Kind:         d.dev.Kind,
+		Device:       d.dev.ID,
+		Site:         d.dev.Site,
 		At:           at,
 		ReceivedAt:   received,
 		Command:      cmd,
 		Detail:       detail,
+		Period:       per,
 	}
+}
+
+// emit applies suppression, appends the signal, and feeds a raise to the
+// correlations it takes part in.
+func (e *Engine) emit(sh *shard, rs *ruleSet, site *siteState, d *deviceState, s Signal, pi int, out []Signal) []Signal {
+	if s.Suppressed == "" && rs.inMaintenance(s.Device, s.Site, s.ReceivedAt, s.At) {
+		s.Suppressed = SuppressedMaintenance
+	}
+	if s.Suppressed != "" {
+		s.Dispatchable = false
+		s.Command = ""
+		s.Detail += " (" + s.Suppressed + ": recorded, not dispatched)"
+	}
+	out = append(out, s)
+	if s.Action != ActionRaise || s.Suppressed != "" {
+		return out
+	}
+	rule := rs.byID[s.Rule]
+	if rule == nil || len(rule.feeds) == 0 {
+		return out
+	}
+	if site == nil {
+		site = e.siteOf(sh, d, s.ReceivedAt)
+	}
+	for _, cr := range rule.feeds {
+		out = e.correlate(rs, cr, site, d, s, pi, out)
+	}
+	return out
+}
+
+// Stats are the engine's gauges.
+type Stats struct {
+	Sites      int    `json:"sites"`
+	Conditions int    `json:"conditions"`
+	Watched    int    `json:"watched"`
+	Offline    int    `json:"offline"`
+	Dropped    uint64 `json:"dropped_conditions"`
+	Evicted    uint64 `json:"evicted_sites"`
+}
+
+// Stats counts the engine's state.
+func (e *Engine) Stats() Stats {
+	var st Stats
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		st.Sites += len(sh.sites)
+		for _, s := range sh.sites {
+			st.Conditions += len(s.conds)
+		}
+		st.Watched += len(sh.live)
+		for _, d := range sh.devs {
+			if d.offline {
+				st.Offline++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	st.Dropped, st.Evicted = e.dropped.Load(), e.evicted.Load()
+	return st
 }

@@ -27,6 +27,13 @@ type Role struct {
 	TickInterval time.Duration
 	// Group is the consumer group name (default "rules").
 	Group string
+	// State, when set, keeps the engine's snapshot across restarts: Run
+	// saves it every SnapshotEvery (default 5s) and when it stops. A crash
+	// loses at most that much state; the bus redelivers the readings it
+	// had not committed, so what is lost is pending-duration progress and
+	// last-seen times of the last seconds, not alarms.
+	State         StateStore
+	SnapshotEvery time.Duration
 
 	m    *metrics
 	once sync.Once
@@ -77,7 +84,28 @@ func (r *Role) Run(ctx context.Context) error {
 	if r.Group == "" {
 		r.Group = "rules"
 	}
+	if r.SnapshotEvery <= 0 {
+		r.SnapshotEvery = 5 * time.Second
+	}
 	var wg sync.WaitGroup
+	if r.State != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					// The last snapshot outlives the context that stopped us.
+					sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+					r.save(sctx)
+					cancel()
+					return
+				case <-r.Clock.After(r.SnapshotEvery):
+					r.save(ctx)
+				}
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -103,6 +131,34 @@ func (r *Role) Run(ctx context.Context) error {
 	err := r.Bus.Consume(ctx, bus.TopicTelemetry, r.Group, r.Handle)
 	wg.Wait()
 	return err
+}
+
+// Restore loads the engine's last snapshot from State, if any. Call it
+// before Run.
+func (r *Role) Restore(ctx context.Context) error {
+	if r.State == nil {
+		return nil
+	}
+	if r.Clock == nil {
+		r.Clock = clock.Real{}
+	}
+	b, err := r.State.LoadState(ctx, stateName)
+	if err != nil || b == nil {
+		return err
+	}
+	return r.Engine.Restore(b, r.Clock.Now())
+}
+
+const stateName = "rules"
+
+func (r *Role) save(ctx context.Context) {
+	b, err := r.Engine.Snapshot(r.Clock.Now())
+	if err == nil {
+		err = r.State.SaveState(ctx, stateName, b)
+	}
+	if err != nil {
+		r.Log.Warn("engine state not saved", "err", err)
+	}
 }
 
 // Handle evaluates one reading record and publishes its signals.

@@ -86,6 +86,12 @@ var migrations = []string{
 		incident TEXT NOT NULL,
 		at BIGINT NOT NULL
 	);`,
+	// The rule engine's snapshot (rules.StateStore): one document per name.
+	`CREATE TABLE engine_state (
+		name TEXT PRIMARY KEY,
+		saved_at BIGINT NOT NULL,
+		doc TEXT NOT NULL
+	);`,
 }
 
 func (s *SQL) migrate(ctx context.Context) error {
@@ -314,6 +320,29 @@ func (s *SQL) List(ctx context.Context, f alarm.Filter) ([]*alarm.Incident, erro
 		out = append(out, in)
 	}
 	return out, rows.Err()
+}
+
+// LoadState returns the engine snapshot saved under name, or nil.
+func (s *SQL) LoadState(ctx context.Context, name string) ([]byte, error) {
+	var doc string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT doc FROM engine_state WHERE name = ?`), name).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: load engine state %s: %w", name, err)
+	}
+	return []byte(doc), nil
+}
+
+// SaveState replaces the engine snapshot saved under name.
+func (s *SQL) SaveState(ctx context.Context, name string, b []byte) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO engine_state (name, saved_at, doc) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET saved_at = excluded.saved_at, doc = excluded.doc`), name, time.Now().UnixMilli(), string(b))
+	if err != nil {
+		return fmt.Errorf("store: save engine state %s: %w", name, err)
+	}
+	return nil
 }
 
 // Close closes the database.

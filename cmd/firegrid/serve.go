@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/firegrid/firegrid/internal/app"
 )
@@ -84,6 +87,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go s.ReloadOn(ctx, hup)
 	fmt.Fprintf(stdout, "firegrid is up\n  console:  http://%s/\n  MQTT:     %s\n  incidents: http://%s/api/v1/incidents?status=open\n  metrics:  http://%s/metrics\n",
 		s.HTTPAddr, s.MQTTURL, s.HTTPAddr, s.HTTPAddr)
 	select {

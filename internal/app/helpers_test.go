@@ -20,7 +20,7 @@ import (
 
 // startServe runs an all-in-one on free ports; mqttURL empty means the
 // embedded broker. dataDir empty means a fresh one.
-func startServe(t *testing.T, mqttURL, dataDir string) *Serve {
+func startServe(t *testing.T, mqttURL, dataDir string, opts ...func(*Config)) *Serve {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.HTTP = "127.0.0.1:0"
@@ -32,6 +32,9 @@ func startServe(t *testing.T, mqttURL, dataDir string) *Serve {
 	cfg.Data = dataDir
 	cfg.Ingest.ClientID = fmt.Sprintf("firegrid-ingest-%d", time.Now().UnixNano())
 	cfg.Log.Level = "warn"
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := StartServe(ctx, cfg, nil, nil)
@@ -201,3 +204,5 @@ func alarmPayload(seq int, ts time.Time) string {
 	return fmt.Sprintf(`{"ts":%q,"seq":%d,"event":"alarm","values":{"obscuration_pct_m":12.5,"temp_c":41.0,"battery_pct":88,"rssi_dbm":-91}}`,
 		ts.UTC().Format(time.RFC3339Nano), seq)
 }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

@@ -39,6 +39,7 @@ type Serve struct {
 	Registry    *devices.Registry
 	Manager     *alarm.Manager
 	Engine      *rules.Engine
+	Rules       *rules.Admin
 	Ingester    *ingest.Ingester
 	DeadLetters *ingest.DeadLetters
 	Metrics     *prometheus.Registry
@@ -146,8 +147,13 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	}
 	s.DeadLetters = ingest.NewDeadLetters(cfg.Ingest.DeadLetterCapacity)
 	s.Engine = rules.NewEngine(rcfg, reg, clk.Now())
-	role := &rules.Role{Engine: s.Engine, Bus: b, Clock: clk, Log: log.With("component", "rules")}
+	role := &rules.Role{Engine: s.Engine, Bus: b, Clock: clk, Log: log.With("component", "rules"), State: st}
 	role.Register(s.Metrics)
+	if err := role.Restore(ctx); err != nil {
+		log.Warn("rule engine state not restored; starting fresh", "err", err)
+	}
+	s.Rules = &rules.Admin{Engine: s.Engine, Clock: clk, Log: log.With("component", "rules"),
+		Load: func() (*rules.Config, error) { return LoadRules(cfg.Rules) }}
 	s.Ingester, err = ingest.New(cfg.Ingest, ingest.Options{Registry: reg, Bus: b, Clock: clk,
 		Logger: log.With("component", "ingest"), Registerer: s.Metrics})
 	if err != nil {
@@ -171,7 +177,8 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	}
 	s.HTTPAddr = ln.Addr().String()
 	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters,
-		Metrics: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), Log: log.With("component", "http")}
+		Metrics: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), Log: log.With("component", "http"),
+		Extra: s.Rules.Register}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -213,6 +220,22 @@ func (s *Serve) goRun(name string, f func() error) {
 			}
 		}
 	}()
+}
+
+// ReloadOn reloads the rules file each time sig delivers (SIGHUP), until
+// ctx is done. A file with errors is logged with them and refused; the
+// rules in force keep running.
+func (s *Serve) ReloadOn(ctx context.Context, sig <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+			if _, err := s.Rules.Reload(); err != nil {
+				s.Log.Error("rules reload refused", "err", err)
+			}
+		}
+	}
 }
 
 // Err delivers the first failure of a running role.

@@ -1,0 +1,124 @@
+package rules
+
+import "time"
+
+// deviceHeap is a min-heap of watched devices by absence deadline; each
+// device knows its index, so a sign of life moves it without allocating.
+type deviceHeap []*deviceState
+
+func (h deviceHeap) less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+
+func (h deviceHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+
+func (h *deviceHeap) push(d *deviceState) {
+	d.heapIdx = len(*h)
+	*h = append(*h, d)
+	h.up(d.heapIdx)
+}
+
+func (h *deviceHeap) pop() *deviceState {
+	old := *h
+	n := len(old) - 1
+	old.swap(0, n)
+	d := old[n]
+	old[n] = nil
+	*h = old[:n]
+	h.down(0)
+	d.heapIdx = -1
+	return d
+}
+
+func (h deviceHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h deviceHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+func (h deviceHeap) down(i0 int) bool {
+	i, n := i0, len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && h.less(r, l) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+// timer is a deadline of a threshold condition, or a site's idle check.
+type timer struct {
+	at   time.Time
+	cond *condition
+	site *siteState
+}
+
+// timerHeap is a min-heap of timers. Timers are not removed when their
+// deadline moves; a stale one is recognised when it pops (the owner's
+// timerAt differs) and dropped. Each owner keeps at most one live timer.
+type timerHeap []timer
+
+func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	s := *h
+	j := len(s) - 1
+	for j > 0 {
+		i := (j - 1) / 2
+		if !s.less(j, i) {
+			break
+		}
+		s[i], s[j] = s[j], s[i]
+		j = i
+	}
+}
+
+func (h *timerHeap) pop() timer {
+	s := *h
+	n := len(s) - 1
+	s[0], s[n] = s[n], s[0]
+	t := s[n]
+	s[n] = timer{}
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && s.less(r, l) {
+			j = r
+		}
+		if !s.less(j, i) {
+			break
+		}
+		s[i], s[j] = s[j], s[i]
+		i = j
+	}
+	*h = s
+	return t
+}

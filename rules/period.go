@@ -1,0 +1,231 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+	_ "time/tzdata" // the calendar's time zone must load on hosts without zoneinfo
+)
+
+// Period is one of the four periods (四个时期) of the fire-prevention
+// plans; in the higher ones rules may tighten thresholds or raise
+// severities.
+type Period string
+
+// The four periods, lowest first.
+const (
+	PeriodDaily      Period = "daily"
+	PeriodHoliday    Period = "holiday"
+	PeriodMajorEvent Period = "major_event"
+	PeriodEmergency  Period = "emergency"
+)
+
+// Periods lists the periods, lowest first.
+var Periods = []Period{PeriodDaily, PeriodHoliday, PeriodMajorEvent, PeriodEmergency}
+
+const nPeriods = 4
+
+func periodIndex(p Period) (int, bool) {
+	for i, q := range Periods {
+		if q == p {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// ParsePeriod returns the period named s.
+func ParsePeriod(s string) (Period, error) {
+	if _, ok := periodIndex(Period(s)); ok {
+		return Period(s), nil
+	}
+	return "", fmt.Errorf("period %q: want daily, holiday, major_event or emergency", s)
+}
+
+// Calendar says which period is in force on which dates. Where entries
+// overlap, the higher period wins; outside every entry it is daily.
+type Calendar struct {
+	// Timezone the dates are in (default Asia/Shanghai).
+	Timezone string          `yaml:"timezone"`
+	Entries  []CalendarEntry `yaml:"calendar"`
+
+	loc *time.Location
+}
+
+// CalendarEntry is a period on some dates: single Dates and/or a range
+// From..To (inclusive), each YYYY-MM-DD.
+type CalendarEntry struct {
+	Period Period   `yaml:"period"`
+	Name   string   `yaml:"name"`
+	Dates  []string `yaml:"dates"`
+	From   string   `yaml:"from"`
+	To     string   `yaml:"to"`
+
+	line   int
+	ranges [][2]time.Time // [start, end) in the calendar's zone
+}
+
+func (c *Calendar) validate(name string) []error {
+	var errs []error
+	if c.Timezone == "" {
+		c.Timezone = "Asia/Shanghai"
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: periods.timezone: %v", name, err))
+		loc = time.UTC
+	}
+	c.loc = loc
+	for i := range c.Entries {
+		e := &c.Entries[i]
+		where := fmt.Sprintf("%s:%d: periods.calendar[%d]", name, e.line, i)
+		if e.Name != "" {
+			where += fmt.Sprintf(" (%s)", e.Name)
+		}
+		if _, ok := periodIndex(e.Period); !ok || e.Period == PeriodDaily {
+			errs = append(errs, fmt.Errorf("%s: period: %q: want holiday, major_event or emergency", where, e.Period))
+		}
+		for _, d := range e.Dates {
+			t, err := time.ParseInLocation(time.DateOnly, d, loc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: dates: %q: want YYYY-MM-DD", where, d))
+				continue
+			}
+			e.ranges = append(e.ranges, [2]time.Time{t, t.AddDate(0, 0, 1)})
+		}
+		if e.From != "" || e.To != "" {
+			from, err1 := time.ParseInLocation(time.DateOnly, e.From, loc)
+			to, err2 := time.ParseInLocation(time.DateOnly, e.To, loc)
+			switch {
+			case err1 != nil:
+				errs = append(errs, fmt.Errorf("%s: from: %q: want YYYY-MM-DD", where, e.From))
+			case err2 != nil:
+				errs = append(errs, fmt.Errorf("%s: to: %q: want YYYY-MM-DD", where, e.To))
+			case to.Before(from):
+				errs = append(errs, fmt.Errorf("%s: to: %s is before from %s", where, e.To, e.From))
+			default:
+				e.ranges = append(e.ranges, [2]time.Time{from, to.AddDate(0, 0, 1)})
+			}
+		}
+		if len(e.Dates) == 0 && e.From == "" && e.To == "" {
+			errs = append(errs, fmt.Errorf("%s: dates: name dates or a from..to range", where))
+		}
+	}
+	return errs
+}
+
+// parseTime reads an RFC 3339 time or a date in the calendar's zone; a
+// date as an end means the end of that day.
+func (c *Calendar) parseTime(s string, end bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("required")
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	loc := c.loc
+	if loc == nil {
+		loc = time.UTC
+	}
+	t, err := time.ParseInLocation(time.DateOnly, s, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: want RFC 3339 or YYYY-MM-DD", s)
+	}
+	if end {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t, nil
+}
+
+// at returns the calendar's period at t, and the day [start, end) it holds
+// for (the calendar changes only at midnight).
+func (c *Calendar) at(t time.Time) (Period, time.Time, time.Time) {
+	loc := c.loc
+	if loc == nil {
+		loc = time.UTC
+	}
+	lt := t.In(loc)
+	day := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
+	next := day.AddDate(0, 0, 1)
+	best := 0
+	for i := range c.Entries {
+		e := &c.Entries[i]
+		for _, r := range e.ranges {
+			if !t.Before(r[0]) && t.Before(r[1]) {
+				if k, _ := periodIndex(e.Period); k > best {
+					best = k
+				}
+			}
+		}
+	}
+	return Periods[best], day, next
+}
+
+// PeriodOverride is a period set at run time (PUT /api/v1/period); it wins
+// over the calendar until Until (zero: until cleared).
+type PeriodOverride struct {
+	Period Period    `json:"period"`
+	Until  time.Time `json:"until,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+	SetAt  time.Time `json:"set_at"`
+}
+
+// PeriodStatus is the period in force and why.
+type PeriodStatus struct {
+	Period Period `json:"period"`
+	// Source is "override", "calendar" or "default".
+	Source   string          `json:"source"`
+	Override *PeriodOverride `json:"override,omitempty"`
+}
+
+// periods resolves the period in force; Evaluate asks it on every reading,
+// so a hit costs two atomic loads.
+type periods struct {
+	override atomic.Pointer[PeriodOverride]
+	day      atomic.Pointer[periodDay]
+}
+
+type periodDay struct {
+	cal        *Calendar
+	from, to   time.Time
+	period     Period
+	idx        int
+	fromSource string
+}
+
+func (p *periods) at(cal *Calendar, t time.Time) (int, Period) {
+	if o := p.override.Load(); o != nil && (o.Until.IsZero() || t.Before(o.Until)) {
+		i, _ := periodIndex(o.Period)
+		return i, o.Period
+	}
+	if d := p.day.Load(); d != nil && d.cal == cal && !t.Before(d.from) && t.Before(d.to) {
+		return d.idx, d.period
+	}
+	per, from, to := cal.at(t)
+	i, _ := periodIndex(per)
+	p.day.Store(&periodDay{cal: cal, from: from, to: to, period: per, idx: i})
+	return i, per
+}
+
+func (p *periods) status(cal *Calendar, t time.Time) PeriodStatus {
+	if o := p.override.Load(); o != nil && (o.Until.IsZero() || t.Before(o.Until)) {
+		c := *o
+		return PeriodStatus{Period: o.Period, Source: "override", Override: &c}
+	}
+	per, _, _ := cal.at(t)
+	src := "calendar"
+	if per == PeriodDaily {
+		src = "default"
+	}
+	return PeriodStatus{Period: per, Source: src}
+}
+
+func periodList() string {
+	s := make([]string, len(Periods))
+	for i, p := range Periods {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ", ")
+}
