@@ -56,7 +56,8 @@ func TestShippedEventRules(t *testing.T) {
 		{"CH-001", "short_circuit", "charger_overheat", rules.SeverityCritical, true, "port_off"},
 		{"HY-001", "impact", "hydrant_tamper", rules.SeverityMajor, true, ""},
 	} {
-		sigs := e.Evaluate(reading(reg, tc.device, t0, 1, tc.event, map[string]float64{"port": 4}), nil)
+		t0 = t0.Add(time.Second) // a new message each time: the same one again is a repeat
+		sigs := e.Evaluate(reading(reg, tc.device, t0, uint64(t0.Unix()), tc.event, map[string]float64{"port": 4}), nil)
 		if len(sigs) != 1 {
 			t.Errorf("%s %s: %d signals", tc.device, tc.event, len(sigs))
 			continue
@@ -124,12 +125,12 @@ func TestShippedOffline(t *testing.T) {
 			e.Evaluate(reading(reg, d.ID, t0.Add(4*time.Minute), 1, "", nil), nil)
 		}
 	}
-	if s := e.Tick(t0.Add(5*time.Minute), nil); len(s) != 0 {
-		t.Fatalf("offline at exactly the timeout: %v", s)
+	if s := e.Tick(t0.Add(5*time.Minute-time.Millisecond), nil); len(s) != 0 {
+		t.Fatalf("offline before the timeout: %v", s)
 	}
-	s := e.Tick(t0.Add(5*time.Minute+time.Second), nil)
+	s := e.Tick(t0.Add(5*time.Minute), nil)
 	if len(s) != 1 || s[0].Device != "SD-0001" || s[0].Type != "offline" {
-		t.Fatalf("want SD-0001 offline: %+v", s)
+		t.Fatalf("want SD-0001 offline at the deadline: %+v", s)
 	}
 	if s := e.Tick(t0.Add(5*time.Minute+2*time.Second), nil); len(s) != 0 {
 		t.Fatalf("offline raised twice: %v", s)
