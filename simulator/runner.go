@@ -142,79 +142,12 @@ type Runner struct {
 // a failed publication is logged and the run goes on. Run starts no
 // goroutine.
 func (r *Runner) Run(ctx context.Context) error {
-	cfg := r.Config
-	if err := cfg.validatePlay(); err != nil {
+	pl, err := r.prepare()
+	if err != nil {
 		return err
 	}
-	if r.Publisher == nil {
-		return errors.New("simulator: Runner has no Publisher")
-	}
-	clk := r.Clock
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	log := r.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	speed := cfg.Speed
-	if speed == 0 {
-		speed = 1
-	}
-	timeout := cfg.PublishTimeout
-	if timeout == 0 {
-		timeout = DefaultPublishTimeout
-	}
-	sc := r.Scenario
-	seed, until, fc := cfg.Seed, cfg.Duration, FleetConfig{}
-	if sc != nil {
-		if seed == 0 {
-			seed = sc.Seed
-		}
-		if until == 0 {
-			until = sc.Duration
-		}
-		fc = sc.Fleet
-	}
-	fc = fc.Merge(cfg.Fleet)
-	if cfg.NoFleet {
-		fc.Off = true
-	}
-	start := clk.Now()
-	src := r.Source
-	if src == nil {
-		if sc != nil {
-			// Checked before the fleet is built, so that a fleet.devices
-			// entry missing from the registry is reported with its line.
-			if err := sc.Check(r.Devices); err != nil {
-				return err
-			}
-		}
-		fleet, err := NewFleet(r.Devices, fc, seed)
-		if err != nil {
-			return err
-		}
-		// Sequence numbers start at the run's start in Unix
-		// milliseconds, so a second run against the same firegrid never
-		// goes back.
-		if ms := start.UnixMilli(); ms > 0 {
-			fleet.seqBase = uint64(ms)
-		}
-		tl, err := NewTimeline(fleet, sc)
-		if err != nil {
-			return err
-		}
-		src = tl
-		name := ""
-		if sc != nil {
-			name = sc.Name
-		}
-		log.Info("simulation starting", "scenario", name, "devices", fleet.Len(), "seed", seed,
-			"speed", speed, "duration", until, "fleet", !fc.Off)
-	} else {
-		log.Info("simulation starting", "source", fmt.Sprintf("%T", src), "speed", speed, "duration", until)
-	}
-
+	clk, log, src, until, speed, start := pl.clock, pl.log, pl.src, pl.until, pl.speed, pl.start
+	timeout := pl.timeout
 	var st runStats
 	defer func() {
 		log.Info("simulation over", "published", st.published, "failed", st.failed, "steps", st.steps,
@@ -263,6 +196,92 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.OnPublish(p)
 		}
 	}
+}
+
+// play is a run ready to go: its source, clock and limits.
+type play struct {
+	clock   clock.Clock
+	log     *slog.Logger
+	src     Source
+	until   time.Duration // 0: until the source ends
+	speed   float64
+	timeout time.Duration
+	start   time.Time
+}
+
+// prepare checks the runner's configuration and builds what it plays:
+// the Source, or the fleet and scenario merged into a Timeline.
+func (r *Runner) prepare() (*play, error) {
+	cfg := r.Config
+	if err := cfg.validatePlay(); err != nil {
+		return nil, err
+	}
+	if r.Publisher == nil {
+		return nil, errors.New("simulator: Runner has no Publisher")
+	}
+	pl := &play{clock: r.Clock, log: r.Logger, speed: cfg.Speed, timeout: cfg.PublishTimeout}
+	if pl.clock == nil {
+		pl.clock = clock.Real{}
+	}
+	if pl.log == nil {
+		pl.log = slog.New(slog.DiscardHandler)
+	}
+	if pl.speed == 0 {
+		pl.speed = 1
+	}
+	if pl.timeout == 0 {
+		pl.timeout = DefaultPublishTimeout
+	}
+	sc := r.Scenario
+	seed, fc := cfg.Seed, FleetConfig{}
+	pl.until = cfg.Duration
+	if sc != nil {
+		if seed == 0 {
+			seed = sc.Seed
+		}
+		if pl.until == 0 {
+			pl.until = sc.Duration
+		}
+		fc = sc.Fleet
+	}
+	fc = fc.Merge(cfg.Fleet)
+	if cfg.NoFleet {
+		fc.Off = true
+	}
+	pl.start = pl.clock.Now()
+	pl.src = r.Source
+	if pl.src != nil {
+		pl.log.Info("simulation starting", "source", fmt.Sprintf("%T", pl.src), "speed", pl.speed, "duration", pl.until)
+		return pl, nil
+	}
+	if sc != nil {
+		// Checked before the fleet is built, so that a fleet.devices
+		// entry missing from the registry is reported with its line.
+		if err := sc.Check(r.Devices); err != nil {
+			return nil, err
+		}
+	}
+	fleet, err := NewFleet(r.Devices, fc, seed)
+	if err != nil {
+		return nil, err
+	}
+	// Sequence numbers start at the run's start in Unix milliseconds, so
+	// a second run against the same firegrid never goes back.
+	if ms := pl.start.UnixMilli(); ms > 0 {
+		fleet.seqBase = uint64(ms)
+	}
+	tl, err := NewTimeline(fleet, sc)
+	if err != nil {
+		return nil, err
+	}
+	pl.src = tl
+	name := ""
+	if sc != nil {
+		name = sc.Name
+	}
+	pl.log.Info("simulation starting", "scenario", name, "devices", fleet.Len(), "seed", seed,
+		"speed", pl.speed, "duration", pl.until, "fleet", !fc.Off)
+	return pl, nil
 }
 
 // wait blocks until offset at (scenario time, scaled by speed) after

@@ -30,6 +30,12 @@ type Scenario struct {
 	Fleet FleetConfig
 	// Steps are in time order.
 	Steps []Step
+	// Requires lists capabilities the firegrid under test must have for
+	// some expectations to be judged (see CapabilityEscalation).
+	Requires []string
+	// Expect is what firegrid must do (or must not do) while the scenario
+	// plays; see Evaluate.
+	Expect []Expectation
 
 	// lines maps a field path (steps[3].event) to its line in File.
 	lines map[string]int
@@ -266,7 +272,28 @@ func (s *Scenario) check(lookup func(id string) (devices.Kind, int, bool)) error
 			}
 		}
 	}
+	errs = append(errs, s.checkExpect(lookup)...)
 	return joinScenarioErrors(errs)
+}
+
+// checkExpect checks that expectations name devices the run knows.
+// Sites and stations are the registry's business: a wrong one makes the
+// expectation fail with what happened instead.
+func (s *Scenario) checkExpect(lookup func(id string) (devices.Kind, int, bool)) []*ScenarioError {
+	var errs []*ScenarioError
+	steps := make(map[string]bool)
+	for _, st := range s.Steps {
+		steps[st.Device] = true
+	}
+	for _, e := range s.Expect {
+		if e.Device == "" || steps[e.Device] {
+			continue
+		}
+		if _, _, ok := lookup(e.Device); !ok {
+			errs = append(errs, s.errorf(fmt.Sprintf("expect[%d].device", e.Index), "%s is not in the registry", e.Device))
+		}
+	}
+	return errs
 }
 
 func sortedKeys[V any](m map[string]V) []string {
