@@ -41,6 +41,21 @@ type Config struct {
 	Fleet FleetConfig `yaml:"fleet"`
 	// PublishTimeout bounds one publication; 0 means 10 s.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// HTTP is the console address (host:port) of the firegrid under test,
+	// whose stream a run with expectations watches.
+	HTTP string `yaml:"http"`
+	// Grace is how long, in wall time, a real-time run with expectations
+	// waits after its end for what firegrid did last; 0 means 1 s.
+	Grace time.Duration `yaml:"grace"`
+	// OnPublish, when set, sees every publication the broker took.
+	OnPublish func(Publication) `yaml:"-"`
+}
+
+func (c Config) grace() time.Duration {
+	if c.Grace <= 0 {
+		return time.Second
+	}
+	return c.Grace
 }
 
 // Validate reports everything wrong with c, naming the fields as YAML
@@ -74,40 +89,95 @@ func (c Config) validatePlay() error {
 	return errors.Join(errs...)
 }
 
-// Simulate runs cfg: it loads the registry and the scenario, connects to
-// the broker and plays the run in real time (scaled by Speed) until it
-// ends or ctx is cancelled. It is what `firegrid simulate` calls.
-func Simulate(ctx context.Context, cfg Config, log *slog.Logger) error {
+// Simulate plays a run against the broker of cfg in real time (scaled by
+// Speed) until it ends or ctx is cancelled: the fleet of devs (the
+// registry's devices; the caller loads the registry) and the scenario sc,
+// or when sc is nil the one cfg.Scenario names. It is what `firegrid
+// simulate` calls.
+//
+// When the scenario has expectations, Simulate watches the firegrid whose
+// console is at cfg.HTTP (its stream) and the broker's command topics, and
+// the report judges them; without expectations the report holds none.
+// The error is for a run that could not be played.
+func Simulate(ctx context.Context, cfg Config, devs []*devices.Device, sc *Scenario, log *slog.Logger) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	var devs []*devices.Device
-	if cfg.Registry != "" {
-		reg, err := devices.Load(cfg.Registry)
-		if err != nil {
-			return err
-		}
-		devs = reg.Devices("")
-	}
-	var sc *Scenario
-	if cfg.Scenario != "" {
+	if sc == nil && cfg.Scenario != "" {
 		var err error
 		if sc, err = LoadScenario(cfg.Scenario); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	if sc != nil {
 		// Checked before connecting: a wrong scenario fails without a
 		// broker.
 		if err := sc.Check(devs); err != nil {
-			return err
+			return nil, err
+		}
+		if len(sc.Expect) > 0 && cfg.HTTP == "" {
+			return nil, fmt.Errorf("%s has %d expectations: give the firegrid console's address (--http host:port) to judge them", sc.File, len(sc.Expect))
+		}
+	}
+	speed := cfg.Speed
+	if speed == 0 {
+		speed = 1
+	}
+	rep := &Report{Mode: "real time"}
+	if speed != 1 {
+		rep.Mode = fmt.Sprintf("%gx real time", speed)
+	}
+	var obs *Observer
+	if sc != nil {
+		rep.Scenario, rep.File = sc.Name, sc.File
+		if len(sc.Expect) > 0 {
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			obs = NewObserver(time.Now, speed)
+			if _, err := WatchStream(wctx, cfg.HTTP, obs.Change); err != nil {
+				return nil, err
+			}
+			sub, err := Subscribe(wctx, cfg.MQTTURL, CommandTopics, "", obs.Downlink)
+			if err != nil {
+				return nil, err
+			}
+			defer sub.Close()
 		}
 	}
 	pub, err := NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer pub.Close()
-	r := &Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: pub, Clock: clock.Real{}, Logger: log}
-	return r.Run(ctx)
+	r := &Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: pub, Clock: clock.Real{}, Logger: log,
+		OnPublish: func(p Publication) {
+			rep.Published++
+			if cfg.OnPublish != nil {
+				cfg.OnPublish(p)
+			}
+		}}
+	start := time.Now()
+	if obs != nil {
+		obs.Restart()
+	}
+	rep.Err = r.Run(ctx)
+	rep.Elapsed = time.Since(start)
+	rep.Played = time.Duration(float64(rep.Elapsed) * speed)
+	if until := r.Config.Duration; until == 0 && sc != nil && sc.Duration > 0 && rep.Played > sc.Duration {
+		rep.Played = sc.Duration
+	} else if until > 0 && rep.Played > until {
+		rep.Played = until
+	}
+	if obs != nil {
+		// What firegrid did in the last moments of the run is still on its
+		// way: give it a moment before judging.
+		select {
+		case <-time.After(cfg.grace()):
+		case <-ctx.Done():
+		}
+		rep.Results = Evaluate(sc, obs.Observations(), rep.Played)
+	}
+	return rep, rep.Err
 }
 
 // Runner plays a fleet and a scenario through a Publisher on a Clock. Set

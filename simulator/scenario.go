@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +32,10 @@ type Scenario struct {
 	Fleet FleetConfig
 	// Steps are in time order.
 	Steps []Step
+	// Capture, when set, is a capture file (JSON Lines, see ReadCapture)
+	// played instead of steps and fleet, relative to the scenario file's
+	// directory: recorded traffic as a regression test.
+	Capture string
 	// Requires lists capabilities the firegrid under test must have for
 	// some expectations to be judged (see CapabilityEscalation).
 	Requires []string
@@ -176,6 +182,15 @@ func joinScenarioErrors(errs []*ScenarioError) error {
 		list[i] = e
 	}
 	return errors.Join(list...)
+}
+
+// CapturePath returns where the scenario's capture file is: Capture
+// relative to the directory of File. Empty when there is none.
+func (s *Scenario) CapturePath() string {
+	if s.Capture == "" {
+		return ""
+	}
+	return path.Join(path.Dir(filepath.ToSlash(s.File)), s.Capture)
 }
 
 // LoadScenario reads and validates the scenario file at path. Errors name

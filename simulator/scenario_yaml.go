@@ -25,6 +25,7 @@ type rawScenario struct {
 	Duration    yaml.Node   `yaml:"duration"`
 	Fleet       *rawFleet   `yaml:"fleet"`
 	Steps       []rawStep   `yaml:"steps"`
+	Capture     yaml.Node   `yaml:"capture"`
 	Requires    yaml.Node   `yaml:"requires"`
 	Expect      []rawExpect `yaml:"expect"`
 }
@@ -392,6 +393,17 @@ func (p *scenarioParser) scenario(raw *rawScenario) {
 	}
 	for i := range raw.Steps {
 		p.step(i, &raw.Steps[i])
+	}
+	if present(&raw.Capture) {
+		if s, ok := p.str(&raw.Capture, "capture"); ok {
+			sc.Capture = s
+			if s == "" || strings.HasPrefix(s, "/") || strings.Contains(s, "..") {
+				p.errorf(&raw.Capture, "capture", "want a path relative to the scenario file, like captures/kitchen-fire.jsonl, got %q", s)
+			}
+		}
+		if len(raw.Steps) > 0 || raw.Fleet != nil {
+			p.errorf(&raw.Capture, "capture", "a capture is played instead of steps and fleet; leave those out")
+		}
 	}
 	if present(&raw.Requires) {
 		for i, c := range p.strings(&raw.Requires, "requires") {

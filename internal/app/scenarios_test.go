@@ -42,7 +42,7 @@ func TestScenarioLibrary(t *testing.T) {
 		t.Run(strings.TrimSuffix(name, ".yaml"), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			rep, err := RunScenario(ctx, testConfig(t), sc, simulator.Config{}, nil, nil)
+			rep, err := RunScenario(ctx, testConfig(t), sc, ScenarioRun{Source: captureSource(t, sc)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,6 +64,26 @@ func TestScenarioLibrary(t *testing.T) {
 	}
 }
 
+// captureSource opens the embedded capture a scenario replays; nil when
+// it has none.
+func captureSource(t *testing.T, sc *simulator.Scenario) simulator.Source {
+	t.Helper()
+	p := sc.CapturePath()
+	if p == "" {
+		return nil
+	}
+	f, err := configs.FS.Open(strings.TrimPrefix(p, "configs/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := simulator.ReadCapture(p, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return simulator.NewReplay(recs)
+}
+
 // testConfig is the default configuration, quiet.
 func testConfig(t *testing.T) Config {
 	t.Helper()
@@ -80,7 +100,7 @@ func TestWrongExpectationFails(t *testing.T) {
 	sc.Expect[0].Station = "MFS-9"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rep, err := RunScenario(ctx, testConfig(t), sc, simulator.Config{}, nil, nil)
+	rep, err := RunScenario(ctx, testConfig(t), sc, ScenarioRun{Source: captureSource(t, sc)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,11 +194,23 @@ func (v *Virtual) Close() error {
 	return err
 }
 
+// ScenarioRun says how RunScenario plays a scenario.
+type ScenarioRun struct {
+	// Run sets the run's options (seed, fleet, duration); its clock and
+	// publisher are the virtual firegrid's.
+	Run simulator.Config
+	// Source, when set, is played instead of the scenario's fleet and
+	// steps: its capture, for one.
+	Source simulator.Source
+	Log    *slog.Logger
+	// OnPublish, when set, sees every publication.
+	OnPublish func(simulator.Publication)
+}
+
 // RunScenario plays sc against a fresh in-process firegrid of cfg in
-// virtual time and returns the judged expectations. run sets the run's
-// options (seed, fleet, duration); its clock and publisher are the
-// virtual firegrid's. onPublish, when set, sees every publication.
-func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run simulator.Config, log *slog.Logger, onPublish func(simulator.Publication)) (*simulator.Report, error) {
+// virtual time and returns the judged expectations.
+func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run ScenarioRun) (*simulator.Report, error) {
+	log := run.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -207,6 +219,6 @@ func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run si
 		return nil, err
 	}
 	defer v.Close()
-	r := &simulator.Runner{Config: run, Scenario: sc, Devices: v.Registry.Devices(""), Logger: log, OnPublish: onPublish}
+	r := &simulator.Runner{Config: run.Run, Scenario: sc, Devices: v.Registry.Devices(""), Source: run.Source, Logger: log, OnPublish: run.OnPublish}
 	return simulator.RunVirtual(ctx, r, v.Clock, v)
 }
