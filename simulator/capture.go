@@ -186,6 +186,16 @@ type Replay struct {
 // NewReplay returns a Source of recs.
 func NewReplay(recs []Record) *Replay { return &Replay{recs: recs} }
 
+// Start returns the time of the capture's first message (zero when it is
+// empty): where a virtual clock replaying it starts, so that the
+// payloads' timestamps are current.
+func (r *Replay) Start() time.Time {
+	if len(r.recs) == 0 {
+		return time.Time{}
+	}
+	return r.recs[0].Time
+}
+
 // Next returns the next message of the capture.
 func (r *Replay) Next() (Publication, bool) {
 	if r.i >= len(r.recs) {
@@ -200,6 +210,12 @@ func (r *Replay) Next() (Publication, bool) {
 // to w, stamped with clk, until ctx ends. It returns how many messages it
 // wrote.
 func RecordBroker(ctx context.Context, brokerURL, filter string, w *CaptureWriter, clk clock.Clock) (int, error) {
+	return recordBroker(ctx, brokerURL, filter, w, clk, nil)
+}
+
+// recordBroker is RecordBroker; ready, when not nil, is closed once the
+// subscription holds.
+func recordBroker(ctx context.Context, brokerURL, filter string, w *CaptureWriter, clk clock.Clock, ready chan<- struct{}) (int, error) {
 	if clk == nil {
 		clk = clock.Real{}
 	}
@@ -212,6 +228,9 @@ func RecordBroker(ctx context.Context, brokerURL, filter string, w *CaptureWrite
 			mu.Unlock()
 		}
 	})
+	if ready != nil {
+		close(ready)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -189,6 +189,21 @@ func TestShippedScenarios(t *testing.T) {
 			if err := sc.Check(devs); err != nil {
 				t.Fatal(err)
 			}
+			if sc.Capture != "" {
+				// A replay: the capture must read, and every message
+				// decode as firegrid's ingest would.
+				recs, err := LoadCapture(filepath.FromSlash(sc.CapturePath()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sc.Description == "" || len(recs) == 0 {
+					t.Errorf("want a description and a capture with messages")
+				}
+				for _, r := range recs {
+					decodeWire(t, r.Topic, r.Payload)
+				}
+				return
+			}
 			if sc.Description == "" || len(sc.Steps) == 0 {
 				t.Errorf("want a description and steps")
 			}

@@ -90,6 +90,14 @@ func RunVirtual(ctx context.Context, r *Runner, fake *clock.Fake, target Virtual
 			to = now
 		}
 		fake.Set(pl.start.Add(to))
+		if more && next.At <= to {
+			// Timers due at this instant act before its publications, so
+			// that a rule tick and a message at one instant always meet
+			// in one order and a run is repeatable.
+			if err := collect(); err != nil {
+				return nil, err
+			}
+		}
 		for more && next.At <= to {
 			if next.Step != nil {
 				logStep(pl.log, &next)

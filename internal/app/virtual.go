@@ -51,8 +51,9 @@ type Virtual struct {
 
 // StartVirtual starts a firegrid of cfg (registry, rules, bus and ingest
 // settings; addresses, data directory and demo are replaced) on a fake
-// clock set to VirtualStart. Close it when done.
-func StartVirtual(ctx context.Context, cfg Config, log *slog.Logger) (*Virtual, error) {
+// clock set to start, or VirtualStart when start is zero. Close it when
+// done.
+func StartVirtual(ctx context.Context, cfg Config, log *slog.Logger, start time.Time) (*Virtual, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -63,7 +64,10 @@ func StartVirtual(ctx context.Context, cfg Config, log *slog.Logger) (*Virtual, 
 	cfg.HTTP, cfg.MQTT = "127.0.0.1:0", MQTT{Listen: "127.0.0.1:0"}
 	cfg.Data, cfg.Demo = data, Demo{}
 	cfg.Ingest.ClientID = fmt.Sprintf("firegrid-virtual-%d", time.Now().UnixNano())
-	fake := clock.NewFake(VirtualStart)
+	if start.IsZero() {
+		start = VirtualStart
+	}
+	fake := clock.NewFake(start)
 	s, err := StartServe(ctx, cfg, log, fake)
 	if err != nil {
 		os.RemoveAll(data)
@@ -214,7 +218,13 @@ func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run Sc
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v, err := StartVirtual(ctx, cfg, log)
+	// A capture starts the clock at its first message, so that ingest
+	// takes its timestamps as current.
+	var start time.Time
+	if s, ok := run.Source.(interface{ Start() time.Time }); ok {
+		start = s.Start()
+	}
+	v, err := StartVirtual(ctx, cfg, log, start)
 	if err != nil {
 		return nil, err
 	}
