@@ -159,7 +159,7 @@ func TestCommandOnRaise(t *testing.T) {
 		got <- env
 		return nil
 	})
-	testenv.Eventually(t, 5*time.Second, func() bool { return f.bus.Groups(bus.TopicCommands) == 1 })
+	testenv.Eventually(t, 5*time.Second, func() bool { return f.bus.Consuming(bus.TopicCommands, "test") })
 	ch, _ := f.reg.Device("CH-001")
 	sig := rules.Signal{ID: "c1", Rule: "charger-port-overheat", Action: rules.ActionRaise, Type: "charger_overheat",
 		Severity: rules.SeverityCritical, Dispatchable: true, Kind: ch.Kind, Device: ch.ID, Site: ch.Site, Port: 3, Command: "port_off"}

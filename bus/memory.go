@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,8 @@ type Memory struct {
 	mu     sync.RWMutex
 	topics map[string]map[string]*group
 	closed bool
+	// inFlight counts records enqueued for a group and not yet handled.
+	inFlight atomic.Int64
 }
 
 type group struct {
@@ -78,10 +81,13 @@ func (m *Memory) Publish(ctx context.Context, recs ...Record) error {
 		}
 		for _, g := range m.topics[r.Topic] {
 			p := g.parts[partition(r.Key, len(g.parts))]
+			m.inFlight.Add(1)
 			select {
 			case p <- r:
 			case <-g.done:
+				m.inFlight.Add(-1)
 			case <-ctx.Done():
+				m.inFlight.Add(-1)
 				return ctx.Err()
 			}
 		}
@@ -133,6 +139,7 @@ func (m *Memory) Consume(ctx context.Context, topic, groupName string, h Handler
 					return
 				case r := <-p:
 					deliver(ctx, m.log, topic, groupName, h, r)
+					m.inFlight.Add(-1)
 				}
 			}
 		}()
@@ -178,10 +185,18 @@ func (m *Memory) Close() error {
 	return nil
 }
 
-// Groups reports how many consumer groups consume topic; tests and health
-// checks use it to wait until consumers run.
-func (m *Memory) Groups(topic string) int {
+// Idle reports whether every record published so far has been handled:
+// none waits in a partition and no handler is running. Since handlers
+// publish what they cause before they return, an idle bus means the
+// pipeline has finished reacting, which is what a virtual-time run waits
+// for before it moves its clock on.
+func (m *Memory) Idle() bool { return m.inFlight.Load() == 0 }
+
+// Consuming reports whether group consumes topic, so that a caller that
+// started Consume in a goroutine knows when records reach it.
+func (m *Memory) Consuming(topic, group string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.topics[topic])
+	_, ok := m.topics[topic][group]
+	return ok
 }

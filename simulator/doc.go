@@ -11,7 +11,13 @@
 // sequence on a Clock through a Publisher, faster than real time if asked.
 //
 // The same devices, scenario and seed always give the same sequence, so a
-// scenario replayed in CI is a reproducible test. The package never reads
-// from MQTT and never talks to firegrid's internals: what a test expects of
-// firegrid belongs to that test, not to the simulator.
+// scenario replayed in CI is a reproducible test. A scenario's
+// expectations (an incident of a type for a site, routed to a station,
+// within a time; a command; an escalation; or none of these) are judged by
+// Evaluate from what firegrid did: its console stream and its command
+// topics in real time (Simulate), or an in-process firegrid on a fake
+// clock in virtual time (RunVirtual and a VirtualTarget). Captures record
+// MQTT traffic as JSON Lines and replay it; Load pushes a rate of messages
+// and measures alarm-to-console latency. The package reads only firegrid's
+// public contract: MQTT topics and the console stream.
 package simulator

@@ -41,6 +41,21 @@ type Config struct {
 	Fleet FleetConfig `yaml:"fleet"`
 	// PublishTimeout bounds one publication; 0 means 10 s.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// HTTP is the console address (host:port) of the firegrid under test,
+	// whose stream a run with expectations watches.
+	HTTP string `yaml:"http"`
+	// Grace is how long, in wall time, a real-time run with expectations
+	// waits after its end for what firegrid did last; 0 means 1 s.
+	Grace time.Duration `yaml:"grace"`
+	// OnPublish, when set, sees every publication the broker took.
+	OnPublish func(Publication) `yaml:"-"`
+}
+
+func (c Config) grace() time.Duration {
+	if c.Grace <= 0 {
+		return time.Second
+	}
+	return c.Grace
 }
 
 // Validate reports everything wrong with c, naming the fields as YAML
@@ -74,40 +89,96 @@ func (c Config) validatePlay() error {
 	return errors.Join(errs...)
 }
 
-// Simulate runs cfg: it loads the registry and the scenario, connects to
-// the broker and plays the run in real time (scaled by Speed) until it
-// ends or ctx is cancelled. It is what `firegrid simulate` calls.
-func Simulate(ctx context.Context, cfg Config, log *slog.Logger) error {
+// Simulate plays a run against the broker of cfg in real time (scaled by
+// Speed) until it ends or ctx is cancelled: the fleet of devs (the
+// registry's devices; the caller loads the registry) and the scenario sc,
+// or when sc is nil the one cfg.Scenario names. It is what `firegrid
+// simulate` calls.
+//
+// When the scenario has expectations and cfg.HTTP is set, Simulate watches
+// the firegrid whose console is at cfg.HTTP (its stream) and the broker's
+// command topics, and the report judges them; otherwise the report holds
+// no results.
+// The error is for a run that could not be played.
+func Simulate(ctx context.Context, cfg Config, devs []*devices.Device, sc *Scenario, log *slog.Logger) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	var devs []*devices.Device
-	if cfg.Registry != "" {
-		reg, err := devices.Load(cfg.Registry)
-		if err != nil {
-			return err
-		}
-		devs = reg.Devices("")
-	}
-	var sc *Scenario
-	if cfg.Scenario != "" {
+	if sc == nil && cfg.Scenario != "" {
 		var err error
 		if sc, err = LoadScenario(cfg.Scenario); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	if sc != nil {
 		// Checked before connecting: a wrong scenario fails without a
 		// broker.
 		if err := sc.Check(devs); err != nil {
-			return err
+			return nil, err
+		}
+	}
+	speed := cfg.Speed
+	if speed == 0 {
+		speed = 1
+	}
+	rep := &Report{Mode: "real time"}
+	if speed != 1 {
+		rep.Mode = fmt.Sprintf("%gx real time", speed)
+	}
+	var obs *Observer
+	if sc != nil {
+		rep.Scenario, rep.File = sc.Name, sc.File
+		if len(sc.Expect) > 0 && cfg.HTTP == "" && log != nil {
+			log.Warn("the scenario's expectations are not judged: no console address (--http host:port) to watch", "expectations", len(sc.Expect))
+		}
+		if len(sc.Expect) > 0 && cfg.HTTP != "" {
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			obs = NewObserver(time.Now, speed)
+			if _, err := WatchStream(wctx, cfg.HTTP, obs.Change); err != nil {
+				return nil, err
+			}
+			sub, err := Subscribe(wctx, cfg.MQTTURL, CommandTopics, "", obs.Downlink)
+			if err != nil {
+				return nil, err
+			}
+			defer sub.Close()
 		}
 	}
 	pub, err := NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer pub.Close()
-	r := &Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: pub, Clock: clock.Real{}, Logger: log}
-	return r.Run(ctx)
+	r := &Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: pub, Clock: clock.Real{}, Logger: log,
+		OnPublish: func(p Publication) {
+			rep.Published++
+			if cfg.OnPublish != nil {
+				cfg.OnPublish(p)
+			}
+		}}
+	start := time.Now()
+	if obs != nil {
+		obs.Restart()
+	}
+	rep.Err = r.Run(ctx)
+	rep.Elapsed = time.Since(start)
+	rep.Played = time.Duration(float64(rep.Elapsed) * speed)
+	if until := r.Config.Duration; until == 0 && sc != nil && sc.Duration > 0 && rep.Played > sc.Duration {
+		rep.Played = sc.Duration
+	} else if until > 0 && rep.Played > until {
+		rep.Played = until
+	}
+	if obs != nil {
+		// What firegrid did in the last moments of the run is still on its
+		// way: give it a moment before judging.
+		select {
+		case <-time.After(cfg.grace()):
+		case <-ctx.Done():
+		}
+		rep.Results = Evaluate(sc, obs.Observations(), rep.Played)
+	}
+	return rep, rep.Err
 }
 
 // Runner plays a fleet and a scenario through a Publisher on a Clock. Set
@@ -142,79 +213,12 @@ type Runner struct {
 // a failed publication is logged and the run goes on. Run starts no
 // goroutine.
 func (r *Runner) Run(ctx context.Context) error {
-	cfg := r.Config
-	if err := cfg.validatePlay(); err != nil {
+	pl, err := r.prepare()
+	if err != nil {
 		return err
 	}
-	if r.Publisher == nil {
-		return errors.New("simulator: Runner has no Publisher")
-	}
-	clk := r.Clock
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	log := r.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	speed := cfg.Speed
-	if speed == 0 {
-		speed = 1
-	}
-	timeout := cfg.PublishTimeout
-	if timeout == 0 {
-		timeout = DefaultPublishTimeout
-	}
-	sc := r.Scenario
-	seed, until, fc := cfg.Seed, cfg.Duration, FleetConfig{}
-	if sc != nil {
-		if seed == 0 {
-			seed = sc.Seed
-		}
-		if until == 0 {
-			until = sc.Duration
-		}
-		fc = sc.Fleet
-	}
-	fc = fc.Merge(cfg.Fleet)
-	if cfg.NoFleet {
-		fc.Off = true
-	}
-	start := clk.Now()
-	src := r.Source
-	if src == nil {
-		if sc != nil {
-			// Checked before the fleet is built, so that a fleet.devices
-			// entry missing from the registry is reported with its line.
-			if err := sc.Check(r.Devices); err != nil {
-				return err
-			}
-		}
-		fleet, err := NewFleet(r.Devices, fc, seed)
-		if err != nil {
-			return err
-		}
-		// Sequence numbers start at the run's start in Unix
-		// milliseconds, so a second run against the same firegrid never
-		// goes back.
-		if ms := start.UnixMilli(); ms > 0 {
-			fleet.seqBase = uint64(ms)
-		}
-		tl, err := NewTimeline(fleet, sc)
-		if err != nil {
-			return err
-		}
-		src = tl
-		name := ""
-		if sc != nil {
-			name = sc.Name
-		}
-		log.Info("simulation starting", "scenario", name, "devices", fleet.Len(), "seed", seed,
-			"speed", speed, "duration", until, "fleet", !fc.Off)
-	} else {
-		log.Info("simulation starting", "source", fmt.Sprintf("%T", src), "speed", speed, "duration", until)
-	}
-
+	clk, log, src, until, speed, start := pl.clock, pl.log, pl.src, pl.until, pl.speed, pl.start
+	timeout := pl.timeout
 	var st runStats
 	defer func() {
 		log.Info("simulation over", "published", st.published, "failed", st.failed, "steps", st.steps,
@@ -263,6 +267,92 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.OnPublish(p)
 		}
 	}
+}
+
+// play is a run ready to go: its source, clock and limits.
+type play struct {
+	clock   clock.Clock
+	log     *slog.Logger
+	src     Source
+	until   time.Duration // 0: until the source ends
+	speed   float64
+	timeout time.Duration
+	start   time.Time
+}
+
+// prepare checks the runner's configuration and builds what it plays:
+// the Source, or the fleet and scenario merged into a Timeline.
+func (r *Runner) prepare() (*play, error) {
+	cfg := r.Config
+	if err := cfg.validatePlay(); err != nil {
+		return nil, err
+	}
+	if r.Publisher == nil {
+		return nil, errors.New("simulator: Runner has no Publisher")
+	}
+	pl := &play{clock: r.Clock, log: r.Logger, speed: cfg.Speed, timeout: cfg.PublishTimeout}
+	if pl.clock == nil {
+		pl.clock = clock.Real{}
+	}
+	if pl.log == nil {
+		pl.log = slog.New(slog.DiscardHandler)
+	}
+	if pl.speed == 0 {
+		pl.speed = 1
+	}
+	if pl.timeout == 0 {
+		pl.timeout = DefaultPublishTimeout
+	}
+	sc := r.Scenario
+	seed, fc := cfg.Seed, FleetConfig{}
+	pl.until = cfg.Duration
+	if sc != nil {
+		if seed == 0 {
+			seed = sc.Seed
+		}
+		if pl.until == 0 {
+			pl.until = sc.Duration
+		}
+		fc = sc.Fleet
+	}
+	fc = fc.Merge(cfg.Fleet)
+	if cfg.NoFleet {
+		fc.Off = true
+	}
+	pl.start = pl.clock.Now()
+	pl.src = r.Source
+	if pl.src != nil {
+		pl.log.Info("simulation starting", "source", fmt.Sprintf("%T", pl.src), "speed", pl.speed, "duration", pl.until)
+		return pl, nil
+	}
+	if sc != nil {
+		// Checked before the fleet is built, so that a fleet.devices
+		// entry missing from the registry is reported with its line.
+		if err := sc.Check(r.Devices); err != nil {
+			return nil, err
+		}
+	}
+	fleet, err := NewFleet(r.Devices, fc, seed)
+	if err != nil {
+		return nil, err
+	}
+	// Sequence numbers start at the run's start in Unix milliseconds, so
+	// a second run against the same firegrid never goes back.
+	if ms := pl.start.UnixMilli(); ms > 0 {
+		fleet.seqBase = uint64(ms)
+	}
+	tl, err := NewTimeline(fleet, sc)
+	if err != nil {
+		return nil, err
+	}
+	pl.src = tl
+	name := ""
+	if sc != nil {
+		name = sc.Name
+	}
+	pl.log.Info("simulation starting", "scenario", name, "devices", fleet.Len(), "seed", seed,
+		"speed", pl.speed, "duration", pl.until, "fleet", !fc.Off)
+	return pl, nil
 }
 
 // wait blocks until offset at (scenario time, scaled by speed) after

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +32,16 @@ type Scenario struct {
 	Fleet FleetConfig
 	// Steps are in time order.
 	Steps []Step
+	// Capture, when set, is a capture file (JSON Lines, see ReadCapture)
+	// played instead of steps and fleet, relative to the scenario file's
+	// directory: recorded traffic as a regression test.
+	Capture string
+	// Requires lists capabilities the firegrid under test must have for
+	// some expectations to be judged (see CapabilityEscalation).
+	Requires []string
+	// Expect is what firegrid must do (or must not do) while the scenario
+	// plays; see Evaluate.
+	Expect []Expectation
 
 	// lines maps a field path (steps[3].event) to its line in File.
 	lines map[string]int
@@ -172,6 +184,15 @@ func joinScenarioErrors(errs []*ScenarioError) error {
 	return errors.Join(list...)
 }
 
+// CapturePath returns where the scenario's capture file is: Capture
+// relative to the directory of File. Empty when there is none.
+func (s *Scenario) CapturePath() string {
+	if s.Capture == "" {
+		return ""
+	}
+	return path.Join(path.Dir(filepath.ToSlash(s.File)), s.Capture)
+}
+
 // LoadScenario reads and validates the scenario file at path. Errors name
 // the file as given, the line and the field.
 func LoadScenario(path string) (*Scenario, error) {
@@ -266,7 +287,28 @@ func (s *Scenario) check(lookup func(id string) (devices.Kind, int, bool)) error
 			}
 		}
 	}
+	errs = append(errs, s.checkExpect(lookup)...)
 	return joinScenarioErrors(errs)
+}
+
+// checkExpect checks that expectations name devices the run knows.
+// Sites and stations are the registry's business: a wrong one makes the
+// expectation fail with what happened instead.
+func (s *Scenario) checkExpect(lookup func(id string) (devices.Kind, int, bool)) []*ScenarioError {
+	var errs []*ScenarioError
+	steps := make(map[string]bool)
+	for _, st := range s.Steps {
+		steps[st.Device] = true
+	}
+	for _, e := range s.Expect {
+		if e.Device == "" || steps[e.Device] {
+			continue
+		}
+		if _, _, ok := lookup(e.Device); !ok {
+			errs = append(errs, s.errorf(fmt.Sprintf("expect[%d].device", e.Index), "%s is not in the registry", e.Device))
+		}
+	}
+	return errs
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -19,12 +19,29 @@ import (
 // keys fail) and keep every leaf as a yaml.Node, so that each value is
 // parsed here with its line at hand.
 type rawScenario struct {
-	Name        yaml.Node `yaml:"name"`
-	Description yaml.Node `yaml:"description"`
-	Seed        yaml.Node `yaml:"seed"`
-	Duration    yaml.Node `yaml:"duration"`
-	Fleet       *rawFleet `yaml:"fleet"`
-	Steps       []rawStep `yaml:"steps"`
+	Name        yaml.Node   `yaml:"name"`
+	Description yaml.Node   `yaml:"description"`
+	Seed        yaml.Node   `yaml:"seed"`
+	Duration    yaml.Node   `yaml:"duration"`
+	Fleet       *rawFleet   `yaml:"fleet"`
+	Steps       []rawStep   `yaml:"steps"`
+	Capture     yaml.Node   `yaml:"capture"`
+	Requires    yaml.Node   `yaml:"requires"`
+	Expect      []rawExpect `yaml:"expect"`
+}
+
+type rawExpect struct {
+	Incident   yaml.Node `yaml:"incident"`
+	Command    yaml.Node `yaml:"command"`
+	Escalation yaml.Node `yaml:"escalation"`
+	Site       yaml.Node `yaml:"site"`
+	Device     yaml.Node `yaml:"device"`
+	Station    yaml.Node `yaml:"station"`
+	Severity   yaml.Node `yaml:"severity"`
+	Port       yaml.Node `yaml:"port"`
+	After      yaml.Node `yaml:"after"`
+	Within     yaml.Node `yaml:"within"`
+	None       yaml.Node `yaml:"none"`
 }
 
 type rawFleet struct {
@@ -229,6 +246,8 @@ func rawFields(typeName string) string {
 		t = reflect.TypeFor[rawStep]()
 	case "simulator.rawRepeat":
 		t = reflect.TypeFor[rawRepeat]()
+	case "simulator.rawExpect":
+		t = reflect.TypeFor[rawExpect]()
 	default:
 		return "the documented keys"
 	}
@@ -375,6 +394,111 @@ func (p *scenarioParser) scenario(raw *rawScenario) {
 	for i := range raw.Steps {
 		p.step(i, &raw.Steps[i])
 	}
+	if present(&raw.Capture) {
+		if s, ok := p.str(&raw.Capture, "capture"); ok {
+			sc.Capture = s
+			if s == "" || strings.HasPrefix(s, "/") || strings.Contains(s, "..") {
+				p.errorf(&raw.Capture, "capture", "want a path relative to the scenario file, like captures/kitchen-fire.jsonl, got %q", s)
+			}
+		}
+		if len(raw.Steps) > 0 || raw.Fleet != nil {
+			p.errorf(&raw.Capture, "capture", "a capture is played instead of steps and fleet; leave those out")
+		}
+	}
+	if present(&raw.Requires) {
+		for i, c := range p.strings(&raw.Requires, "requires") {
+			if c != CapabilityEscalation {
+				p.errorf(nil, fmt.Sprintf("requires[%d]", i), "unknown capability %q (want %s)", c, CapabilityEscalation)
+				continue
+			}
+			sc.Requires = append(sc.Requires, c)
+		}
+	}
+	for i := range raw.Expect {
+		p.expect(i, &raw.Expect[i])
+	}
+}
+
+// expectKeys lists what an expectation may watch for.
+const expectKeys = "incident: TYPE, command: NAME or escalation: TYPE"
+
+func (p *scenarioParser) expect(i int, raw *rawExpect) {
+	path := fmt.Sprintf("expect[%d]", i)
+	e := Expectation{Index: i, Line: p.sc.lines[path]}
+	var kinds []string
+	for _, k := range []struct {
+		n    *yaml.Node
+		kind ExpectKind
+	}{{&raw.Incident, ExpectIncident}, {&raw.Command, ExpectCommand}, {&raw.Escalation, ExpectEscalation}} {
+		if !present(k.n) {
+			continue
+		}
+		kinds = append(kinds, string(k.kind))
+		e.Kind = k.kind
+		if s, ok := p.str(k.n, path+"."+string(k.kind)); ok {
+			if !stateWord(s) {
+				p.errorf(k.n, path+"."+string(k.kind), "want a lower-case name like fire or port_off, got %q", s)
+			}
+			e.Type = s
+		}
+	}
+	switch len(kinds) {
+	case 0:
+		p.errorf(nil, path, "want one of %s", expectKeys)
+		return
+	case 1:
+	default:
+		p.errorf(nil, path, "%s cannot go in one expectation; make one each", strings.Join(kinds, " and "))
+		return
+	}
+	for _, f := range []struct {
+		n    *yaml.Node
+		name string
+		out  *string
+	}{{&raw.Site, "site", &e.Site}, {&raw.Device, "device", &e.Device}, {&raw.Station, "station", &e.Station}, {&raw.Severity, "severity", &e.Severity}} {
+		if !present(f.n) {
+			continue
+		}
+		if s, ok := p.str(f.n, path+"."+f.name); ok {
+			if !deviceID(s) {
+				p.errorf(f.n, path+"."+f.name, "%q is not an id (letters, digits, - _ . only)", s)
+			}
+			*f.out = s
+		}
+	}
+	if e.Kind == ExpectCommand && e.Site != "" {
+		p.errorf(&raw.Site, path+".site", "a command goes to a device; write device: instead")
+	}
+	if e.Kind == ExpectCommand && (e.Station != "" || e.Severity != "") {
+		p.errorf(nil, path, "station and severity are an incident's; a command has neither")
+	}
+	if present(&raw.Port) {
+		if n, ok := p.integer(&raw.Port, path+".port", 1); ok {
+			e.Port = int(n)
+		}
+		if e.Kind != ExpectCommand {
+			p.errorf(&raw.Port, path+".port", "only a command names a port")
+		}
+	}
+	if present(&raw.After) {
+		e.After, _ = p.duration(&raw.After, path+".after")
+	}
+	if present(&raw.Within) {
+		if d, ok := p.duration(&raw.Within, path+".within"); ok {
+			if d == 0 {
+				p.errorf(&raw.Within, path+".within", "want a duration above 0 (leave within out for the whole run)")
+			}
+			e.Within = d
+		}
+	}
+	if present(&raw.None) {
+		b, ok := p.boolean(&raw.None, path+".none")
+		if ok && !b {
+			p.errorf(&raw.None, path+".none", "only true means something here; leave the key out instead")
+		}
+		e.None = b
+	}
+	p.sc.Expect = append(p.sc.Expect, e)
 }
 
 func (p *scenarioParser) fleet(raw *rawFleet) {

@@ -20,6 +20,8 @@ const usage = `firegrid: fire alarms from networked detectors, hydrants and char
 Usage:
   firegrid serve [flags]          run everything in one process (see --help)
   firegrid simulate [flags]       publish a simulated fleet and scenario to an MQTT broker
+  firegrid simulate test|record|replay [flags]
+                                  judge the scenario library; capture and replay MQTT traffic
   firegrid check-config [flags]   validate configuration, rules and registry, then exit
   firegrid version
 

@@ -2,23 +2,76 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
 	"time"
 
+	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/internal/app"
 	"github.com/firegrid/firegrid/simulator"
 )
 
+const simulateUsage = `Usage:
+  firegrid simulate [flags]          play a fleet and a scenario against an MQTT broker (or, with --virtual, an in-process firegrid)
+  firegrid simulate test [flags] [FILE|DIR ...]
+                                     play scenarios against in-process firegrids in virtual time and judge their expectations
+  firegrid simulate record [flags]   capture MQTT traffic from a broker to JSON Lines
+  firegrid simulate replay [flags]   publish a capture again, with its spacing
+  firegrid simulate load [flags]     push load at a firegrid; report msg/s and alarm-to-console latency
+
+Run 'firegrid simulate <command> --help' for the command's flags.
+`
+
+// errExpectations is a run whose expectations did not all hold; the
+// summary has said which.
+var errExpectations = errors.New("expectations failed (see the summary above)")
+
 func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "test":
+			return simulateTest(ctx, args[1:], stdout, stderr)
+		case "record":
+			return simulateRecord(ctx, args[1:], stdout, stderr)
+		case "replay":
+			return simulateReplay(ctx, args[1:], stdout, stderr)
+		case "load":
+			return simulateLoad(ctx, args[1:], stdout, stderr)
+		case "help":
+			fmt.Fprint(stdout, simulateUsage)
+			return nil
+		}
+	}
+	return simulateRun(ctx, args, stdout, stderr)
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	lvl := slog.LevelInfo
+	if verbose {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, simulateUsage+"\nFlags of a run:\n"); fs.PrintDefaults() }
 	var cfg simulator.Config
 	fs.StringVar(&cfg.MQTTURL, "mqtt-url", "tcp://127.0.0.1:1883", "MQTT broker to publish to")
+	fs.StringVar(&cfg.HTTP, "http", "", "console address (host:port) of the firegrid under test, watched to judge the scenario's expectations")
 	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario file (configs/scenarios/...); empty = the fleet's heartbeats alone")
 	registry := fs.String("registry", "", "territory directory whose devices make the fleet (default: the embedded demo territory)")
+	rules := fs.String("rules", "", "with --virtual: rules file (default: the embedded configs/rules.yaml)")
+	virtual := fs.Bool("virtual", false, "play against an in-process firegrid in virtual time instead of a broker")
 	fs.Float64Var(&cfg.Speed, "speed", 1, "play this many times faster than real time")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the fleet's behaviour (default: the scenario's seed)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this much scenario time (default: the scenario's duration, or until interrupted)")
@@ -27,23 +80,319 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Fleet.SmokeInterval, "smoke-interval", 0, "heartbeat interval of smoke detectors (default 60s)")
 	fs.DurationVar(&cfg.Fleet.HydrantInterval, "hydrant-interval", 0, "telemetry interval of hydrant monitors (default 30s)")
 	fs.DurationVar(&cfg.Fleet.ChargerInterval, "charger-interval", 0, "telemetry interval of chargers (default 30s)")
+	junit := fs.String("junit", "", "write the expectations' results as JUnit XML to this file")
+	record := fs.String("record", "", "write every publication to this capture file (JSON Lines)")
 	verbose := fs.Bool("v", false, "log every publication")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	lvl := slog.LevelInfo
-	if *verbose {
-		lvl = slog.LevelDebug
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see firegrid simulate --help)", fs.Arg(0))
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log := newLogger(stderr, *verbose)
+	var capture *simulator.CaptureWriter
+	if *record != "" {
+		var err error
+		if capture, err = simulator.CreateCapture(*record); err != nil {
+			return err
+		}
+		defer capture.Close()
+		cfg.OnPublish = func(p simulator.Publication) { _ = capture.Publication(p) }
+	}
+	var rep *simulator.Report
+	var err error
+	if *virtual {
+		if cfg.Scenario == "" {
+			return errors.New("--virtual needs a --scenario")
+		}
+		sc, err := simulator.LoadScenario(cfg.Scenario)
+		if err != nil {
+			return err
+		}
+		scfg := app.DefaultConfig()
+		scfg.Registry, scfg.Rules, scfg.Log.Level = *registry, *rules, "warn"
+		cfg.MQTTURL = ""
+		run := app.ScenarioRun{Run: cfg, Log: log, OnPublish: cfg.OnPublish}
+		if run.Source, err = captureSource(sc); err != nil {
+			return err
+		}
+		rep, err = app.RunScenario(ctx, scfg, sc, run)
+		if err != nil {
+			return err
+		}
+	} else {
+		reg, lerr := app.LoadRegistry(*registry)
+		if lerr != nil {
+			return fmt.Errorf("registry: %w", lerr)
+		}
+		rep, err = simulator.Simulate(ctx, cfg, reg.Devices(""), nil, log)
+		if rep == nil {
+			return err
+		}
+	}
+	if capture != nil {
+		if cerr := capture.Close(); cerr != nil {
+			return cerr
+		}
+		fmt.Fprintf(stdout, "capture: %d messages written to %s\n", capture.Len(), *record)
+	}
+	return finish(stdout, *junit, err, rep)
+}
+
+// finish prints the summary of reports, writes the JUnit file, and turns
+// failed expectations into an error (exit code 1).
+func finish(stdout io.Writer, junit string, runErr error, reps ...*simulator.Report) error {
+	for _, r := range reps {
+		if len(r.Results) > 0 || r.Err != nil {
+			r.WriteSummary(stdout)
+		} else {
+			fmt.Fprintf(stdout, "simulation %s ended: %d messages, %s played in %s\n", r.Scenario, r.Published, r.Played.Round(time.Millisecond), r.Elapsed.Round(time.Millisecond))
+		}
+	}
+	if junit != "" {
+		f, err := os.Create(junit)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(simulator.WriteJUnit(f, reps...), f.Close()); err != nil {
+			return fmt.Errorf("junit: %w", err)
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	for _, r := range reps {
+		if !r.OK() {
+			return errExpectations
+		}
+	}
+	return nil
+}
+
+// captureSource opens the capture a scenario replays, if it has one.
+func captureSource(sc *simulator.Scenario) (simulator.Source, error) {
+	p := sc.CapturePath()
+	if p == "" {
+		return nil, nil
+	}
+	recs, err := simulator.LoadCapture(filepath.FromSlash(p))
+	if err != nil {
+		return nil, err
+	}
+	return simulator.NewReplay(recs), nil
+}
+
+func simulateTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("simulate test", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() {
+		fmt.Fprint(stderr, "Usage: firegrid simulate test [flags] [FILE|DIR ...]\n\nPlays every scenario with expectations (default: the embedded configs/scenarios library)\nagainst a fresh in-process firegrid in virtual time; exit code 0 only when every expectation holds.\n\n")
+		fset.PrintDefaults()
+	}
+	registry := fset.String("registry", "", "territory directory (default: the embedded demo territory)")
+	rules := fset.String("rules", "", "rules file (default: the embedded configs/rules.yaml)")
+	junit := fset.String("junit", "", "write the results as JUnit XML to this file")
+	verbose := fset.Bool("v", false, "log every scenario step")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.DiscardHandler)
+	if *verbose {
+		log = newLogger(stderr, false)
+	}
+	type entry struct {
+		sc  *simulator.Scenario
+		src simulator.Source
+	}
+	var list []entry
+	add := func(sc *simulator.Scenario, src simulator.Source) {
+		if len(sc.Expect) > 0 {
+			list = append(list, entry{sc, src})
+		}
+	}
+	if fset.NArg() == 0 {
+		files, _ := fs.Glob(configs.FS, "scenarios/*.yaml")
+		for _, f := range files {
+			b, _ := fs.ReadFile(configs.FS, f)
+			sc, err := simulator.ParseScenario(path.Join("configs", f), b)
+			if err != nil {
+				return err
+			}
+			var src simulator.Source
+			if sc.Capture != "" {
+				p := path.Join(path.Dir(f), sc.Capture)
+				fh, err := configs.FS.Open(p)
+				if err != nil {
+					return err
+				}
+				recs, err := simulator.ReadCapture("configs/"+p, fh)
+				fh.Close()
+				if err != nil {
+					return err
+				}
+				src = simulator.NewReplay(recs)
+			}
+			add(sc, src)
+		}
+	}
+	for _, arg := range fset.Args() {
+		files := []string{arg}
+		if st, err := os.Stat(arg); err == nil && st.IsDir() {
+			files, _ = filepath.Glob(filepath.Join(arg, "*.yaml"))
+		}
+		for _, f := range files {
+			sc, err := simulator.LoadScenario(f)
+			if err != nil {
+				return err
+			}
+			src, err := captureSource(sc)
+			if err != nil {
+				return err
+			}
+			add(sc, src)
+		}
+	}
+	if len(list) == 0 {
+		return errors.New("no scenario with expectations to play")
+	}
+	cfg := app.DefaultConfig()
+	cfg.Registry, cfg.Rules, cfg.Log.Level = *registry, *rules, "warn"
+	var reps []*simulator.Report
+	for _, e := range list {
+		rep, err := app.RunScenario(ctx, cfg, e.sc, app.ScenarioRun{Source: e.src, Log: log})
+		if err != nil {
+			rep = &simulator.Report{Scenario: e.sc.Name, File: e.sc.File, Mode: "virtual time", Err: err}
+		}
+		reps = append(reps, rep)
+	}
+	failed := 0
+	for _, r := range reps {
+		if !r.OK() {
+			failed++
+		}
+	}
+	err := finish(stdout, *junit, nil, reps...)
+	fmt.Fprintf(stdout, "%d scenarios, %d failed\n", len(reps), failed)
+	return err
+}
+
+func simulateRecord(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("simulate record", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("mqtt-url", "tcp://127.0.0.1:1883", "MQTT broker to record from")
+	out := fs.String("out", "", "capture file to write (JSON Lines: time, topic, qos, retained, payload)")
+	topic := fs.String("topic", "fg/v1/#", "MQTT topic filter to record")
+	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("--out FILE is required")
+	}
+	w, err := simulator.CreateCapture(*out)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	fmt.Fprintf(stderr, "recording %s from %s to %s; stop with Ctrl-C\n", *topic, *url, *out)
+	n, err := simulator.RecordBroker(ctx, *url, *topic, w, nil)
+	if err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "recorded %d messages to %s\n", n, *out)
+	return nil
+}
+
+func simulateReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("simulate replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg simulator.Config
+	fs.StringVar(&cfg.MQTTURL, "mqtt-url", "tcp://127.0.0.1:1883", "MQTT broker to publish to")
+	in := fs.String("in", "", "capture file to replay")
+	fs.Float64Var(&cfg.Speed, "speed", 1, "play this many times faster than the capture's own spacing")
+	fs.StringVar(&cfg.ClientID, "client-id", "", "MQTT client id (default: random)")
+	verbose := fs.Bool("v", false, "log every publication")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *in == "" {
+		return errors.New("--in FILE is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	recs, err := simulator.LoadCapture(*in)
+	if err != nil {
+		return err
+	}
+	pub, err := simulator.NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	n := 0
+	r := &simulator.Runner{Config: cfg, Source: simulator.NewReplay(recs), Publisher: pub, Logger: newLogger(stderr, *verbose),
+		OnPublish: func(simulator.Publication) { n++ }}
+	start := time.Now()
+	if err := r.Run(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "replayed %d of %d messages in %s\n", n, len(recs), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func simulateLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("simulate load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg simulator.LoadConfig
+	fs.StringVar(&cfg.MQTTURL, "mqtt-url", "tcp://127.0.0.1:1883", "MQTT broker firegrid ingests from")
+	fs.StringVar(&cfg.HTTP, "http", "127.0.0.1:8080", "firegrid console address, whose stream gives the alarm latency (empty: publishing side only)")
+	registry := fs.String("registry", "", "territory directory whose devices publish (default: the embedded demo territory); must be firegrid's")
+	fs.IntVar(&cfg.Devices, "devices", 0, "how many of the registry's devices publish (default: all)")
+	fs.Float64Var(&cfg.Rate, "rate", 1000, "target messages per second, all connections together")
+	qos := fs.Uint("qos", 1, "MQTT QoS, 0 or 1")
+	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to publish")
+	fs.IntVar(&cfg.Connections, "connections", 4, "MQTT connections the devices share")
+	fs.Float64Var(&cfg.AlarmShare, "alarm-share", 0.01, "share of messages that are smoke alarms, matched to their incidents for latency")
+	fs.IntVar(&cfg.InFlight, "in-flight", 1000, "unacknowledged messages per connection at most")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the devices' values")
+	jsonOut := fs.String("json", "", "write the result (totals, latency percentiles, a sample per second) as JSON to this file")
+	quiet := fs.Bool("q", false, "no progress line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.QoS = byte(*qos)
+	if !*quiet {
+		cfg.Progress = stderr
+	}
 	reg, err := app.LoadRegistry(*registry)
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	start := time.Now()
-	if err := app.Simulate(ctx, cfg, nil, reg, log); err != nil {
+	res, err := simulator.Load(ctx, cfg, reg.Devices(""), nil)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "simulation ended after %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprint(stdout, res.String())
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if res.Failed > 0 {
+		return fmt.Errorf("%d of %d messages failed: %s", res.Failed, res.Sent, res.FirstError)
+	}
 	return nil
 }

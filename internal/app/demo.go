@@ -2,13 +2,11 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"log/slog"
 
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/devices"
-	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/simulator"
 )
 
@@ -37,33 +35,6 @@ func runDemo(ctx context.Context, d Demo, reg *devices.Registry, url string, log
 			return err
 		}
 	}
-	return Simulate(ctx, cfg, sc, reg, log)
-}
-
-// Simulate plays cfg with the registry's devices (cfg.Registry is ignored:
-// the caller loaded the registry, possibly the embedded demo). sc, when not
-// nil, is played instead of cfg.Scenario.
-func Simulate(ctx context.Context, cfg simulator.Config, sc *simulator.Scenario, reg *devices.Registry, log *slog.Logger) error {
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("simulate: %w", err)
-	}
-	devs := reg.Devices("")
-	if sc == nil && cfg.Scenario != "" {
-		var err error
-		if sc, err = simulator.LoadScenario(cfg.Scenario); err != nil {
-			return err
-		}
-	}
-	if sc != nil {
-		if err := sc.Check(devs); err != nil {
-			return err
-		}
-	}
-	pub, err := simulator.NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
-	r := &simulator.Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: pub, Clock: clock.Real{}, Logger: log}
-	return r.Run(ctx)
+	_, err := simulator.Simulate(ctx, cfg, reg.Devices(""), sc, log)
+	return err
 }

@@ -36,7 +36,9 @@ type Serve struct {
 	// MQTTURL is the broker devices connect to.
 	MQTTURL string
 
-	Registry    *devices.Registry
+	Registry *devices.Registry
+	// Bus is the in-process pipeline the roles share.
+	Bus         *bus.Memory
 	Manager     *alarm.Manager
 	Engine      *rules.Engine
 	Rules       *rules.Admin
@@ -129,6 +131,7 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 		return nil, err
 	}
 	s.closers = append(s.closers, b.Close)
+	s.Bus = b
 
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w (change it with --data)", cfg.Data, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"path"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,8 +40,10 @@ func TestScenarioLibraryFitsDemo(t *testing.T) {
 }
 
 // TestSimulateScenarioAgainstMosquitto plays the kitchen-fire scenario, as
-// `firegrid simulate --mqtt-url URL --scenario FILE` does, through a real
-// Mosquitto into a running firegrid, and reads the fire from the stream.
+// `firegrid simulate --mqtt-url URL --http ADDR --scenario FILE --speed 50`
+// does, through a real Mosquitto into a running firegrid, reads the fire
+// from the stream, and judges the scenario's expectations in accelerated
+// time.
 func TestSimulateScenarioAgainstMosquitto(t *testing.T) {
 	url := testenv.Mosquitto(t)
 	s := startServe(t, url, "")
@@ -49,8 +52,9 @@ func TestSimulateScenarioAgainstMosquitto(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Simulate(ctx, simulator.Config{MQTTURL: url, Scenario: "../../configs/scenarios/kitchen-fire.yaml",
-			Speed: 50, NoFleet: true, Duration: 60 * time.Second}, nil, s.Registry, nil)
+		_, err := simulator.Simulate(ctx, simulator.Config{MQTTURL: url, Scenario: "../../configs/scenarios/kitchen-fire.yaml",
+			Speed: 50, NoFleet: true, Duration: 60 * time.Second, HTTP: s.HTTPAddr}, s.Registry.Devices(""), nil, nil)
+		done <- err
 	}()
 	c := st.next(t, 10*time.Second, func(c alarm.Change) bool { return c.Incident.Devices[0] == "SD-0108" })
 	if c.Incident.Type != "fire" || !c.Incident.Resident.ElderlyAlone {
@@ -58,5 +62,29 @@ func TestSimulateScenarioAgainstMosquitto(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("simulate: %v", err)
+	}
+}
+
+// TestScenarioRealTimeThroughMosquitto plays a library scenario in real
+// time through a real Mosquitto into a running firegrid, judging its
+// expectations from the console stream and the broker's command topics.
+func TestScenarioRealTimeThroughMosquitto(t *testing.T) {
+	url := testenv.Mosquitto(t)
+	s := startServe(t, url, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := simulator.Simulate(ctx, simulator.Config{MQTTURL: url, HTTP: s.HTTPAddr,
+		Scenario: "../../configs/scenarios/alarm-and-port-off.yaml"}, s.Registry.Devices(""), nil, nil)
+	if err != nil {
+		t.Fatalf("simulate: %v", err)
+	}
+	var sum strings.Builder
+	rep.WriteSummary(&sum)
+	t.Log(sum.String())
+	if !rep.OK() || rep.Count(simulator.Passed) != 3 || rep.Mode != "real time" {
+		t.Errorf("want 3 expectations held in real time")
+	}
+	if rep.Elapsed < 8*time.Second {
+		t.Errorf("an 8-second scenario ran in %v of wall time, not in real time", rep.Elapsed)
 	}
 }
