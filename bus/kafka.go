@@ -31,7 +31,7 @@ type KafkaTopics struct {
 // KafkaConfig configures the Kafka bus of the scale-out roles.
 type KafkaConfig struct {
 	// Brokers are the bootstrap brokers, host:port.
-	Brokers []string `yaml:"brokers"`
+	Brokers []string    `yaml:"brokers"`
 	Topics  KafkaTopics `yaml:"topics"`
 	// GroupPrefix is put in front of every consumer group name, so that
 	// two firegrid installations can share a cluster.
