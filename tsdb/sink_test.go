@@ -30,50 +30,8 @@ func createDatabase(t testing.TB, base, db string) {
 	}
 }
 
-// Query runs InfluxQL and returns the rows of the first series as maps.
-func Query(t testing.TB, base, db, q string) []map[string]any {
-	t.Helper()
-	resp, err := http.PostForm(base+"/query", url.Values{"db": {db}, "q": {q}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Results []struct {
-			Series []struct {
-				Tags    map[string]string `json:"tags"`
-				Columns []string          `json:"columns"`
-				Values  [][]any           `json:"values"`
-			} `json:"series"`
-			Error string `json:"error"`
-		} `json:"results"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("query %s: %v", q, err)
-	}
-	var rows []map[string]any
-	for _, r := range out.Results {
-		if r.Error != "" {
-			t.Fatalf("query %s: %s", q, r.Error)
-		}
-		for _, s := range r.Series {
-			for _, v := range s.Values {
-				row := map[string]any{}
-				for k, tv := range s.Tags {
-					row[k] = tv
-				}
-				for i, c := range s.Columns {
-					row[c] = v[i]
-				}
-				rows = append(rows, row)
-			}
-		}
-	}
-	return rows
-}
-
 func count(t testing.TB, base, db, measurement string) int {
-	rows := Query(t, base, db, "SELECT count(seq) FROM "+measurement)
+	rows := testenv.InfluxQL(t, base, db, "SELECT count(seq) FROM "+measurement)
 	if len(rows) == 0 {
 		return 0
 	}
@@ -148,7 +106,7 @@ func TestSinkSchema(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, func() bool { return s.Written() == 7 && s.Buffered() == 0 }, "7 points written")
 
-	rows := Query(t, base, "firegrid", "SELECT * FROM smoke")
+	rows := testenv.InfluxQL(t, base, "firegrid", "SELECT * FROM smoke")
 	if len(rows) != 1 {
 		t.Fatalf("smoke rows %v, want 1 (the redelivery overwrote)", rows)
 	}
@@ -160,17 +118,17 @@ func TestSinkSchema(t *testing.T) {
 			t.Errorf("smoke %s = %v, want %v", k, r[k], v)
 		}
 	}
-	ports := Query(t, base, "firegrid", "SELECT * FROM charger_port GROUP BY port")
+	ports := testenv.InfluxQL(t, base, "firegrid", "SELECT * FROM charger_port GROUP BY port")
 	if len(ports) != 2 || ports[0]["port"] != "1" || ports[0]["temp_c"] != 41.0 || ports[0]["state"] != "charging" {
 		t.Errorf("charger_port rows %v", ports)
 	}
-	if rows := Query(t, base, "firegrid", "SELECT voltage_v FROM charger"); len(rows) != 1 || rows[0]["voltage_v"] != 229.5 {
+	if rows := testenv.InfluxQL(t, base, "firegrid", "SELECT voltage_v FROM charger"); len(rows) != 1 || rows[0]["voltage_v"] != 229.5 {
 		t.Errorf("charger rows %v", rows)
 	}
-	if rows := Query(t, base, "firegrid", "SELECT pressure_mpa FROM hydrant WHERE station = 'MFS-1'"); len(rows) != 1 {
+	if rows := testenv.InfluxQL(t, base, "firegrid", "SELECT pressure_mpa FROM hydrant WHERE station = 'MFS-1'"); len(rows) != 1 {
 		t.Errorf("hydrant rows %v", rows)
 	}
-	inc := Query(t, base, "firegrid", "SELECT * FROM incident")
+	inc := testenv.InfluxQL(t, base, "firegrid", "SELECT * FROM incident")
 	if len(inc) != 1 || inc[0]["id"] != "INC-1" || inc[0]["event"] != "opened" || inc[0]["type"] != "fire" ||
 		inc[0]["community"] != "C-1" || inc[0]["version"] != 1.0 || inc[0]["dispatchable"] != true {
 		t.Errorf("incident rows %v", inc)
@@ -221,7 +179,7 @@ func TestSinkOutageBuffersAndCounts(t *testing.T) {
 		t.Errorf("InfluxDB holds %d points, want 70 (100 sent, 30 dropped)", n)
 	}
 	// The newest were kept: the oldest of the outage were dropped.
-	rows := Query(t, srv.URL, "firegrid", "SELECT min(seq), max(seq) FROM hydrant WHERE time > '"+t0.Add(20*time.Second).Format(time.RFC3339)+"'")
+	rows := testenv.InfluxQL(t, srv.URL, "firegrid", "SELECT min(seq), max(seq) FROM hydrant WHERE time > '"+t0.Add(20*time.Second).Format(time.RFC3339)+"'")
 	if len(rows) != 1 || rows[0]["min"] != 51.0 || rows[0]["max"] != 100.0 {
 		t.Errorf("kept seq range %v, want 51..100", rows)
 	}

@@ -3,8 +3,10 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,4 +252,53 @@ func influxdBinary() (string, error) {
 		}
 	}
 	return findBinary(EnvInfluxd, "influxd")
+}
+
+// InfluxQL runs an InfluxQL statement (POST /query) against database db
+// of an InfluxDB 1.8 server and returns the rows of every series as maps
+// from column (and tag, with GROUP BY) to value; the test fails on an
+// error.
+func InfluxQL(t testing.TB, url, db, q string) []map[string]any {
+	t.Helper()
+	resp, err := http.PostForm(url+"/query", neturl.Values{"db": {db}, "q": {q}})
+	if err != nil {
+		t.Fatalf("testenv: influxql %s: %v", q, err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Results []struct {
+			Series []struct {
+				Tags    map[string]string `json:"tags"`
+				Columns []string          `json:"columns"`
+				Values  [][]any           `json:"values"`
+			} `json:"series"`
+			Error string `json:"error"`
+		} `json:"results"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("testenv: influxql %s: %s: %v", q, resp.Status, err)
+	}
+	if out.Error != "" {
+		t.Fatalf("testenv: influxql %s: %s", q, out.Error)
+	}
+	var rows []map[string]any
+	for _, r := range out.Results {
+		if r.Error != "" {
+			t.Fatalf("testenv: influxql %s: %s", q, r.Error)
+		}
+		for _, s := range r.Series {
+			for _, v := range s.Values {
+				row := map[string]any{}
+				for k, tv := range s.Tags {
+					row[k] = tv
+				}
+				for i, c := range s.Columns {
+					row[c] = v[i]
+				}
+				rows = append(rows, row)
+			}
+		}
+	}
+	return rows
 }
