@@ -25,13 +25,13 @@ import (
 // optionally a real InfluxDB 1.8; roles are started as separate instances
 // with their own configuration, bus clients, stores and ports.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    Config
 	influx *testenv.InfluxdServer
 	reg    *devices.Registry
 }
 
-func newCluster(t *testing.T, withInflux bool) *cluster {
+func newCluster(t testing.TB, withInflux bool) *cluster {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.HTTP = "127.0.0.1:0"
@@ -47,6 +47,9 @@ func newCluster(t *testing.T, withInflux bool) *cluster {
 	cfg.Kafka.RebalanceTimeout = 2 * time.Second
 	cfg.Kafka.CommitInterval = 20 * time.Millisecond
 	cfg.Ingest.ClientID = fmt.Sprintf("fg-ingest-%d", time.Now().UnixNano())
+	// As deploy/firegrid/scaleout.yaml: an ingest takes at most workers
+	// periodic readings per telemetry batch timeout.
+	cfg.Ingest.Workers = 32
 	c := &cluster{t: t, cfg: cfg}
 	if withInflux {
 		c.influx = testenv.StartInfluxd(t, testenv.WithoutFlux())
@@ -104,7 +107,7 @@ func (c *cluster) smokeSites(n int) []*devices.Device {
 }
 
 // incidents lists every incident in PostgreSQL.
-func incidentsIn(t *testing.T, p *RoleProcess) []*alarm.Incident {
+func incidentsIn(t testing.TB, p *RoleProcess) []*alarm.Incident {
 	t.Helper()
 	list, err := p.Store.List(context.Background(), alarm.Filter{Limit: -1})
 	if err != nil {
