@@ -197,8 +197,9 @@ type Tx interface {
 	// HasSignal reports whether a signal was already applied (a repeat must
 	// change nothing).
 	HasSignal(id string) (bool, error)
-	// Save inserts or replaces an incident and records the ids of the
-	// signals that changed it.
+	// Save replaces an incident read in this transaction, or inserts a new
+	// one (an id that exists already is ErrConflict), and records the ids
+	// of the signals that changed it.
 	Save(in *Incident, signals ...string) error
 }
 

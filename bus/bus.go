@@ -31,6 +31,10 @@ type Record struct {
 	Value []byte
 	// Time is when the record was produced; the bus sets it when zero.
 	Time time.Time
+	// Urgent asks the bus not to hold the record back to fill a batch: a
+	// device event (an alarm) shares the telemetry topic with bulk
+	// readings, and must not wait for them.
+	Urgent bool
 }
 
 // Handler consumes one record. A nil error commits it; an error makes the

@@ -153,24 +153,28 @@ func (m *Memory) Consume(ctx context.Context, topic, groupName string, h Handler
 	return nil
 }
 
-// deliver calls h until it takes r, backing off between tries.
-func deliver(ctx context.Context, log *slog.Logger, topic, group string, h Handler, r Record) {
+// deliver calls h until it takes r, backing off between tries. It reports
+// false when ctx ended before h took r.
+func deliver(ctx context.Context, log *slog.Logger, topic, group string, h Handler, r Record) bool {
 	backoff := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := h(ctx, r)
 		if err == nil {
-			return
+			return true
 		}
 		if errors.Is(err, ErrPoison) {
 			log.Warn("dropping poison record", "topic", topic, "group", group, "err", err)
-			return
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		if attempt == 1 || attempt%100 == 0 {
 			log.Warn("handler failed; retrying", "topic", topic, "group", group, "attempt", attempt, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, time.Second)

@@ -30,11 +30,14 @@ type composeFile struct {
 }
 
 type composeService struct {
-	Image       string `yaml:"image"`
-	Build       any    `yaml:"build"`
-	Ports       []any  `yaml:"ports"`
-	Volumes     []any  `yaml:"volumes"`
-	DependsOn   any    `yaml:"depends_on"`
+	Image       string         `yaml:"image"`
+	Build       any            `yaml:"build"`
+	Ports       []any          `yaml:"ports"`
+	Volumes     []any          `yaml:"volumes"`
+	DependsOn   any            `yaml:"depends_on"`
+	Command     []string       `yaml:"command"`
+	Environment map[string]any `yaml:"environment"`
+	Profiles    []string       `yaml:"profiles"`
 	Healthcheck *struct {
 		Test any `yaml:"test"`
 	} `yaml:"healthcheck"`

@@ -155,7 +155,10 @@ func (in *Ingester) Handle(ctx context.Context, topic string, payload []byte) er
 	if err != nil {
 		return fmt.Errorf("ingest: encode reading: %w", err)
 	}
-	if err := in.bus.Publish(ctx, bus.Record{Topic: bus.TopicTelemetry, Key: []byte(reading.Site), Value: val, Time: now}); err != nil {
+	// A device event (an alarm) is sent at once; periodic readings may wait
+	// a few milliseconds for a batch.
+	urgent := reading.Channel == devices.ChannelEvent
+	if err := in.bus.Publish(ctx, bus.Record{Topic: bus.TopicTelemetry, Key: []byte(reading.Site), Value: val, Time: now, Urgent: urgent}); err != nil {
 		return fmt.Errorf("ingest: publish reading: %w", err)
 	}
 	in.m.accepted.WithLabelValues(string(reading.Kind)).Inc()

@@ -166,7 +166,7 @@ func (s *SQL) Tx(ctx context.Context, f func(alarm.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := f(&sqlTx{s: s, tx: tx, ctx: ctx}); err != nil {
+	if err := f(&sqlTx{s: s, tx: tx, ctx: ctx, loaded: map[string]bool{}}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -190,6 +190,9 @@ type sqlTx struct {
 	s   *SQL
 	tx  *sql.Tx
 	ctx context.Context
+	// loaded holds the ids of the incidents read (and locked) in this
+	// transaction; Save replaces those and only inserts others.
+	loaded map[string]bool
 }
 
 func (t *sqlTx) forUpdate() string {
@@ -208,7 +211,11 @@ func (t *sqlTx) one(query string, args ...any) (*alarm.Incident, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decode(doc)
+	in, err := decode(doc)
+	if err == nil {
+		t.loaded[in.ID] = true
+	}
+	return in, err
 }
 
 // OpenFor returns the open incident of a site and type, locked, or nil.
@@ -238,11 +245,18 @@ func (t *sqlTx) Save(in *alarm.Incident, signals ...string) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO incidents (id, status, type, severity, site, station, community, opened_at, updated_at, version, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, type = excluded.type, severity = excluded.severity,
+	query := `INSERT INTO incidents (id, status, type, severity, site, station, community, opened_at, updated_at, version, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if t.loaded[in.ID] {
+		query += ` ON CONFLICT (id) DO UPDATE SET status = excluded.status, type = excluded.type, severity = excluded.severity,
 			site = excluded.site, station = excluded.station, community = excluded.community,
-			updated_at = excluded.updated_at, version = excluded.version, doc = excluded.doc`),
+			updated_at = excluded.updated_at, version = excluded.version, doc = excluded.doc`
+	}
+	// An incident this transaction did not read is new: if another writer
+	// inserted the same id meanwhile (two alarm instances applying one
+	// signal), the insert fails as a conflict and the caller's retry finds
+	// the incident, instead of both opening (and dispatching) it.
+	_, err = t.tx.ExecContext(t.ctx, t.s.q(query),
 		in.ID, string(in.Status), in.Type, string(in.Severity), in.Site, in.Station, in.Community,
 		in.OpenedAt.UnixMilli(), in.UpdatedAt.UnixMilli(), in.Version, string(doc))
 	if err != nil {

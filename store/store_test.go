@@ -105,6 +105,13 @@ func TestStoreSuite(t *testing.T) {
 			if !errors.Is(err, alarm.ErrConflict) {
 				t.Errorf("second open incident: %v, want ErrConflict", err)
 			}
+			// Opening an incident whose id exists (another instance opened
+			// it from the same signal) is a conflict, not an overwrite.
+			dup := incident("INC-4", "H-4", "fire", t0)
+			err = s.Tx(ctx, func(tx alarm.Tx) error { return tx.Save(dup) })
+			if !errors.Is(err, alarm.ErrConflict) {
+				t.Errorf("new incident with an existing id: %v, want ErrConflict", err)
+			}
 			// A failed transaction leaves nothing behind.
 			boom := errors.New("boom")
 			err = s.Tx(ctx, func(tx alarm.Tx) error {

@@ -1,7 +1,8 @@
 // Command firegrid runs firegrid: `serve` is the all-in-one (embedded MQTT
 // broker, ingest, rules and alarm on the in-process bus, SQLite, console);
-// `simulate` drives a fleet of simulated devices; `check-config` validates
-// configuration without starting anything.
+// `ingest`, `rules`, `alarm` and `sink` are the scale-out roles on Kafka,
+// PostgreSQL and InfluxDB; `simulate` drives a fleet of simulated devices;
+// `check-config` validates configuration without starting anything.
 package main
 
 import (
@@ -19,6 +20,10 @@ const usage = `firegrid: fire alarms from networked detectors, hydrants and char
 
 Usage:
   firegrid serve [flags]          run everything in one process (see --help)
+  firegrid ingest [flags]         scale-out: MQTT (shared subscription) to Kafka
+  firegrid rules [flags]          scale-out: readings to signals, scaled by Kafka partitions
+  firegrid alarm [flags]          scale-out: signals to incidents in PostgreSQL; console and API
+  firegrid sink [flags]           scale-out: readings and incident changes into InfluxDB
   firegrid simulate [flags]       publish a simulated fleet and scenario to an MQTT broker
   firegrid simulate test|record|replay [flags]
                                   judge the scenario library; capture and replay MQTT traffic
@@ -45,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr)
+	case "ingest", "rules", "alarm", "sink":
+		err = runRole(ctx, args[0], args[1:], stdout, stderr)
 	case "simulate":
 		err = simulate(ctx, args[1:], stdout, stderr)
 	case "check-config":

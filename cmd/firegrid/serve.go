@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/firegrid/firegrid/internal/app"
@@ -28,6 +29,10 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, 
 		demo       = fs.Bool("demo", false, "run a simulated fleet of the registry's devices in the process")
 		scenario   = fs.String("scenario", "", "with --demo: a scenario file to play on top of the fleet")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
+		kafka      = fs.String("kafka", "", "scale-out roles: Kafka bootstrap brokers, comma-separated host:port")
+		postgres   = fs.String("postgres", "", "alarm role: PostgreSQL DSN for incidents (default: SQLite in --data)")
+		influxURL  = fs.String("influx-url", "", "sink role (optional in serve): InfluxDB URL, e.g. http://127.0.0.1:8086")
+		instance   = fs.String("instance", "", "scale-out roles: this instance's name (default: the host name)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return app.Config{}, err
@@ -70,6 +75,18 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, 
 	}
 	if set["log-level"] {
 		cfg.Log.Level = *logLevel
+	}
+	if set["kafka"] {
+		cfg.Kafka.Brokers = strings.Split(*kafka, ",")
+	}
+	if set["postgres"] {
+		cfg.Postgres.DSN = *postgres
+	}
+	if set["influx-url"] {
+		cfg.Influx.URL = *influxURL
+	}
+	if set["instance"] {
+		cfg.Instance = *instance
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)

@@ -1,6 +1,7 @@
 // Package app wires firegrid's packages into the processes the firegrid
-// command runs: the all-in-one `serve`, and later the scale-out roles. It
-// holds no logic of its own beyond configuration and lifecycle.
+// command runs: the all-in-one `serve`, and the scale-out roles `ingest`,
+// `rules`, `alarm` and `sink` on Kafka, PostgreSQL and InfluxDB. It holds
+// no logic of its own beyond configuration and lifecycle.
 package app
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/conf"
+	"github.com/firegrid/firegrid/tsdb"
 )
 
 // Config is firegrid.yaml.
@@ -30,6 +32,26 @@ type Config struct {
 	Bus    bus.MemoryConfig `yaml:"bus"`
 	Demo   Demo             `yaml:"demo"`
 	Log    Log              `yaml:"log"`
+
+	// Kafka is the bus of the scale-out roles (serve uses the in-process
+	// bus above).
+	Kafka bus.KafkaConfig `yaml:"kafka"`
+	// Postgres holds the alarm role's incidents; empty DSN means SQLite in
+	// the data directory (one alarm instance only).
+	Postgres Postgres `yaml:"postgres"`
+	// Influx is the time-series sink: the sink role's destination, and
+	// optional in serve; no URL means none.
+	Influx tsdb.Config `yaml:"influx"`
+	// Instance names this process among the instances of its role: the
+	// MQTT client id suffix of an ingest, the console-stream consumer group
+	// of an alarm. Empty means the host name.
+	Instance string `yaml:"instance"`
+}
+
+// Postgres locates the PostgreSQL database.
+type Postgres struct {
+	// DSN, e.g. postgres://firegrid:secret@postgres:5432/firegrid.
+	DSN string `yaml:"dsn"`
 }
 
 // MQTT says where devices connect.
@@ -65,6 +87,8 @@ func DefaultConfig() Config {
 		Bus:    bus.DefaultMemoryConfig(),
 		Demo:   Demo{Seed: 1},
 		Log:    Log{Level: "info", Format: "text"},
+		Kafka:  bus.DefaultKafkaConfig(),
+		Influx: tsdb.DefaultConfig(),
 	}
 }
 
@@ -136,6 +160,20 @@ func (c Config) Validate() error {
 	}
 	if err := c.Bus.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("bus.%w", err))
+	}
+	for _, e := range unwrapAll(c.Kafka.Validate()) {
+		if e != nil {
+			errs = append(errs, fmt.Errorf("kafka.%w", e))
+		}
+	}
+	for _, e := range unwrapAll(c.Influx.Validate()) {
+		if e != nil {
+			errs = append(errs, fmt.Errorf("influx.%w", e))
+		}
+	}
+	if c.Postgres.DSN != "" && !strings.HasPrefix(c.Postgres.DSN, "postgres://") && !strings.HasPrefix(c.Postgres.DSN, "postgresql://") &&
+		!strings.Contains(c.Postgres.DSN, "=") {
+		errs = append(errs, errors.New("postgres.dsn: want postgres://user:password@host:5432/db or key=value pairs"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

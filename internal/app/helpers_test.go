@@ -47,11 +47,11 @@ func startServe(t *testing.T, mqttURL, dataDir string, opts ...func(*Config)) *S
 
 // device is a real MQTT client standing in for devices.
 type device struct {
-	t      *testing.T
+	t      testing.TB
 	client mqtt.Client
 }
 
-func connectDevice(t *testing.T, url string) *device {
+func connectDevice(t testing.TB, url string) *device {
 	t.Helper()
 	opts := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("test-device-%d", time.Now().UnixNano())).
 		SetCleanSession(true).SetConnectTimeout(5 * time.Second)
@@ -80,7 +80,7 @@ type stream struct {
 	hello  chan struct{}
 }
 
-func openStream(t *testing.T, addr string) *stream {
+func openStream(t testing.TB, addr string) *stream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/api/v1/stream", nil)
@@ -130,7 +130,7 @@ func openStream(t *testing.T, addr string) *stream {
 }
 
 // next waits for the next incident change that matches.
-func (s *stream) next(t *testing.T, timeout time.Duration, match func(alarm.Change) bool) alarm.Change {
+func (s *stream) next(t testing.TB, timeout time.Duration, match func(alarm.Change) bool) alarm.Change {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {

@@ -27,6 +27,7 @@ import (
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/rules"
 	"github.com/firegrid/firegrid/store"
+	"github.com/firegrid/firegrid/tsdb"
 )
 
 // Serve is a running all-in-one firegrid.
@@ -191,6 +192,16 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	// message.
 	s.goRun("alarm", func() error { return b.Consume(rctx, bus.TopicSignals, "alarm", s.Manager.HandleSignal) })
 	s.goRun("deadletters", func() error { return b.Consume(rctx, bus.TopicDeadLetters, "deadletters", s.DeadLetters.Handle) })
+	if cfg.Influx.Enabled() {
+		sink, err := tsdb.New(cfg.Influx, tsdb.Options{Logger: log.With("component", "sink"), Registerer: s.Metrics})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.goRun("sink writer", func() error { return sink.Run(rctx) })
+		s.goRun("sink telemetry", func() error { return b.Consume(rctx, bus.TopicTelemetry, groupSinkTelemetry, sink.HandleReading) })
+		s.goRun("sink incidents", func() error { return b.Consume(rctx, bus.TopicIncidents, groupSinkIncidents, sink.HandleIncident) })
+	}
 	s.goRun("rules", func() error { return role.Run(rctx) })
 	s.goRun("ingest", func() error { return s.Ingester.Run(rctx, s.MQTTURL) })
 

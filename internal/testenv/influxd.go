@@ -3,8 +3,10 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +34,31 @@ const influxdStartTimeout = 60 * time.Second
 // InfluxQL (POST /query), starts in a tenth of a second with WithoutFlux.
 func Influxd(t testing.TB, opts ...InfluxdOption) string {
 	t.Helper()
+	s := StartInfluxd(t, opts...)
+	if s == nil {
+		return ""
+	}
+	return s.URL
+}
+
+// InfluxdServer is an influxd started by StartInfluxd, which a test may
+// stop and start again (an outage) on the same port and data.
+type InfluxdServer struct {
+	// URL is "http://127.0.0.1:PORT"; it stays the same across restarts.
+	URL string
+
+	t        testing.TB
+	bin      string
+	conf     string
+	dir      string
+	p        *process
+	restarts int
+}
+
+// StartInfluxd is Influxd returning a handle with Stop and Start; nil when
+// the test was skipped.
+func StartInfluxd(t testing.TB, opts ...InfluxdOption) *InfluxdServer {
+	t.Helper()
 	cfg := influxdOptions{flux: true}
 	for _, o := range opts {
 		o(&cfg)
@@ -39,11 +66,11 @@ func Influxd(t testing.TB, opts ...InfluxdOption) string {
 	bin, err := influxdBinary()
 	if err != nil {
 		unavailable(t, "influxd 1.8", err.Error())
-		return ""
+		return nil
 	}
 	if err := checkInfluxdVersion(bin); err != nil {
 		unavailable(t, "influxd 1.8", err.Error())
-		return ""
+		return nil
 	}
 
 	dir := t.TempDir()
@@ -52,30 +79,58 @@ func Influxd(t testing.TB, opts ...InfluxdOption) string {
 		conf := filepath.Join(dir, fmt.Sprintf("influxd-%d.conf", attempt))
 		if err := os.WriteFile(conf, []byte(influxdConfig(dir, httpPort, rpcPort, cfg.flux)), 0o644); err != nil {
 			t.Fatalf("testenv: write influxd config: %v", err)
-			return ""
+			return nil
 		}
 		logPath := filepath.Join(dir, fmt.Sprintf("influxd-%d.log", attempt))
 		p, err := startProcess(t, "influxd", logPath, bin, "run", "-config", conf)
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
-			return ""
+			return nil
 		}
 		url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 		poll(influxdStartTimeout, func() bool { return p.exited() || pingInfluxd(url) == nil })
 		switch {
 		case !p.exited() && pingInfluxd(url) == nil:
-			return url
+			return &InfluxdServer{URL: url, t: t, bin: bin, conf: conf, dir: dir, p: p}
 		case p.exited() && p.addrInUse() && attempt < startAttempts:
 			t.Logf("testenv: an influxd port (%d or %d) was taken, trying others", httpPort, rpcPort)
 			continue
 		case p.exited():
 			t.Fatalf("testenv: influxd did not start: %v", p.exitError())
-			return ""
+			return nil
 		default:
 			t.Fatalf("testenv: influxd does not answer %s/ping after %v: %v; log:\n%s",
 				url, influxdStartTimeout, pingInfluxd(url), p.log())
-			return ""
+			return nil
 		}
+	}
+}
+
+// Stop kills the server, as a crash or a pulled cable would; what it had
+// acknowledged is in its WAL (fsynced on every write) and survives.
+func (s *InfluxdServer) Stop() {
+	s.p.stop()
+}
+
+// Start starts a stopped server again with its configuration and data, and
+// waits until it answers; the test fails if it does not (for example when
+// another process took its port meanwhile).
+func (s *InfluxdServer) Start() {
+	s.t.Helper()
+	if !s.p.exited() {
+		return
+	}
+	s.restarts++
+	logPath := filepath.Join(s.dir, fmt.Sprintf("influxd-restart-%d.log", s.restarts))
+	p, err := startProcess(s.t, "influxd", logPath, s.bin, "run", "-config", s.conf)
+	if err != nil {
+		s.t.Fatalf("testenv: %v", err)
+		return
+	}
+	s.p = p
+	poll(influxdStartTimeout, func() bool { return p.exited() || pingInfluxd(s.URL) == nil })
+	if p.exited() || pingInfluxd(s.URL) != nil {
+		s.t.Fatalf("testenv: influxd did not start again on %s: %v; log:\n%s", s.URL, pingInfluxd(s.URL), p.log())
 	}
 }
 
@@ -197,4 +252,53 @@ func influxdBinary() (string, error) {
 		}
 	}
 	return findBinary(EnvInfluxd, "influxd")
+}
+
+// InfluxQL runs an InfluxQL statement (POST /query) against database db
+// of an InfluxDB 1.8 server and returns the rows of every series as maps
+// from column (and tag, with GROUP BY) to value; the test fails on an
+// error.
+func InfluxQL(t testing.TB, url, db, q string) []map[string]any {
+	t.Helper()
+	resp, err := http.PostForm(url+"/query", neturl.Values{"db": {db}, "q": {q}})
+	if err != nil {
+		t.Fatalf("testenv: influxql %s: %v", q, err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Results []struct {
+			Series []struct {
+				Tags    map[string]string `json:"tags"`
+				Columns []string          `json:"columns"`
+				Values  [][]any           `json:"values"`
+			} `json:"series"`
+			Error string `json:"error"`
+		} `json:"results"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("testenv: influxql %s: %s: %v", q, resp.Status, err)
+	}
+	if out.Error != "" {
+		t.Fatalf("testenv: influxql %s: %s", q, out.Error)
+	}
+	var rows []map[string]any
+	for _, r := range out.Results {
+		if r.Error != "" {
+			t.Fatalf("testenv: influxql %s: %s", q, r.Error)
+		}
+		for _, s := range r.Series {
+			for _, v := range s.Values {
+				row := map[string]any{}
+				for k, tv := range s.Tags {
+					row[k] = tv
+				}
+				for i, c := range s.Columns {
+					row[c] = v[i]
+				}
+				rows = append(rows, row)
+			}
+		}
+	}
+	return rows
 }
