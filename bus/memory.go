@@ -50,7 +50,13 @@ type Memory struct {
 
 type group struct {
 	parts []chan Record
-	done  chan struct{} // closed when the consumer stops
+	// urgent holds each partition's urgent records (device events), which
+	// its consumer takes before the bulk, so an alarm never waits behind a
+	// backlog of heartbeats. Records of one key stay in order within each
+	// lane; across lanes an event may overtake earlier telemetry, which the
+	// rule engine tolerates (it orders by device time and seq).
+	urgent []chan Record
+	done   chan struct{} // closed when the consumer stops
 }
 
 // NewMemory returns an in-process bus.
@@ -80,7 +86,11 @@ func (m *Memory) Publish(ctx context.Context, recs ...Record) error {
 			r.Time = time.Now()
 		}
 		for _, g := range m.topics[r.Topic] {
-			p := g.parts[partition(r.Key, len(g.parts))]
+			i := partition(r.Key, len(g.parts))
+			p := g.parts[i]
+			if r.Urgent {
+				p = g.urgent[i]
+			}
 			m.inFlight.Add(1)
 			select {
 			case p <- r:
@@ -121,26 +131,34 @@ func (m *Memory) Consume(ctx context.Context, topic, groupName string, h Handler
 		m.mu.Unlock()
 		return fmt.Errorf("memory bus: group %q already consumes %q", groupName, topic)
 	}
-	g := &group{parts: make([]chan Record, m.cfg.Partitions), done: make(chan struct{})}
+	g := &group{parts: make([]chan Record, m.cfg.Partitions), urgent: make([]chan Record, m.cfg.Partitions), done: make(chan struct{})}
 	for i := range g.parts {
 		g.parts[i] = make(chan Record, m.cfg.Capacity)
+		g.urgent[i] = make(chan Record, m.cfg.Capacity)
 	}
 	groups[groupName] = g
 	m.mu.Unlock()
 
 	var wg sync.WaitGroup
-	for _, p := range g.parts {
+	for i, p := range g.parts {
+		urgent := g.urgent[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
+				var r Record
 				select {
-				case <-ctx.Done():
-					return
-				case r := <-p:
-					deliver(ctx, m.log, topic, groupName, h, r)
-					m.inFlight.Add(-1)
+				case r = <-urgent: // urgent first, whenever one waits
+				default:
+					select {
+					case <-ctx.Done():
+						return
+					case r = <-urgent:
+					case r = <-p:
+					}
 				}
+				deliver(ctx, m.log, topic, groupName, h, r)
+				m.inFlight.Add(-1)
 			}
 		}()
 	}

@@ -201,3 +201,35 @@ func BenchmarkMemoryPublishConsume(b *testing.B) {
 		m.Publish(ctx, rec)
 	}
 }
+
+// TestMemoryUrgentOvertakesBacklog: with a backlog of bulk records waiting
+// in a partition, an urgent record is handled next.
+func TestMemoryUrgentOvertakesBacklog(t *testing.T) {
+	b := newBus(t, MemoryConfig{Partitions: 1, Capacity: 100})
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	consume(t, b, "telemetry", "rules", func(_ context.Context, r Record) error {
+		<-gate
+		mu.Lock()
+		order = append(order, string(r.Value))
+		mu.Unlock()
+		return nil
+	})
+	ctx := context.Background()
+	for i := range 50 {
+		b.Publish(ctx, Record{Topic: "telemetry", Key: []byte("H-1"), Value: fmt.Appendf(nil, "hb%d", i)})
+	}
+	b.Publish(ctx, Record{Topic: "telemetry", Key: []byte("H-2"), Value: []byte("alarm"), Urgent: true})
+	close(gate)
+	deadline := time.Now().Add(5 * time.Second)
+	for !b.Idle() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// hb0 was already in the handler when the alarm arrived.
+	if len(order) != 51 || order[1] != "alarm" {
+		t.Fatalf("handled %d, second was %q; want the alarm right after the record in hand", len(order), order[1])
+	}
+}

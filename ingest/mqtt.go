@@ -17,7 +17,24 @@ import (
 
 // UplinkTopics are the MQTT filters ingest subscribes to (never the cmd
 // channel, which carries firegrid's own downlinks).
-var UplinkTopics = []string{"fg/v1/+/+/event", "fg/v1/+/+/telemetry"}
+var UplinkTopics = []string{EventTopics, TelemetryTopics}
+
+// The two lanes' filters.
+const (
+	EventTopics     = "fg/v1/+/+/event"
+	TelemetryTopics = "fg/v1/+/+/telemetry"
+)
+
+// lane is one MQTT connection with its own worker queues. Events and
+// telemetry travel in separate lanes, so that a fire alarm never waits in
+// a broker queue or a worker queue behind a backlog of heartbeats: fire
+// alarms before anything else (GB 26875.1).
+type lane struct {
+	name     string
+	filter   string
+	clientID string
+	workers  int
+}
 
 // Run connects to the MQTT broker at url, takes uplinks until ctx is done,
 // and publishes the bus's commands to devices. It returns once every
@@ -25,14 +42,57 @@ var UplinkTopics = []string{"fg/v1/+/+/event", "fg/v1/+/+/telemetry"}
 func (in *Ingester) Run(ctx context.Context, url string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	lanes := []lane{
+		{name: "events", filter: EventTopics, clientID: in.cfg.ClientID + "-events", workers: max(2, in.cfg.Workers/2)},
+		{name: "telemetry", filter: TelemetryTopics, clientID: in.cfg.ClientID + "-telemetry", workers: in.cfg.Workers},
+	}
+	// stopping is closed before the clients disconnect, so that a message
+	// callback blocked on a full queue gives up instead of hanging paho.
+	stopping := make(chan struct{})
+	subscribed := make(chan error, len(lanes))
+	var wg sync.WaitGroup
+	clients := make([]mqtt.Client, len(lanes))
+	for i, l := range lanes {
+		clients[i] = in.startLane(ctx, &wg, url, l, stopping, subscribed)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		in.downlink(ctx, clients[0])
+	}()
 
-	queues := make([]chan mqtt.Message, in.cfg.Workers)
+	var err error
+	for range lanes {
+		select {
+		case err = <-subscribed:
+		case <-ctx.Done():
+		}
+		if err != nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err == nil && ctx.Err() == nil {
+		in.readyOnce.Do(func() { close(in.ready) })
+		<-ctx.Done()
+	}
+	cancel()
+	close(stopping)
+	for _, c := range clients {
+		c.Disconnect(250)
+	}
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("ingest: subscribe on %s: %w", url, err)
+	}
+	return nil
+}
+
+// startLane connects one lane's client and starts its workers.
+func (in *Ingester) startLane(ctx context.Context, wg *sync.WaitGroup, url string, l lane, stopping <-chan struct{}, subscribed chan<- error) mqtt.Client {
+	queues := make([]chan mqtt.Message, l.workers)
 	for i := range queues {
 		queues[i] = make(chan mqtt.Message, in.cfg.QueueDepth)
 	}
-	// stopping is closed before the client disconnects, so that a message
-	// callback blocked on a full queue gives up instead of hanging paho.
-	stopping := make(chan struct{})
 	onMessage := func(_ mqtt.Client, msg mqtt.Message) {
 		h := fnv.New32a()
 		h.Write([]byte(msg.Topic()))
@@ -41,10 +101,10 @@ func (in *Ingester) Run(ctx context.Context, url string) error {
 		case <-stopping:
 		}
 	}
-	subscribed := make(chan error, 1)
+	first := true
 	opts := mqtt.NewClientOptions().
 		AddBroker(url).
-		SetClientID(in.cfg.ClientID).
+		SetClientID(l.clientID).
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
 		SetOrderMatters(true).
@@ -54,33 +114,27 @@ func (in *Ingester) Run(ctx context.Context, url string) error {
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second)
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
-		filters := map[string]byte{}
-		for _, t := range UplinkTopics {
-			if in.cfg.SharedGroup != "" {
-				t = "$share/" + in.cfg.SharedGroup + "/" + t
-			}
-			filters[t] = 1
+		filter := l.filter
+		if in.cfg.SharedGroup != "" {
+			filter = "$share/" + in.cfg.SharedGroup + "/" + filter
 		}
-		tok := c.SubscribeMultiple(filters, onMessage)
+		tok := c.Subscribe(filter, 1, onMessage)
 		tok.Wait()
 		if err := tok.Error(); err != nil {
-			in.log.Error("subscribe failed", "err", err)
+			in.log.Error("subscribe failed", "lane", l.name, "filter", filter, "err", err)
 		} else {
-			in.log.Info("subscribed to device topics", "broker", url, "filters", len(filters))
-			in.readyOnce.Do(func() { close(in.ready) })
+			in.log.Info("subscribed to device topics", "lane", l.name, "broker", url, "filter", filter)
 		}
-		select {
-		case subscribed <- tok.Error():
-		default:
+		if first {
+			first = false
+			subscribed <- tok.Error()
 		}
 	})
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-		in.log.Warn("MQTT connection lost; reconnecting", "broker", url, "err", err)
+		in.log.Warn("MQTT connection lost; reconnecting", "lane", l.name, "broker", url, "err", err)
 	})
 	client := mqtt.NewClient(opts)
 	client.Connect() // retries in the background until ctx is done
-
-	var wg sync.WaitGroup
 	for _, q := range queues {
 		wg.Add(1)
 		go func() {
@@ -88,28 +142,7 @@ func (in *Ingester) Run(ctx context.Context, url string) error {
 			in.work(ctx, q)
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		in.downlink(ctx, client)
-	}()
-
-	var err error
-	select {
-	case err = <-subscribed:
-		if err == nil {
-			<-ctx.Done()
-		}
-	case <-ctx.Done():
-	}
-	cancel()
-	close(stopping)
-	client.Disconnect(250)
-	wg.Wait()
-	if err != nil {
-		return fmt.Errorf("ingest: subscribe on %s: %w", url, err)
-	}
-	return nil
+	return client
 }
 
 // work handles one queue's messages in order, acknowledging each once the
