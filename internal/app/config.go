@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/conf"
@@ -30,6 +31,14 @@ type Config struct {
 	Bus    bus.MemoryConfig `yaml:"bus"`
 	Demo   Demo             `yaml:"demo"`
 	Log    Log              `yaml:"log"`
+	// Dispatch is timers, escalation, users and notifications.
+	Dispatch Dispatch `yaml:"dispatch"`
+}
+
+// Dispatch configures what keeps the 1-3-5 promise: timers per incident
+// type and severity, escalation, who may log in, and who is told.
+type Dispatch struct {
+	alarm.DispatchConfig `yaml:",inline"`
 }
 
 // MQTT says where devices connect.
@@ -65,6 +74,9 @@ func DefaultConfig() Config {
 		Bus:    bus.DefaultMemoryConfig(),
 		Demo:   Demo{Seed: 1},
 		Log:    Log{Level: "info", Format: "text"},
+		Dispatch: Dispatch{
+			DispatchConfig: alarm.DefaultDispatchConfig(),
+		},
 	}
 }
 
@@ -136,6 +148,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Bus.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("bus.%w", err))
+	}
+	if err := c.Dispatch.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, fmt.Errorf("dispatch.%w", e))
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

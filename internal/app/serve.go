@@ -140,7 +140,7 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 
 	hub := alarm.NewHub()
 	s.Manager, err = alarm.NewManager(ctx, alarm.Options{Store: st, Registry: reg, Bus: b, Hub: hub, Clock: clk,
-		Logger: log.With("component", "alarm"), Registerer: s.Metrics})
+		Logger: log.With("component", "alarm"), Registerer: s.Metrics, Dispatch: &cfg.Dispatch.DispatchConfig})
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +180,8 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	// Sinks before sources: consumers are running before ingest takes a
 	// message.
 	s.goRun("alarm", func() error { return b.Consume(rctx, bus.TopicSignals, "alarm", s.Manager.HandleSignal) })
+	// Timers first act on what fell due while firegrid was down.
+	s.goRun("timers", func() error { return s.Manager.RunTimers(rctx) })
 	s.goRun("deadletters", func() error { return b.Consume(rctx, bus.TopicDeadLetters, "deadletters", s.DeadLetters.Handle) })
 	s.goRun("rules", func() error { return role.Run(rctx) })
 	s.goRun("ingest", func() error { return s.Ingester.Run(rctx, s.MQTTURL) })
