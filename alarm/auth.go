@@ -87,12 +87,19 @@ type AuditEntry struct {
 	Detail   string    `json:"detail,omitempty"`
 }
 
-// HashPassword returns the bcrypt hash of a password.
+// HashPassword returns the bcrypt hash of a password at bcrypt's default
+// cost.
 func HashPassword(password string) (string, error) {
+	return HashPasswordCost(password, bcrypt.DefaultCost)
+}
+
+// HashPasswordCost hashes at another cost: the minimum for the demo's
+// published passwords and for tests.
+func HashPasswordCost(password string, cost int) (string, error) {
 	if len(password) < 8 {
 		return "", errors.New("password: want at least 8 characters")
 	}
-	b, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	b, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	return string(b), err
 }
 
@@ -153,10 +160,10 @@ func LoadUsers(path string, reg *devices.Registry) (*UsersFile, error) {
 	return ParseUsers(path, b, reg)
 }
 
-// AddUser sets u (with the hash of password) in the users file at path,
-// creating the file or replacing a user of the same name, and writes it
-// atomically.
-func AddUser(path string, u User, password string) error {
+// AddUser sets u (its PasswordHash made with HashPassword) in the users
+// file at path, creating the file or replacing a user of the same name,
+// and writes it atomically.
+func AddUser(path string, u User) error {
 	f := &UsersFile{}
 	if b, err := os.ReadFile(path); err == nil {
 		if f, err = ParseUsers(path, b, nil); err != nil {
@@ -165,11 +172,6 @@ func AddUser(path string, u User, password string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	hash, err := HashPassword(password)
-	if err != nil {
-		return err
-	}
-	u.PasswordHash = hash
 	if i := slices.IndexFunc(f.Users, func(x User) bool { return x.Username == u.Username }); i >= 0 {
 		f.Users[i] = u
 	} else {
@@ -212,10 +214,11 @@ type Auth struct {
 	secret []byte
 	ttl    time.Duration
 	clock  clock.Clock
-	// dummy is compared against when the user is unknown, so that a wrong
-	// name takes as long as a wrong password.
-	dummy []byte
 }
+
+// dummyHash is compared against when the user is unknown, so that a wrong
+// name takes as long as a wrong password.
+var dummyHash = []byte("$2a$10$GmfLd5Ncrp.MHrYUWB9c9up7EKMAq/JRNCkzIqLHoxhiNhmhZTnbi")
 
 // NewAuth returns an Auth for users. An empty secret makes a random one:
 // sessions then end when the process does.
@@ -234,7 +237,6 @@ func NewAuth(users []User, secret []byte, ttl time.Duration, clk clock.Clock) *A
 	for _, u := range users {
 		a.users[u.Username] = u
 	}
-	a.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
 	return a
 }
 
@@ -244,7 +246,7 @@ var ErrBadLogin = errors.New("wrong username or password")
 // Login checks a password and returns a token valid until expires.
 func (a *Auth) Login(username, password string) (token string, p Principal, expires time.Time, err error) {
 	u, ok := a.users[username]
-	hash := a.dummy
+	hash := dummyHash
 	if ok {
 		hash = []byte(u.PasswordHash)
 	}

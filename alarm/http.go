@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,6 +36,9 @@ type API struct {
 	DeadLetters DeadLetterLister
 	Metrics     http.Handler
 	Log         *slog.Logger
+	// Auth checks log-ins; nil runs without them (every request may do
+	// everything).
+	Auth *Auth
 	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
 }
@@ -45,6 +49,10 @@ func (a *API) Handler() http.Handler {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/login", a.login)
+	mux.HandleFunc("POST /api/v1/logout", a.logout)
+	mux.HandleFunc("GET /api/v1/me", a.me)
+	mux.HandleFunc("GET /api/v1/audit", a.listAudit)
 	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
 	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.action("ack"))
@@ -64,7 +72,7 @@ func (a *API) Handler() http.Handler {
 	}
 	sub, _ := fs.Sub(consoleFS, "console")
 	mux.Handle("GET /", http.FileServerFS(sub))
-	return mux
+	return a.authenticate(mux)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -99,12 +107,22 @@ func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
+	p := PrincipalOf(r.Context())
+	if p.Role == RoleCrew {
+		if f.Station != "" && f.Station != p.Station {
+			a.forbid(w, r, "list", "station "+f.Station, "a crew sees its own station's incidents and those escalated to it")
+			return
+		}
+		// Escalated incidents belong to other stations: filter here.
+		f.Station = ""
+	}
 	list, err := a.Manager.List(r.Context(), f)
 	if err != nil {
 		a.Log.Error("list incidents", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not list incidents")
 		return
 	}
+	list = slices.DeleteFunc(list, func(in *Incident) bool { return !p.Sees(in) })
 	writeJSON(w, http.StatusOK, map[string]any{"incidents": list, "count": len(list)})
 }
 
@@ -116,6 +134,10 @@ func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "could not read incident")
+		return
+	}
+	if !PrincipalOf(r.Context()).Sees(in) {
+		a.forbid(w, r, "view", in.ID, "incident "+in.ID+" belongs to station "+in.Station+" and was not escalated to yours")
 		return
 	}
 	writeJSON(w, http.StatusOK, in)
@@ -144,11 +166,27 @@ func (a *API) action(kind string) http.HandlerFunc {
 				return
 			}
 		}
-		by := req.By
-		if by == "" {
-			by = "console"
+		p := PrincipalOf(r.Context())
+		by := p.Username
+		if a.Auth == nil {
+			if by = req.By; by == "" {
+				by = "console"
+			}
 		}
 		id := r.PathValue("id")
+		cur, err := a.Manager.Get(r.Context(), id)
+		if errors.Is(err, ErrNotFound) {
+			writeError(w, http.StatusNotFound, "incident "+id+" not found")
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "could not read incident")
+			return
+		}
+		if !p.Sees(cur) {
+			a.forbid(w, r, kind, id, "incident "+id+" belongs to station "+cur.Station+" and was not escalated to yours")
+			return
+		}
 		var in *Incident
 		switch kind {
 		case "ack":
@@ -200,6 +238,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(hb)
 	defer tick.Stop()
 	station := r.URL.Query().Get("station")
+	p := PrincipalOf(r.Context())
 	for {
 		select {
 		case <-r.Context().Done():
@@ -213,7 +252,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return // cut off for falling behind; the console reconnects
 			}
-			if station != "" && c.Incident.Station != station {
+			if (station != "" && !c.Incident.InScope(station)) || !p.Sees(c.Incident) {
 				continue
 			}
 			b, err := json.Marshal(c)

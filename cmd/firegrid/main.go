@@ -21,6 +21,7 @@ Usage:
   firegrid serve [flags]          run everything in one process (see --help)
   firegrid simulate [flags]       publish a simulated fleet and scenario to an MQTT broker
   firegrid check-config [flags]   validate configuration, rules and registry, then exit
+  firegrid users add [flags]      add or change a console user (bcrypt-hashed password)
   firegrid version
 
 Run 'firegrid <command> --help' for the command's flags.
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "simulate":
 		err = simulate(ctx, args[1:], stdout, stderr)
+	case "users":
+		err = users(args[1:], os.Stdin, stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
 	case "version":

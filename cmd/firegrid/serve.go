@@ -25,6 +25,7 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, 
 		demo       = fs.Bool("demo", false, "run a simulated fleet of the registry's devices in the process")
 		scenario   = fs.String("scenario", "", "with --demo: a scenario file to play on top of the fleet")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
+		usersFile  = fs.String("users", "", "users file (make it with firegrid users add); none: no log-ins")
 	)
 	if err := fs.Parse(args); err != nil {
 		return app.Config{}, err
@@ -65,6 +66,9 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, 
 	if set["scenario"] {
 		cfg.Demo.Scenario = *scenario
 	}
+	if set["users"] {
+		cfg.Dispatch.Users = *usersFile
+	}
 	if set["log-level"] {
 		cfg.Log.Level = *logLevel
 	}
@@ -86,6 +90,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer s.Close()
 	fmt.Fprintf(stdout, "firegrid is up\n  console:  http://%s/\n  MQTT:     %s\n  incidents: http://%s/api/v1/incidents?status=open\n  metrics:  http://%s/metrics\n",
 		s.HTTPAddr, s.MQTTURL, s.HTTPAddr, s.HTTPAddr)
+	if len(s.DemoLogins) > 0 {
+		fmt.Fprintln(stdout, "  demo log-ins (username / password):")
+		for _, l := range s.DemoLogins {
+			who := string(l.Role)
+			if l.Station != "" {
+				who += " " + l.Station
+			}
+			fmt.Fprintf(stdout, "    %-12s %-18s %s\n", l.Username, l.Password, who)
+		}
+	}
 	select {
 	case <-ctx.Done():
 		s.Log.Info("shutting down")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/bus"
@@ -39,6 +40,15 @@ type Config struct {
 // type and severity, escalation, who may log in, and who is told.
 type Dispatch struct {
 	alarm.DispatchConfig `yaml:",inline"`
+	// Users is the users file (make it with `firegrid users add`). Empty
+	// means no log-ins: anyone who reaches the console may do anything,
+	// which firegrid says loudly at start. The demo makes its own users.
+	Users string `yaml:"users"`
+	// SessionSecret signs session tokens; alarm instances that share it
+	// accept each other's tokens. Empty makes a random one per process.
+	SessionSecret string `yaml:"session_secret"`
+	// SessionTTL is how long a log-in lasts.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // MQTT says where devices connect.
@@ -76,6 +86,7 @@ func DefaultConfig() Config {
 		Log:    Log{Level: "info", Format: "text"},
 		Dispatch: Dispatch{
 			DispatchConfig: alarm.DefaultDispatchConfig(),
+			SessionTTL:     12 * time.Hour,
 		},
 	}
 }
@@ -153,6 +164,9 @@ func (c Config) Validate() error {
 		for _, e := range unwrapAll(err) {
 			errs = append(errs, fmt.Errorf("dispatch.%w", e))
 		}
+	}
+	if c.Dispatch.SessionTTL <= 0 {
+		errs = append(errs, fmt.Errorf("dispatch.session_ttl: %v: want a positive duration, e.g. 12h", c.Dispatch.SessionTTL))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/configs"
 )
 
@@ -72,5 +73,35 @@ func TestDispatchConfigErrors(t *testing.T) {
 	err = ParseConfig("firegrid.yaml", []byte("dispatch:\n  timers:\n    - name: x\n      ack: soon\n"), &cfg)
 	if err == nil || !strings.Contains(err.Error(), "firegrid.yaml:4") {
 		t.Errorf("bad duration: %v", err)
+	}
+}
+
+// TestDemoLogins: the demo has one crew per station, the 119 centre and
+// the sub-district, and each printed password logs in.
+func TestDemoLogins(t *testing.T) {
+	reg, err := LoadRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Demo.Enabled = true
+	users, logins, err := loadUsers(cfg, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logins) != len(reg.Stations())+2 || len(users) != len(logins) {
+		t.Fatalf("%d logins for %d stations", len(logins), len(reg.Stations()))
+	}
+	auth := alarm.NewAuth(users, nil, 0, nil)
+	roles := map[alarm.Role]int{}
+	for _, l := range logins {
+		_, p, _, err := auth.Login(l.Username, l.Password)
+		if err != nil || p.Role != l.Role || p.Station != l.Station {
+			t.Errorf("demo login %s: %v %+v", l.Username, err, p)
+		}
+		roles[l.Role]++
+	}
+	if roles[alarm.RoleCenter119] != 1 || roles[alarm.RoleSubdistrict] != 1 {
+		t.Errorf("roles %v", roles)
 	}
 }

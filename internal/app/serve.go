@@ -43,6 +43,8 @@ type Serve struct {
 	DeadLetters *ingest.DeadLetters
 	Metrics     *prometheus.Registry
 	Log         *slog.Logger
+	// DemoLogins are the demo's users, printed at start.
+	DemoLogins []Login
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -170,7 +172,16 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 		return nil, addrError("HTTP console", cfg.HTTP, "--http", err)
 	}
 	s.HTTPAddr = ln.Addr().String()
-	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters,
+	users, logins, err := loadUsers(cfg, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	s.DemoLogins = logins
+	var auth *alarm.Auth
+	if len(users) > 0 {
+		auth = alarm.NewAuth(users, []byte(cfg.Dispatch.SessionSecret), cfg.Dispatch.SessionTTL, clk)
+	}
+	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters, Auth: auth,
 		Metrics: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), Log: log.With("component", "http")}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
