@@ -39,6 +39,8 @@ type API struct {
 	// Auth checks log-ins; nil runs without them (every request may do
 	// everything).
 	Auth *Auth
+	// CAP says who firegrid is in its CAP feed; zero means DefaultCAPConfig.
+	CAP CAPConfig
 	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
 }
@@ -48,7 +50,12 @@ func (a *API) Handler() http.Handler {
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
+	if a.CAP.Sender == "" {
+		a.CAP = DefaultCAPConfig()
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/cap", a.capFeed)
+	mux.HandleFunc("GET /api/v1/cap/{id}", a.capAlert)
 	mux.HandleFunc("POST /api/v1/login", a.login)
 	mux.HandleFunc("POST /api/v1/logout", a.logout)
 	mux.HandleFunc("GET /api/v1/me", a.me)

@@ -15,6 +15,7 @@ import (
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/conf"
+	"github.com/firegrid/firegrid/notify"
 )
 
 // Config is firegrid.yaml.
@@ -49,6 +50,10 @@ type Dispatch struct {
 	SessionSecret string `yaml:"session_secret"`
 	// SessionTTL is how long a log-in lasts.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// CAP says who firegrid is in its CAP 1.2 feed and CAP webhooks.
+	CAP alarm.CAPConfig `yaml:"cap"`
+	// Notifiers are webhooks told about incident changes.
+	Notifiers []notify.Config `yaml:"notifiers"`
 }
 
 // MQTT says where devices connect.
@@ -87,6 +92,7 @@ func DefaultConfig() Config {
 		Dispatch: Dispatch{
 			DispatchConfig: alarm.DefaultDispatchConfig(),
 			SessionTTL:     12 * time.Hour,
+			CAP:            alarm.DefaultCAPConfig(),
 		},
 	}
 }
@@ -164,6 +170,24 @@ func (c Config) Validate() error {
 		for _, e := range unwrapAll(err) {
 			errs = append(errs, fmt.Errorf("dispatch.%w", e))
 		}
+	}
+	if err := c.Dispatch.CAP.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, fmt.Errorf("dispatch.cap.%w", e))
+		}
+	}
+	names := map[string]bool{}
+	for i, n := range c.Dispatch.Notifiers {
+		n.Defaults()
+		if err := n.Validate(); err != nil {
+			for _, e := range unwrapAll(err) {
+				errs = append(errs, fmt.Errorf("dispatch.notifiers.%d.%w", i, e))
+			}
+		}
+		if names[n.Name] {
+			errs = append(errs, fmt.Errorf("dispatch.notifiers.%d.name: %q is used twice", i, n.Name))
+		}
+		names[n.Name] = true
 	}
 	if c.Dispatch.SessionTTL <= 0 {
 		errs = append(errs, fmt.Errorf("dispatch.session_ttl: %v: want a positive duration, e.g. 12h", c.Dispatch.SessionTTL))

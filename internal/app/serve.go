@@ -25,6 +25,7 @@ import (
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/clock"
+	"github.com/firegrid/firegrid/notify"
 	"github.com/firegrid/firegrid/rules"
 	"github.com/firegrid/firegrid/store"
 )
@@ -181,7 +182,11 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	if len(users) > 0 {
 		auth = alarm.NewAuth(users, []byte(cfg.Dispatch.SessionSecret), cfg.Dispatch.SessionTTL, clk)
 	}
-	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters, Auth: auth,
+	routes, err := notify.Routes(cfg.Dispatch.Notifiers, cfg.Dispatch.CAP, os.LookupEnv, clk)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch.%w", err)
+	}
+	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters, Auth: auth, CAP: cfg.Dispatch.CAP,
 		Metrics: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), Log: log.With("component", "http")}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
@@ -191,6 +196,13 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	// Sinks before sources: consumers are running before ingest takes a
 	// message.
 	s.goRun("alarm", func() error { return b.Consume(rctx, bus.TopicSignals, "alarm", s.Manager.HandleSignal) })
+	if len(routes) > 0 {
+		// Notifications hang off the incidents topic in their own group:
+		// a slow receiver never holds up dispatch.
+		d := notify.NewDispatcher(routes, s.Manager, clk, log.With("component", "notify"), 4096)
+		s.goRun("notify", func() error { return d.Run(rctx, 4) })
+		s.goRun("notify consumer", func() error { return b.Consume(rctx, bus.TopicIncidents, "notify", d.Handle) })
+	}
 	// Timers first act on what fell due while firegrid was down.
 	s.goRun("timers", func() error { return s.Manager.RunTimers(rctx) })
 	s.goRun("deadletters", func() error { return b.Consume(rctx, bus.TopicDeadLetters, "deadletters", s.DeadLetters.Handle) })
