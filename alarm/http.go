@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/firegrid/firegrid/devices"
@@ -39,8 +40,13 @@ type API struct {
 	// Auth checks log-ins; nil runs without them (every request may do
 	// everything).
 	Auth *Auth
+	// Recent holds devices' last readings for the incident view; nil
+	// shows none.
+	Recent *Recent
 	// CAP says who firegrid is in its CAP feed; zero means DefaultCAPConfig.
-	CAP CAPConfig
+	CAP       CAPConfig
+	closeOnce sync.Once
+	closing   chan struct{}
 	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
 }
@@ -50,6 +56,7 @@ func (a *API) Handler() http.Handler {
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
+	a.closeOnce.Do(func() { a.closing = make(chan struct{}) })
 	if a.CAP.Sender == "" {
 		a.CAP = DefaultCAPConfig()
 	}
@@ -62,6 +69,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/audit", a.listAudit)
 	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
 	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
+	mux.HandleFunc("GET /api/v1/incidents/{id}/context", a.incidentContext)
+	mux.HandleFunc("GET /api/v1/map", a.mapGeoJSON)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.action("ack"))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/arrive", a.action("arrive"))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.action("resolve"))
@@ -130,6 +139,9 @@ func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list = slices.DeleteFunc(list, func(in *Incident) bool { return !p.Sees(in) })
+	if list == nil {
+		list = []*Incident{}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"incidents": list, "count": len(list)})
 }
 
@@ -250,6 +262,8 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-a.closing:
+			return // shutting down: consoles must see the stream end
 		case <-tick.C:
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
 				return
@@ -321,6 +335,18 @@ func (a *API) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
 	}
 	list, total := a.DeadLetters.List()
 	writeJSON(w, http.StatusOK, map[string]any{"deadletters": list, "count": len(list), "total": total})
+}
+
+// CloseStreams ends every console stream; register it with
+// http.Server.RegisterOnShutdown, so that a shutdown does not wait on
+// streams that never end, and consoles see at once that they are cut off.
+func (a *API) CloseStreams() {
+	a.closeOnce.Do(func() { a.closing = make(chan struct{}) })
+	select {
+	case <-a.closing:
+	default:
+		close(a.closing)
+	}
 }
 
 // Serve runs srv on ln until ctx is done, then shuts down within five

@@ -186,9 +186,11 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	if err != nil {
 		return nil, fmt.Errorf("dispatch.%w", err)
 	}
-	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters, Auth: auth, CAP: cfg.Dispatch.CAP,
+	recent := alarm.NewRecent(10)
+	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters, Auth: auth, CAP: cfg.Dispatch.CAP, Recent: recent,
 		Metrics: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), Log: log.With("component", "http")}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(api.CloseStreams)
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -203,6 +205,9 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 		s.goRun("notify", func() error { return d.Run(rctx, 4) })
 		s.goRun("notify consumer", func() error { return b.Consume(rctx, bus.TopicIncidents, "notify", d.Handle) })
 	}
+	// The incident view's recent values: the alarm role reads telemetry
+	// in a group of its own, so the rules never wait on it.
+	s.goRun("recent readings", func() error { return b.Consume(rctx, bus.TopicTelemetry, "alarm-recent", recent.Handle) })
 	// Timers first act on what fell due while firegrid was down.
 	s.goRun("timers", func() error { return s.Manager.RunTimers(rctx) })
 	s.goRun("deadletters", func() error { return b.Consume(rctx, bus.TopicDeadLetters, "deadletters", s.DeadLetters.Handle) })
