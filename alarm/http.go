@@ -71,6 +71,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
 	mux.HandleFunc("GET /api/v1/incidents/{id}/context", a.incidentContext)
 	mux.HandleFunc("GET /api/v1/map", a.mapGeoJSON)
+	mux.HandleFunc("GET /api/v1/reports/stations", a.report("station"))
+	mux.HandleFunc("GET /api/v1/reports/communities", a.report("community"))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.action("ack"))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/arrive", a.action("arrive"))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.action("resolve"))

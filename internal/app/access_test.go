@@ -158,6 +158,16 @@ func TestAccessControl(t *testing.T) {
 	if code, _ := call(t, "POST", api+"/incidents/"+in.ID+"/ack", other, `{}`, nil); code != 403 {
 		t.Fatalf("other crew acks: %d, want 403", code)
 	}
+	var rep alarm.Report
+	if code, _ := call(t, "GET", api+"/reports/stations", own, "", &rep); code != 200 || len(rep.Rows) != 1 || rep.Rows[0].ID != d.Station {
+		t.Errorf("crew's station report: %d %+v, want only %s", code, rep.Rows, d.Station)
+	}
+	if code, _ := call(t, "GET", api+"/reports/communities", own, "", nil); code != 403 {
+		t.Errorf("crew reads community reports: %d, want 403", code)
+	}
+	if code, _ := call(t, "GET", api+"/reports/communities?format=csv", center, "", nil); code != 200 {
+		t.Errorf("119 reads community reports: %d", code)
+	}
 	if code, _ := call(t, "GET", api+"/audit", other, "", nil); code != 403 {
 		t.Errorf("crew reads the audit log: %d, want 403", code)
 	}
