@@ -130,6 +130,9 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("alarm in the queue: %v", err)
 	}
 	id := attr(t, tctx, "#queue tbody tr.sev-critical", "data-id")
+	if n := attr(t, tctx, "body", "data-alarms"); n != "1" {
+		t.Errorf("audible alarms sounded: %q, want 1 for the new critical incident", n)
+	}
 	countdown := text(t, tctx, "#queue tbody tr.sev-critical .countdown")
 	guardian := text(t, tctx, ".guardian-phone")
 	if !strings.HasPrefix(countdown, "respond 0:") && !strings.HasPrefix(countdown, "respond 1:") {
