@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/firegrid/firegrid/devices"
@@ -35,6 +37,16 @@ type API struct {
 	DeadLetters DeadLetterLister
 	Metrics     http.Handler
 	Log         *slog.Logger
+	// Auth checks log-ins; nil runs without them (every request may do
+	// everything).
+	Auth *Auth
+	// Recent holds devices' last readings for the incident view; nil
+	// shows none.
+	Recent *Recent
+	// CAP says who firegrid is in its CAP feed; zero means DefaultCAPConfig.
+	CAP       CAPConfig
+	closeOnce sync.Once
+	closing   chan struct{}
 	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
 	// Extra, when set, adds other roles' endpoints to the same mux (the
@@ -47,9 +59,23 @@ func (a *API) Handler() http.Handler {
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
+	a.closeOnce.Do(func() { a.closing = make(chan struct{}) })
+	if a.CAP.Sender == "" {
+		a.CAP = DefaultCAPConfig()
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/cap", a.capFeed)
+	mux.HandleFunc("GET /api/v1/cap/{id}", a.capAlert)
+	mux.HandleFunc("POST /api/v1/login", a.login)
+	mux.HandleFunc("POST /api/v1/logout", a.logout)
+	mux.HandleFunc("GET /api/v1/me", a.me)
+	mux.HandleFunc("GET /api/v1/audit", a.listAudit)
 	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
 	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
+	mux.HandleFunc("GET /api/v1/incidents/{id}/context", a.incidentContext)
+	mux.HandleFunc("GET /api/v1/map", a.mapGeoJSON)
+	mux.HandleFunc("GET /api/v1/reports/stations", a.report("station"))
+	mux.HandleFunc("GET /api/v1/reports/communities", a.report("community"))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.action("ack"))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/arrive", a.action("arrive"))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.action("resolve"))
@@ -70,7 +96,7 @@ func (a *API) Handler() http.Handler {
 	}
 	sub, _ := fs.Sub(consoleFS, "console")
 	mux.Handle("GET /", http.FileServerFS(sub))
-	return mux
+	return a.authenticate(mux)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -105,11 +131,24 @@ func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
+	p := PrincipalOf(r.Context())
+	if p.Role == RoleCrew {
+		if f.Station != "" && f.Station != p.Station {
+			a.forbid(w, r, "list", "station "+f.Station, "a crew sees its own station's incidents and those escalated to it")
+			return
+		}
+		// Escalated incidents belong to other stations: filter here.
+		f.Station = ""
+	}
 	list, err := a.Manager.List(r.Context(), f)
 	if err != nil {
 		a.Log.Error("list incidents", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not list incidents")
 		return
+	}
+	list = slices.DeleteFunc(list, func(in *Incident) bool { return !p.Sees(in) })
+	if list == nil {
+		list = []*Incident{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"incidents": list, "count": len(list)})
 }
@@ -122,6 +161,10 @@ func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "could not read incident")
+		return
+	}
+	if !PrincipalOf(r.Context()).Sees(in) {
+		a.forbid(w, r, "view", in.ID, "incident "+in.ID+" belongs to station "+in.Station+" and was not escalated to yours")
 		return
 	}
 	writeJSON(w, http.StatusOK, in)
@@ -150,11 +193,27 @@ func (a *API) action(kind string) http.HandlerFunc {
 				return
 			}
 		}
-		by := req.By
-		if by == "" {
-			by = "console"
+		p := PrincipalOf(r.Context())
+		by := p.Username
+		if a.Auth == nil {
+			if by = req.By; by == "" {
+				by = "console"
+			}
 		}
 		id := r.PathValue("id")
+		cur, err := a.Manager.Get(r.Context(), id)
+		if errors.Is(err, ErrNotFound) {
+			writeError(w, http.StatusNotFound, "incident "+id+" not found")
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "could not read incident")
+			return
+		}
+		if !p.Sees(cur) {
+			a.forbid(w, r, kind, id, "incident "+id+" belongs to station "+cur.Station+" and was not escalated to yours")
+			return
+		}
 		var in *Incident
 		switch kind {
 		case "ack":
@@ -206,10 +265,13 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(hb)
 	defer tick.Stop()
 	station := r.URL.Query().Get("station")
+	p := PrincipalOf(r.Context())
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-a.closing:
+			return // shutting down: consoles must see the stream end
 		case <-tick.C:
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
 				return
@@ -219,7 +281,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return // cut off for falling behind; the console reconnects
 			}
-			if station != "" && c.Incident.Station != station {
+			if (station != "" && !c.Incident.InScope(station)) || !p.Sees(c.Incident) {
 				continue
 			}
 			b, err := json.Marshal(c)
@@ -281,6 +343,18 @@ func (a *API) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
 	}
 	list, total := a.DeadLetters.List()
 	writeJSON(w, http.StatusOK, map[string]any{"deadletters": list, "count": len(list), "total": total})
+}
+
+// CloseStreams ends every console stream; register it with
+// http.Server.RegisterOnShutdown, so that a shutdown does not wait on
+// streams that never end, and consoles see at once that they are cut off.
+func (a *API) CloseStreams() {
+	a.closeOnce.Do(func() { a.closing = make(chan struct{}) })
+	select {
+	case <-a.closing:
+	default:
+		close(a.closing)
+	}
 }
 
 // Serve runs srv on ln until ctx is done, then shuts down within five

@@ -116,6 +116,8 @@ type Incident struct {
 
 	Signals []SignalRef `json:"signals"`
 	Steps   []Step      `json:"steps"`
+	// Dispatch holds deadlines, escalation and notifications (timers.go).
+	Dispatch
 	// Version grows with every change; consoles keep the highest.
 	Version int `json:"version"`
 }
@@ -155,6 +157,7 @@ func (in *Incident) clone() *Incident {
 	c.Devices = append([]string(nil), in.Devices...)
 	c.Signals = append([]SignalRef(nil), in.Signals...)
 	c.Steps = append([]Step(nil), in.Steps...)
+	c.Dispatch = in.Dispatch.clone()
 	return &c
 }
 
@@ -166,6 +169,9 @@ type Filter struct {
 	Station string
 	// Limit caps the result (newest first); 0 means 500.
 	Limit int
+	// OpenedFrom and OpenedTo, when set, keep incidents opened in
+	// [OpenedFrom, OpenedTo).
+	OpenedFrom, OpenedTo time.Time
 }
 
 // ErrNotFound is returned for an unknown incident.
@@ -184,6 +190,12 @@ type Store interface {
 	Get(ctx context.Context, id string) (*Incident, error)
 	// List returns incidents, newest first.
 	List(ctx context.Context, f Filter) ([]*Incident, error)
+	// NextTimer returns when the earliest timer is due; ok is false when
+	// none is set.
+	NextTimer(ctx context.Context) (due time.Time, ok bool, err error)
+	// Audit records an access decision; Audits lists them, newest first.
+	Audit(ctx context.Context, e AuditEntry) error
+	Audits(ctx context.Context, limit int) ([]AuditEntry, error)
 	Close() error
 }
 
@@ -201,6 +213,14 @@ type Tx interface {
 	// one (an id that exists already is ErrConflict), and records the ids
 	// of the signals that changed it.
 	Save(in *Incident, signals ...string) error
+	// SetTimer sets (or moves) an incident's timer of a kind.
+	SetTimer(t Timer) error
+	// DeleteTimer removes an incident's timer of a kind.
+	DeleteTimer(incident, kind string) error
+	// ClaimTimer returns one timer due at now, locked for this
+	// transaction so that no other instance acts on it, or nil. The
+	// caller deletes or moves it before committing.
+	ClaimTimer(now time.Time) (*Timer, error)
 }
 
 // ErrConflict is a lost race with another writer; run the transaction again.

@@ -37,6 +37,9 @@ type Manager struct {
 	log   *slog.Logger
 	m     *metrics
 
+	dispatch DispatchConfig
+	wake     chan struct{} // a timer was armed
+
 	// mu serialises this instance's writes; the store arbitrates between
 	// instances.
 	mu sync.Mutex
@@ -51,6 +54,9 @@ type Options struct {
 	Clock      clock.Clock
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Dispatch sets timers and escalation; the zero value means
+	// DefaultDispatchConfig.
+	Dispatch *DispatchConfig
 }
 
 // NewManager loads the open incidents from the store.
@@ -67,8 +73,15 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Dispatch == nil {
+		d := DefaultDispatchConfig()
+		o.Dispatch = &d
+	}
+	if err := o.Dispatch.Validate(); err != nil {
+		return nil, fmt.Errorf("alarm: dispatch: %w", err)
+	}
 	m := &Manager{store: o.Store, reg: o.Registry, bus: o.Bus, hub: o.Hub, clock: o.Clock, log: o.Logger,
-		m: newMetrics(o.Registerer)}
+		m: newMetrics(o.Registerer), dispatch: *o.Dispatch, wake: make(chan struct{}, 1)}
 	open, err := o.Store.List(ctx, Filter{Status: StatusOpen, Limit: -1})
 	if err != nil {
 		return nil, fmt.Errorf("alarm: load open incidents: %w", err)
@@ -179,6 +192,9 @@ func (m *Manager) apply(tx Tx, s rules.Signal, now time.Time) (*Incident, string
 	in.Signals = append(in.Signals, ref)
 	in.UpdatedAt = now
 	in.Version++
+	if err := m.arm(tx, in, now); err != nil {
+		return nil, "", err
+	}
 	if err := tx.Save(in, s.ID); err != nil {
 		return nil, "", err
 	}

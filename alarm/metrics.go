@@ -8,6 +8,10 @@ type metrics struct {
 	commands *prometheus.CounterVec
 	open     prometheus.Gauge
 	latency  *prometheus.HistogramVec
+
+	escalations *prometheus.CounterVec
+	denied      *prometheus.CounterVec
+	deliveries  *prometheus.CounterVec
 }
 
 // newMetrics registers the alarm role's metrics on reg; nil registers none.
@@ -34,9 +38,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a device message's arrival at ingest to its incident change's publication on the console stream, by incident type.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"type"}),
+		escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_incident_escalations_total",
+			Help: "Missed deadlines acted on, by what was done (escalated, overdue, supervised).",
+		}, []string{"event"}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_access_denied_total",
+			Help: "Requests refused, by status (401 no or bad token, 403 out of scope).",
+		}, []string{"code"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_notifications_total",
+			Help: "Notification delivery outcomes, by notifier and status (delivered, retrying, failed).",
+		}, []string{"notifier", "status"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.raised, m.actions, m.commands, m.open, m.latency)
+		reg.MustRegister(m.raised, m.actions, m.commands, m.open, m.latency, m.escalations, m.denied, m.deliveries)
 	}
 	return m
 }

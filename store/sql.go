@@ -92,6 +92,26 @@ var migrations = []string{
 		saved_at BIGINT NOT NULL,
 		doc TEXT NOT NULL
 	);`,
+	// Timers (deadlines of the 1-3-5 promise and of hazard tickets) are
+	// rows, so that they survive restarts and one instance claims each.
+	// The audit table records access decisions.
+	`CREATE TABLE timers (
+		incident TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		due_at BIGINT NOT NULL,
+		PRIMARY KEY (incident, kind)
+	);
+	CREATE INDEX timers_due ON timers (due_at);
+	CREATE TABLE audit (
+		at BIGINT NOT NULL,
+		username TEXT NOT NULL,
+		role TEXT NOT NULL,
+		action TEXT NOT NULL,
+		target TEXT NOT NULL,
+		allowed INTEGER NOT NULL,
+		detail TEXT NOT NULL
+	);
+	CREATE INDEX audit_at ON audit (at);`,
 }
 
 func (s *SQL) migrate(ctx context.Context) error {
@@ -271,6 +291,92 @@ func (t *sqlTx) Save(in *alarm.Incident, signals ...string) error {
 	return nil
 }
 
+// SetTimer upserts an incident's timer of a kind.
+func (t *sqlTx) SetTimer(tm alarm.Timer) error {
+	_, err := t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO timers (incident, kind, due_at) VALUES (?, ?, ?)
+		ON CONFLICT (incident, kind) DO UPDATE SET due_at = excluded.due_at`), tm.Incident, tm.Kind, tm.DueAt.UnixMilli())
+	if err != nil {
+		return t.s.conflict(fmt.Errorf("set timer %s/%s: %w", tm.Incident, tm.Kind, err))
+	}
+	return nil
+}
+
+// DeleteTimer removes an incident's timer of a kind.
+func (t *sqlTx) DeleteTimer(incident, kind string) error {
+	if _, err := t.tx.ExecContext(t.ctx, t.s.q(`DELETE FROM timers WHERE incident = ? AND kind = ?`), incident, kind); err != nil {
+		return t.s.conflict(fmt.Errorf("delete timer %s/%s: %w", incident, kind, err))
+	}
+	return nil
+}
+
+// ClaimTimer returns the earliest due timer, locked. On PostgreSQL, SKIP
+// LOCKED lets instances claim different timers at once and never the same
+// one; SQLite has one writer, so the transaction itself is the claim.
+func (t *sqlTx) ClaimTimer(now time.Time) (*alarm.Timer, error) {
+	q := `SELECT incident, kind, due_at FROM timers WHERE due_at <= ? ORDER BY due_at, incident, kind LIMIT 1`
+	if t.s.dialect == Postgres {
+		q += " FOR UPDATE SKIP LOCKED"
+	}
+	var tm alarm.Timer
+	var due int64
+	err := t.tx.QueryRowContext(t.ctx, t.s.q(q), now.UnixMilli()).Scan(&tm.Incident, &tm.Kind, &due)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, t.s.conflict(fmt.Errorf("claim timer: %w", err))
+	}
+	tm.DueAt = time.UnixMilli(due).UTC()
+	return &tm, nil
+}
+
+// NextTimer returns when the earliest timer is due.
+func (s *SQL) NextTimer(ctx context.Context) (time.Time, bool, error) {
+	var due sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(due_at) FROM timers`).Scan(&due); err != nil {
+		return time.Time{}, false, err
+	}
+	if !due.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(due.Int64).UTC(), true, nil
+}
+
+// Audit records an access decision.
+func (s *SQL) Audit(ctx context.Context, e alarm.AuditEntry) error {
+	allowed := 0
+	if e.Allowed {
+		allowed = 1
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO audit (at, username, role, action, target, allowed, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		e.At.UnixMilli(), e.Username, e.Role, e.Action, e.Target, allowed, e.Detail)
+	return err
+}
+
+// Audits lists access decisions, newest first.
+func (s *SQL) Audits(ctx context.Context, limit int) ([]alarm.AuditEntry, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT at, username, role, action, target, allowed, detail FROM audit ORDER BY at DESC LIMIT `+strconv.Itoa(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []alarm.AuditEntry
+	for rows.Next() {
+		var e alarm.AuditEntry
+		var at int64
+		var allowed int
+		if err := rows.Scan(&at, &e.Username, &e.Role, &e.Action, &e.Target, &allowed, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.At, e.Allowed = time.UnixMilli(at).UTC(), allowed != 0
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
 // Get returns one incident.
 func (s *SQL) Get(ctx context.Context, id string) (*alarm.Incident, error) {
 	var doc string
@@ -303,6 +409,14 @@ func (s *SQL) List(ctx context.Context, f alarm.Filter) ([]*alarm.Incident, erro
 	if f.Station != "" {
 		where = append(where, "station = ?")
 		args = append(args, f.Station)
+	}
+	if !f.OpenedFrom.IsZero() {
+		where = append(where, "opened_at >= ?")
+		args = append(args, f.OpenedFrom.UnixMilli())
+	}
+	if !f.OpenedTo.IsZero() {
+		where = append(where, "opened_at < ?")
+		args = append(args, f.OpenedTo.UnixMilli())
 	}
 	q := `SELECT doc FROM incidents`
 	if len(where) > 0 {

@@ -13,7 +13,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/internal/testenv"
+	"github.com/firegrid/firegrid/rules"
 )
 
 // stores opens each implementation for the shared suite.
@@ -168,6 +172,198 @@ func TestStoreRaceOpensOneIncident(t *testing.T) {
 			list, err := s.List(ctx, alarm.Filter{})
 			if err != nil || len(list) != 1 || len(list[0].Devices) != 9 {
 				t.Fatalf("got %d incidents (%v), want one with all 8 writers' devices", len(list), err)
+			}
+		})
+	}
+}
+
+// TestStoreTimers: timers are set, moved, claimed when due and removed, on
+// both databases; a claimed timer is invisible to a second claimer until
+// the first transaction ends.
+func TestStoreTimers(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t)
+			t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+			if _, ok, err := s.NextTimer(ctx); ok || err != nil {
+				t.Fatalf("next timer on an empty store: %v %v", ok, err)
+			}
+			err := s.Tx(ctx, func(tx alarm.Tx) error {
+				for _, tm := range []alarm.Timer{
+					{Incident: "INC-1", Kind: "ack", DueAt: t0.Add(time.Minute)},
+					{Incident: "INC-1", Kind: "arrive", DueAt: t0.Add(3 * time.Minute)},
+					{Incident: "INC-2", Kind: "ack", DueAt: t0.Add(2 * time.Minute)},
+				} {
+					if err := tx.SetTimer(tm); err != nil {
+						return err
+					}
+				}
+				// Moving a timer replaces it.
+				return tx.SetTimer(alarm.Timer{Incident: "INC-2", Kind: "ack", DueAt: t0.Add(30 * time.Second)})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next, ok, err := s.NextTimer(ctx); !ok || err != nil || !next.Equal(t0.Add(30*time.Second)) {
+				t.Fatalf("next timer %v %v %v, want the moved one at 30s", next, ok, err)
+			}
+			claim := func(now time.Time) *alarm.Timer {
+				var got *alarm.Timer
+				if err := s.Tx(ctx, func(tx alarm.Tx) error {
+					var err error
+					if got, err = tx.ClaimTimer(now); err != nil || got == nil {
+						return err
+					}
+					return tx.DeleteTimer(got.Incident, got.Kind)
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			if got := claim(t0.Add(29 * time.Second)); got != nil {
+				t.Fatalf("claimed %+v before it was due", got)
+			}
+			if got := claim(t0.Add(2 * time.Minute)); got == nil || got.Incident != "INC-2" || !got.DueAt.Equal(t0.Add(30*time.Second)) {
+				t.Fatalf("claimed %+v, want INC-2/ack due at 30s (the earliest)", got)
+			}
+			if got := claim(t0.Add(2 * time.Minute)); got == nil || got.Incident != "INC-1" || got.Kind != "ack" {
+				t.Fatalf("claimed %+v, want INC-1/ack", got)
+			}
+			if got := claim(t0.Add(2 * time.Minute)); got != nil {
+				t.Fatalf("claimed %+v, nothing else is due", got)
+			}
+			// A rolled-back claim leaves the timer for the next claimer.
+			boom := errors.New("boom")
+			err = s.Tx(ctx, func(tx alarm.Tx) error {
+				got, err := tx.ClaimTimer(t0.Add(time.Hour))
+				if err != nil || got == nil {
+					return fmt.Errorf("claim: %+v %v", got, err)
+				}
+				if err := tx.DeleteTimer(got.Incident, got.Kind); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatal(err)
+			}
+			if got := claim(t0.Add(time.Hour)); got == nil || got.Kind != "arrive" {
+				t.Fatalf("after rollback claimed %+v, want INC-1/arrive", got)
+			}
+			if name == "postgres" {
+				testSkipLocked(t, s, t0)
+			}
+		})
+	}
+}
+
+// testSkipLocked: while one transaction holds a claimed timer, another
+// claims the next one instead of waiting or taking the same.
+func testSkipLocked(t *testing.T, s *SQL, t0 time.Time) {
+	ctx := context.Background()
+	err := s.Tx(ctx, func(tx alarm.Tx) error {
+		if err := tx.SetTimer(alarm.Timer{Incident: "INC-A", Kind: "ack", DueAt: t0}); err != nil {
+			return err
+		}
+		return tx.SetTimer(alarm.Timer{Incident: "INC-B", Kind: "ack", DueAt: t0.Add(time.Second)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Tx(ctx, func(tx alarm.Tx) error {
+			got, err := tx.ClaimTimer(t0.Add(time.Minute))
+			if err != nil || got == nil || got.Incident != "INC-A" {
+				close(held)
+				return fmt.Errorf("first claimer got %+v %v", got, err)
+			}
+			close(held)
+			<-release
+			return tx.DeleteTimer(got.Incident, got.Kind)
+		})
+	}()
+	<-held
+	err = s.Tx(ctx, func(tx alarm.Tx) error {
+		got, err := tx.ClaimTimer(t0.Add(time.Minute))
+		if err != nil || got == nil || got.Incident != "INC-B" {
+			return fmt.Errorf("second claimer got %+v %v, want INC-B (INC-A is held)", got, err)
+		}
+		return tx.DeleteTimer(got.Incident, got.Kind)
+	})
+	close(release)
+	if err != nil {
+		t.Error(err)
+	}
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}
+
+// TestTwoInstancesEscalateOnce: two alarm managers on one database act on
+// the same due timers at once; each incident is escalated exactly once per
+// deadline.
+func TestTwoInstancesEscalateOnce(t *testing.T) {
+	reg, err := devices.LoadFS(configs.FS, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t)
+			t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+			clk := clock.NewFake(t0)
+			var ms []*alarm.Manager
+			for range 2 {
+				m, err := alarm.NewManager(ctx, alarm.Options{Store: s, Registry: reg, Clock: clk})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ms = append(ms, m)
+			}
+			smoke := reg.Devices(devices.KindSmoke)[:10]
+			for i, d := range smoke {
+				if _, err := ms[i%2].Apply(ctx, rules.Signal{ID: fmt.Sprintf("sig-%d", i), Rule: "smoke-alarm", Action: rules.ActionRaise,
+					Type: "fire", Severity: rules.SeverityCritical, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, At: t0}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clk.Set(t0.Add(time.Minute))
+			var wg sync.WaitGroup
+			fired := make([]int, 2)
+			for i, m := range ms {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n, err := m.FireDue(ctx)
+					if err != nil {
+						t.Error(err)
+					}
+					fired[i] = n
+				}()
+			}
+			wg.Wait()
+			if fired[0]+fired[1] != len(smoke) {
+				t.Errorf("fired %v, want %d ack timers in all", fired, len(smoke))
+			}
+			list, err := s.List(ctx, alarm.Filter{Status: alarm.StatusOpen})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, in := range list {
+				n := 0
+				for _, st := range in.Steps {
+					if st.Action == alarm.EventEscalated {
+						n++
+					}
+				}
+				if n != 1 || len(in.EscalatedTo) != 1 {
+					t.Errorf("%s escalated %d times to %v, want once", in.ID, n, in.EscalatedTo)
+				}
 			}
 		})
 	}

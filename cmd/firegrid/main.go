@@ -28,6 +28,7 @@ Usage:
   firegrid simulate test|record|replay [flags]
                                   judge the scenario library; capture and replay MQTT traffic
   firegrid check-config [flags]   validate configuration, rules and registry, then exit
+  firegrid users add [flags]      add or change a console user (bcrypt-hashed password)
   firegrid version
 
 Run 'firegrid <command> --help' for the command's flags.
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runRole(ctx, args[0], args[1:], stdout, stderr)
 	case "simulate":
 		err = simulate(ctx, args[1:], stdout, stderr)
+	case "users":
+		err = users(args[1:], os.Stdin, stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
 	case "version":

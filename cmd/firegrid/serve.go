@@ -33,6 +33,7 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, 
 		postgres   = fs.String("postgres", "", "alarm role: PostgreSQL DSN for incidents (default: SQLite in --data)")
 		influxURL  = fs.String("influx-url", "", "sink role (optional in serve): InfluxDB URL, e.g. http://127.0.0.1:8086")
 		instance   = fs.String("instance", "", "scale-out roles: this instance's name (default: the host name)")
+		usersFile  = fs.String("users", "", "users file (make it with firegrid users add); none: no log-ins")
 	)
 	if err := fs.Parse(args); err != nil {
 		return app.Config{}, err
@@ -73,6 +74,9 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, 
 	if set["scenario"] {
 		cfg.Demo.Scenario = *scenario
 	}
+	if set["users"] {
+		cfg.Dispatch.Users = *usersFile
+	}
 	if set["log-level"] {
 		cfg.Log.Level = *logLevel
 	}
@@ -110,6 +114,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go s.ReloadOn(ctx, hup)
 	fmt.Fprintf(stdout, "firegrid is up\n  console:  http://%s/\n  MQTT:     %s\n  incidents: http://%s/api/v1/incidents?status=open\n  metrics:  http://%s/metrics\n",
 		s.HTTPAddr, s.MQTTURL, s.HTTPAddr, s.HTTPAddr)
+	if len(s.DemoLogins) > 0 {
+		fmt.Fprintln(stdout, "  demo log-ins (username / password):")
+		for _, l := range s.DemoLogins {
+			who := string(l.Role)
+			if l.Station != "" {
+				who += " " + l.Station
+			}
+			fmt.Fprintf(stdout, "    %-12s %-18s %s\n", l.Username, l.Password, who)
+		}
+	}
 	select {
 	case <-ctx.Done():
 		s.Log.Info("shutting down")

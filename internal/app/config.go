@@ -10,10 +10,13 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/conf"
+	"github.com/firegrid/firegrid/notify"
 	"github.com/firegrid/firegrid/tsdb"
 )
 
@@ -46,12 +49,33 @@ type Config struct {
 	// MQTT client id suffix of an ingest, the console-stream consumer group
 	// of an alarm. Empty means the host name.
 	Instance string `yaml:"instance"`
+	// Dispatch is timers, escalation, users and notifications.
+	Dispatch Dispatch `yaml:"dispatch"`
 }
 
 // Postgres locates the PostgreSQL database.
 type Postgres struct {
 	// DSN, e.g. postgres://firegrid:secret@postgres:5432/firegrid.
 	DSN string `yaml:"dsn"`
+}
+
+// Dispatch configures what keeps the 1-3-5 promise: timers per incident
+// type and severity, escalation, who may log in, and who is told.
+type Dispatch struct {
+	alarm.DispatchConfig `yaml:",inline"`
+	// Users is the users file (make it with `firegrid users add`). Empty
+	// means no log-ins: anyone who reaches the console may do anything,
+	// which firegrid says loudly at start. The demo makes its own users.
+	Users string `yaml:"users"`
+	// SessionSecret signs session tokens; alarm instances that share it
+	// accept each other's tokens. Empty makes a random one per process.
+	SessionSecret string `yaml:"session_secret"`
+	// SessionTTL is how long a log-in lasts.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// CAP says who firegrid is in its CAP 1.2 feed and CAP webhooks.
+	CAP alarm.CAPConfig `yaml:"cap"`
+	// Notifiers are webhooks told about incident changes.
+	Notifiers []notify.Config `yaml:"notifiers"`
 }
 
 // MQTT says where devices connect.
@@ -89,6 +113,11 @@ func DefaultConfig() Config {
 		Log:    Log{Level: "info", Format: "text"},
 		Kafka:  bus.DefaultKafkaConfig(),
 		Influx: tsdb.DefaultConfig(),
+		Dispatch: Dispatch{
+			DispatchConfig: alarm.DefaultDispatchConfig(),
+			SessionTTL:     12 * time.Hour,
+			CAP:            alarm.DefaultCAPConfig(),
+		},
 	}
 }
 
@@ -174,6 +203,32 @@ func (c Config) Validate() error {
 	if c.Postgres.DSN != "" && !strings.HasPrefix(c.Postgres.DSN, "postgres://") && !strings.HasPrefix(c.Postgres.DSN, "postgresql://") &&
 		!strings.Contains(c.Postgres.DSN, "=") {
 		errs = append(errs, errors.New("postgres.dsn: want postgres://user:password@host:5432/db or key=value pairs"))
+	}
+	if err := c.Dispatch.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, fmt.Errorf("dispatch.%w", e))
+		}
+	}
+	if err := c.Dispatch.CAP.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, fmt.Errorf("dispatch.cap.%w", e))
+		}
+	}
+	names := map[string]bool{}
+	for i, n := range c.Dispatch.Notifiers {
+		n.Defaults()
+		if err := n.Validate(); err != nil {
+			for _, e := range unwrapAll(err) {
+				errs = append(errs, fmt.Errorf("dispatch.notifiers.%d.%w", i, e))
+			}
+		}
+		if names[n.Name] {
+			errs = append(errs, fmt.Errorf("dispatch.notifiers.%d.name: %q is used twice", i, n.Name))
+		}
+		names[n.Name] = true
+	}
+	if c.Dispatch.SessionTTL <= 0 {
+		errs = append(errs, fmt.Errorf("dispatch.session_ttl: %v: want a positive duration, e.g. 12h", c.Dispatch.SessionTTL))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

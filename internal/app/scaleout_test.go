@@ -320,14 +320,22 @@ func TestScaleOutInfluxOutage(t *testing.T) {
 	t.Logf("alarm → console after the outage: %v", last)
 
 	want := sent // every hydrant reading is one point
-	testenv.Eventually(t, 60*time.Second, func() bool {
+	count := func() int {
 		rows := testenv.InfluxQL(t, c.influx.URL, "firegrid", "SELECT count(seq) FROM hydrant")
 		got := 0.0
 		if len(rows) == 1 {
 			got, _ = rows[0]["count"].(float64)
 		}
-		return int(got)+int(sink.Sink.Dropped("buffer_full")) == want
-	}, "%d hydrant readings in InfluxDB or counted as dropped", want)
+		return int(got)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for count()+int(sink.Sink.Dropped("buffer_full")) != want && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := count(); got+int(sink.Sink.Dropped("buffer_full")) != want {
+		t.Fatalf("%d hydrant readings sent; %d in InfluxDB, dropped: buffer_full %v, rejected %v, undecodable %v, buffered %d",
+			want, got, sink.Sink.Dropped("buffer_full"), sink.Sink.Dropped("rejected"), sink.Sink.Dropped("undecodable"), sink.Sink.Buffered())
+	}
 	if d := sink.Sink.Dropped("buffer_full"); d != 0 {
 		t.Errorf("dropped %v points with a buffer of %d", d, c.cfg.Influx.Buffer)
 	}

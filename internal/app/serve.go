@@ -25,6 +25,7 @@ import (
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/clock"
+	"github.com/firegrid/firegrid/notify"
 	"github.com/firegrid/firegrid/rules"
 	"github.com/firegrid/firegrid/store"
 	"github.com/firegrid/firegrid/tsdb"
@@ -47,6 +48,8 @@ type Serve struct {
 	DeadLetters *ingest.DeadLetters
 	Metrics     *prometheus.Registry
 	Log         *slog.Logger
+	// DemoLogins are the demo's users, printed at start.
+	DemoLogins []Login
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -145,7 +148,7 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 
 	hub := alarm.NewHub()
 	s.Manager, err = alarm.NewManager(ctx, alarm.Options{Store: st, Registry: reg, Bus: b, Hub: hub, Clock: clk,
-		Logger: log.With("component", "alarm"), Registerer: s.Metrics})
+		Logger: log.With("component", "alarm"), Registerer: s.Metrics, Dispatch: &cfg.Dispatch.DispatchConfig})
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +183,25 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 		return nil, addrError("HTTP console", cfg.HTTP, "--http", err)
 	}
 	s.HTTPAddr = ln.Addr().String()
-	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters,
+	users, logins, err := loadUsers(cfg, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	s.DemoLogins = logins
+	var auth *alarm.Auth
+	if len(users) > 0 {
+		auth = alarm.NewAuth(users, []byte(cfg.Dispatch.SessionSecret), cfg.Dispatch.SessionTTL, clk)
+	}
+	routes, err := notify.Routes(cfg.Dispatch.Notifiers, cfg.Dispatch.CAP, os.LookupEnv, clk)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch.%w", err)
+	}
+	recent := alarm.NewRecent(10)
+	api := &alarm.API{Manager: s.Manager, Registry: reg, DeadLetters: s.DeadLetters, Auth: auth, CAP: cfg.Dispatch.CAP, Recent: recent,
 		Metrics: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), Log: log.With("component", "http"),
 		Extra: s.Rules.Register}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(api.CloseStreams)
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -191,6 +209,18 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	// Sinks before sources: consumers are running before ingest takes a
 	// message.
 	s.goRun("alarm", func() error { return b.Consume(rctx, bus.TopicSignals, "alarm", s.Manager.HandleSignal) })
+	if len(routes) > 0 {
+		// Notifications hang off the incidents topic in their own group:
+		// a slow receiver never holds up dispatch.
+		d := notify.NewDispatcher(routes, s.Manager, clk, log.With("component", "notify"), 4096)
+		s.goRun("notify", func() error { return d.Run(rctx, 4) })
+		s.goRun("notify consumer", func() error { return b.Consume(rctx, bus.TopicIncidents, "notify", d.Handle) })
+	}
+	// The incident view's recent values: the alarm role reads telemetry
+	// in a group of its own, so the rules never wait on it.
+	s.goRun("recent readings", func() error { return b.Consume(rctx, bus.TopicTelemetry, "alarm-recent", recent.Handle) })
+	// Timers first act on what fell due while firegrid was down.
+	s.goRun("timers", func() error { return s.Manager.RunTimers(rctx) })
 	s.goRun("deadletters", func() error { return b.Consume(rctx, bus.TopicDeadLetters, "deadletters", s.DeadLetters.Handle) })
 	if cfg.Influx.Enabled() {
 		sink, err := tsdb.New(cfg.Influx, tsdb.Options{Logger: log.With("component", "sink"), Registerer: s.Metrics})

@@ -80,3 +80,32 @@ func LineOf(n *yaml.Node, path ...string) int {
 	}
 	return line
 }
+
+// Locate rewrites validation errors whose messages start with a dotted key
+// path ("users.2.role: ...") as "name:LINE: message" lines, the line being
+// the key's in the document root.
+func Locate(name string, root *yaml.Node, err error) error {
+	var lines []string
+	for _, e := range Unwrap(err) {
+		msg := e.Error()
+		key := strings.SplitN(msg, ":", 2)[0]
+		if l := LineOf(root, strings.Split(key, ".")...); l > 0 {
+			lines = append(lines, fmt.Sprintf("%s:%d: %s", name, l, msg))
+		} else {
+			lines = append(lines, fmt.Sprintf("%s: %s", name, msg))
+		}
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// Unwrap flattens errors joined with errors.Join.
+func Unwrap(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Unwrap(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

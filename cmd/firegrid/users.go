@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/internal/app"
+)
+
+// users runs `firegrid users add`: it writes a user with a bcrypt hash of
+// the password into the users file. The password comes from
+// FIREGRID_PASSWORD or the first line of standard input, never from a flag
+// (flags end up in shell history and process lists).
+func users(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New("usage: firegrid users add --file configs/users.yaml --username NAME --role crew|center119|subdistrict [--station MFS-1]")
+	}
+	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		file     = fs.String("file", "configs/users.yaml", "users file to create or change")
+		username = fs.String("username", "", "log-in name")
+		name     = fs.String("name", "", "the person's name (optional)")
+		role     = fs.String("role", "", "crew, center119 or subdistrict")
+		station  = fs.String("station", "", "the crew's station id (required for crew)")
+		registry = fs.String("registry", "", "territory directory to check the station against (default: the embedded demo)")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: firegrid users add [flags]; the password is read from FIREGRID_PASSWORD or the first line of stdin")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	u := alarm.User{Username: *username, Name: *name, Role: alarm.Role(*role), Station: *station}
+	if u.Username == "" || u.Role == "" {
+		return errors.New("--username and --role are required")
+	}
+	if u.Station != "" {
+		reg, err := app.LoadRegistry(*registry)
+		if err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		if _, ok := reg.Station(u.Station); !ok {
+			return fmt.Errorf("--station %q is not a station of the registry", u.Station)
+		}
+	}
+	password := os.Getenv("FIREGRID_PASSWORD")
+	if password == "" {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	hash, err := alarm.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash = hash
+	if err := alarm.AddUser(*file, u); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s (%s) written to %s\n", u.Username, u.Role, *file)
+	return nil
+}

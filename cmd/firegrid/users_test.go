@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/firegrid/firegrid/alarm"
+)
+
+func TestUsersAdd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	var out, errb bytes.Buffer
+	t.Setenv("FIREGRID_PASSWORD", "s3cret-password")
+	if code := run([]string{"users", "add", "--file", path, "--username", "mfs1", "--role", "crew", "--station", "MFS-1"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), "s3cret") || !strings.Contains(string(b), "password_hash: $2") {
+		t.Fatalf("users file does not hold a bcrypt hash only:\n%s", b)
+	}
+	f, err := alarm.LoadUsers(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := alarm.NewAuth(f.Users, nil, 0, nil).Login("mfs1", "s3cret-password"); err != nil {
+		t.Errorf("log in with the added user: %v", err)
+	}
+	errb.Reset()
+	if code := run([]string{"users", "add", "--file", path, "--username", "x", "--role", "crew", "--station", "MFS-404"}, &out, &errb); code == 0 ||
+		!strings.Contains(errb.String(), "MFS-404") {
+		t.Errorf("unknown station: exit %d %s", code, errb.String())
+	}
+}

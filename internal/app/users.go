@@ -1,0 +1,66 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/devices"
+)
+
+// Login is a user name and password the demo prints at start.
+type Login struct {
+	Username string
+	Password string
+	Role     alarm.Role
+	Station  string
+}
+
+// DemoLogins are the demo's users: one crew per station, the 119 centre
+// and the sub-district. Their passwords are public: the demo is a demo.
+func DemoLogins(reg *devices.Registry) []Login {
+	var out []Login
+	for _, st := range reg.Stations() {
+		name := strings.ToLower(st.ID)
+		out = append(out, Login{Username: name, Password: "demo-" + name, Role: alarm.RoleCrew, Station: st.ID})
+	}
+	out = append(out,
+		Login{Username: "center119", Password: "demo-center119", Role: alarm.RoleCenter119},
+		Login{Username: "subdistrict", Password: "demo-subdistrict", Role: alarm.RoleSubdistrict})
+	return out
+}
+
+// loadUsers returns the configured users (the demo's when the demo runs
+// without a users file) and, for the demo, the log-ins to print. No users
+// means no log-ins, which is logged as a warning.
+func loadUsers(cfg Config, reg *devices.Registry, log *slog.Logger) ([]alarm.User, []Login, error) {
+	if cfg.Dispatch.Users != "" {
+		f, err := alarm.LoadUsers(cfg.Dispatch.Users, reg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("users: %w", err)
+		}
+		if len(f.Users) == 0 {
+			return nil, nil, fmt.Errorf("users: %s has no users; add one with firegrid users add", cfg.Dispatch.Users)
+		}
+		return f.Users, nil, nil
+	}
+	if !cfg.Demo.Enabled {
+		log.Warn("no users configured: anyone who reaches the console may see and act on every incident; add users with `firegrid users add` and set dispatch.users")
+		return nil, nil, nil
+	}
+	logins := DemoLogins(reg)
+	users := make([]alarm.User, 0, len(logins))
+	for _, l := range logins {
+		// The demo's passwords are printed for all to see: hashing them
+		// hard would only slow the start.
+		h, err := alarm.HashPasswordCost(l.Password, bcrypt.MinCost)
+		if err != nil {
+			return nil, nil, err
+		}
+		users = append(users, alarm.User{Username: l.Username, Role: l.Role, Station: l.Station, PasswordHash: h})
+	}
+	return users, logins, nil
+}

@@ -1,0 +1,258 @@
+// Package notify tells people and systems outside the console about
+// incidents: webhooks (JSON or CAP 1.2 XML, signed with HMAC-SHA256) for
+// provincial and third-party alerting systems, and messages to the
+// guardian of a resident in care and the zone's grid worker through an SMS
+// gateway's webhook.
+//
+// It consumes the incidents topic with its own consumer group, so the
+// alarm path never waits on it: Handle only queues; workers deliver, retry
+// with backoff, and record each delivery's status on its incident.
+// Notification must never delay dispatch.
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/bus"
+	"github.com/firegrid/firegrid/internal/clock"
+)
+
+// Notification is one message about an incident change for one target.
+type Notification struct {
+	Event    string
+	At       time.Time
+	Incident *alarm.Incident
+	// Recipient is set for messages to a person (guardian, grid worker).
+	Recipient *Recipient
+}
+
+// Recipient is a person told through a gateway.
+type Recipient struct {
+	Role  string `json:"role"` // guardian or grid_worker
+	Name  string `json:"name,omitempty"`
+	Phone string `json:"phone"`
+}
+
+// Notifier delivers notifications. retry says whether a failure may pass
+// on a later attempt (a timeout, a 5xx) or never will (a 4xx).
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) (retry bool, err error)
+}
+
+// NotifierFunc adapts a function to Notifier.
+type NotifierFunc func(ctx context.Context, n Notification) (bool, error)
+
+// Notify calls f.
+func (f NotifierFunc) Notify(ctx context.Context, n Notification) (bool, error) { return f(ctx, n) }
+
+// Recorder keeps delivery status on the incident (alarm.Manager).
+type Recorder interface {
+	RecordDelivery(ctx context.Context, incident string, d alarm.Delivery) error
+}
+
+// Route is a notifier with what it is told about.
+type Route struct {
+	Name     string
+	Notifier Notifier
+	// Target names the receiving system in delivery records.
+	Target string
+	// Events and Types select changes; empty means every event and type.
+	Events []string
+	Types  []string
+	// Recipients, when set, sends one message per person of these roles
+	// (guardian, grid_worker) instead of one per change.
+	Recipients []string
+	Retry      Retry
+}
+
+// Retry is a backoff policy.
+type Retry struct {
+	Attempts   int           `yaml:"attempts"`
+	Backoff    time.Duration `yaml:"backoff"`
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+}
+
+// Dispatcher fans incident changes out to routes.
+type Dispatcher struct {
+	routes []Route
+	rec    Recorder
+	clock  clock.Clock
+	log    *slog.Logger
+	queue  chan job
+	// Dropped counts notifications not queued because the queue was full.
+	mu      sync.Mutex
+	dropped int
+}
+
+type job struct {
+	route *Route
+	n     Notification
+}
+
+// NewDispatcher returns a dispatcher with a queue of the given depth.
+func NewDispatcher(routes []Route, rec Recorder, clk clock.Clock, log *slog.Logger, depth int) *Dispatcher {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if depth <= 0 {
+		depth = 1024
+	}
+	return &Dispatcher{routes: routes, rec: rec, clock: clk, log: log, queue: make(chan job, depth)}
+}
+
+// Handle is the bus handler for the incidents topic. It only queues, so it
+// never holds up the alarm role that published the change.
+func (d *Dispatcher) Handle(_ context.Context, r bus.Record) error {
+	var c alarm.Change
+	if err := json.Unmarshal(r.Value, &c); err != nil {
+		return fmt.Errorf("%w: incident change: %v", bus.ErrPoison, err)
+	}
+	d.Enqueue(c)
+	return nil
+}
+
+// Enqueue queues the notifications a change asks for.
+func (d *Dispatcher) Enqueue(c alarm.Change) {
+	if c.Incident == nil {
+		return
+	}
+	for i := range d.routes {
+		rt := &d.routes[i]
+		if (len(rt.Events) > 0 && !slices.Contains(rt.Events, c.Event)) || (len(rt.Types) > 0 && !slices.Contains(rt.Types, c.Incident.Type)) {
+			continue
+		}
+		n := Notification{Event: c.Event, At: c.At, Incident: c.Incident}
+		if len(rt.Recipients) == 0 {
+			d.push(job{rt, n})
+			continue
+		}
+		for _, who := range recipients(c.Incident, rt.Recipients) {
+			n.Recipient = &who
+			d.push(job{rt, n})
+		}
+	}
+}
+
+// recipients are the people of the wanted roles an incident names: the
+// guardian only of a resident in care, the zone's grid worker.
+func recipients(in *alarm.Incident, roles []string) []Recipient {
+	var out []Recipient
+	for _, r := range roles {
+		switch r {
+		case "guardian":
+			if in.Resident.Any() && in.Guardian.Phone != "" {
+				out = append(out, Recipient{Role: r, Name: in.Guardian.Name, Phone: in.Guardian.Phone})
+			}
+		case "grid_worker":
+			if in.GridWorker.Phone != "" {
+				out = append(out, Recipient{Role: r, Name: in.GridWorker.Name, Phone: in.GridWorker.Phone})
+			}
+		}
+	}
+	return out
+}
+
+func (d *Dispatcher) push(j job) {
+	select {
+	case d.queue <- j:
+	default:
+		d.mu.Lock()
+		d.dropped++
+		d.mu.Unlock()
+		d.log.Error("notification queue full; dropped", "notifier", j.route.Name, "incident", j.n.Incident.ID, "event", j.n.Event)
+	}
+}
+
+// Dropped reports how many notifications the full queue refused.
+func (d *Dispatcher) Dropped() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dropped
+}
+
+// Run delivers queued notifications with the given number of workers
+// until ctx is done.
+func (d *Dispatcher) Run(ctx context.Context, workers int) error {
+	if workers <= 0 {
+		workers = 4
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-d.queue:
+					d.deliver(ctx, j)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// deliver tries one notification until it is delivered, cannot be, or
+// runs out of attempts, recording its status on the incident.
+func (d *Dispatcher) deliver(ctx context.Context, j job) {
+	rt, n := j.route, j.n
+	target := rt.Target
+	if n.Recipient != nil {
+		target = n.Recipient.Role + " " + n.Recipient.Phone
+	}
+	rec := alarm.Delivery{Notifier: rt.Name, Target: target, Event: n.Event, Version: n.Incident.Version}
+	attempts := max(rt.Retry.Attempts, 1)
+	backoff := rt.Retry.Backoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		retry, err := rt.Notifier.Notify(actx, n)
+		cancel()
+		rec.Attempts, rec.At = attempt, d.clock.Now()
+		switch {
+		case err == nil:
+			rec.Status, rec.Error = alarm.DeliveryDelivered, ""
+		case retry && attempt < attempts && ctx.Err() == nil:
+			rec.Status, rec.Error = alarm.DeliveryRetrying, err.Error()
+		default:
+			rec.Status, rec.Error = alarm.DeliveryFailed, err.Error()
+		}
+		d.record(ctx, n.Incident.ID, rec)
+		if rec.Status != alarm.DeliveryRetrying {
+			if err != nil {
+				d.log.Error("notification failed", "notifier", rt.Name, "incident", n.Incident.ID, "event", n.Event, "attempts", attempt, "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.clock.After(backoff):
+		}
+		if backoff *= 2; rt.Retry.MaxBackoff > 0 && backoff > rt.Retry.MaxBackoff {
+			backoff = rt.Retry.MaxBackoff
+		}
+	}
+}
+
+func (d *Dispatcher) record(ctx context.Context, id string, rec alarm.Delivery) {
+	if d.rec == nil {
+		return
+	}
+	if err := d.rec.RecordDelivery(context.WithoutCancel(ctx), id, rec); err != nil && !errors.Is(err, context.Canceled) {
+		d.log.Warn("delivery status not recorded", "incident", id, "err", err)
+	}
+}

@@ -1,0 +1,195 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/testenv"
+	"github.com/firegrid/firegrid/notify"
+	"github.com/firegrid/firegrid/rules"
+	"github.com/firegrid/firegrid/store"
+)
+
+// receiver is a webhook endpoint that checks signatures and fails the
+// first attempts.
+type receiver struct {
+	t      *testing.T
+	secret []byte
+	mu     sync.Mutex
+	fail   int
+	calls  int
+	bodies [][]byte
+	bad    int
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.calls++
+	if !notify.Verify(rc.secret, r.Header.Get(notify.HeaderTimestamp), body, r.Header.Get(notify.HeaderSignature)) {
+		rc.bad++
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if rc.calls <= rc.fail {
+		http.Error(w, "try later", http.StatusServiceUnavailable)
+		return
+	}
+	rc.bodies = append(rc.bodies, body)
+}
+
+func (rc *receiver) got() (calls int, bodies [][]byte, bad int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.calls, append([][]byte(nil), rc.bodies...), rc.bad
+}
+
+// spy records every delivery status on the way to the manager.
+type spy struct {
+	next notify.Recorder
+	mu   sync.Mutex
+	seen []alarm.Delivery
+}
+
+func (s *spy) RecordDelivery(ctx context.Context, id string, d alarm.Delivery) error {
+	s.mu.Lock()
+	s.seen = append(s.seen, d)
+	s.mu.Unlock()
+	return s.next.RecordDelivery(ctx, id, d)
+}
+
+func fire(t *testing.T) (*alarm.Manager, *alarm.Incident) {
+	t.Helper()
+	reg, err := devices.LoadFS(configs.FS, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "firegrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m, err := alarm.NewManager(context.Background(), alarm.Options{Store: st, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range reg.Devices(devices.KindSmoke) {
+		if site, _ := reg.Site(d.Site); site.Flags.ElderlyAlone && site.Guardian.Phone != "" {
+			in, err := m.Apply(context.Background(), rules.Signal{ID: "sig-1", Rule: "smoke-alarm", Action: rules.ActionRaise, Type: "fire",
+				Severity: rules.SeverityCritical, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, At: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m, in
+		}
+	}
+	t.Fatal("no elderly household with a guardian")
+	return nil, nil
+}
+
+// TestWebhookRetriesSignedAndRecorded: the receiver fails twice; the
+// webhook retries with backoff, every attempt is signed, and the incident
+// shows retrying, then delivered after three attempts.
+func TestWebhookRetriesSignedAndRecorded(t *testing.T) {
+	m, in := fire(t)
+	rc := &receiver{t: t, secret: []byte("s3cret"), fail: 2}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	routes, err := notify.Routes([]notify.Config{{Name: "province", URL: srv.URL, Secret: "s3cret",
+		Retry: notify.Retry{Attempts: 5, Backoff: 5 * time.Millisecond}}}, alarm.DefaultCAPConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := &spy{next: m}
+	d := notify.NewDispatcher(routes, sp, nil, nil, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx, 2) }()
+	defer func() { cancel(); <-done }()
+
+	d.Enqueue(alarm.Change{Event: "opened", At: in.OpenedAt, Incident: in})
+	d.Enqueue(alarm.Change{Event: "updated", At: in.OpenedAt, Incident: in}) // not selected by default
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		got, _ := m.Get(context.Background(), in.ID)
+		return len(got.Deliveries) == 1 && got.Deliveries[0].Status == alarm.DeliveryDelivered
+	}, "delivery recorded as delivered on the incident")
+	got, _ := m.Get(context.Background(), in.ID)
+	if dl := got.Deliveries[0]; dl.Attempts != 3 || dl.Notifier != "province" || dl.Event != "opened" || dl.Error != "" {
+		t.Errorf("delivery %+v, want delivered on attempt 3", dl)
+	}
+	calls, bodies, bad := rc.got()
+	if calls != 3 || bad != 0 || len(bodies) != 1 {
+		t.Fatalf("receiver: %d calls, %d bad signatures, %d accepted", calls, bad, len(bodies))
+	}
+	var c alarm.Change
+	if err := json.Unmarshal(bodies[0], &c); err != nil || c.Incident.ID != in.ID || c.Event != "opened" {
+		t.Errorf("body: %v %+v", err, c)
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if len(sp.seen) != 3 || sp.seen[0].Status != alarm.DeliveryRetrying || sp.seen[0].Error == "" || sp.seen[2].Status != alarm.DeliveryDelivered {
+		t.Errorf("statuses %+v, want retrying, retrying, delivered", sp.seen)
+	}
+}
+
+// TestWebhookGivesUp: a receiver that always fails ends as failed, with
+// the error on the incident; a 4xx is not retried.
+func TestWebhookGivesUp(t *testing.T) {
+	m, in := fire(t)
+	rc := &receiver{t: t, secret: []byte("right"), fail: 100}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	routes, _ := notify.Routes([]notify.Config{
+		{Name: "down", URL: srv.URL, Secret: "right", Retry: notify.Retry{Attempts: 3, Backoff: time.Millisecond}},
+		{Name: "wrong-secret", URL: srv.URL, Secret: "wrong", Retry: notify.Retry{Attempts: 3, Backoff: time.Millisecond}},
+	}, alarm.DefaultCAPConfig(), nil, nil)
+	d := notify.NewDispatcher(routes, m, nil, nil, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx, 2) }()
+	defer func() { cancel(); <-done }()
+	d.Enqueue(alarm.Change{Event: "opened", At: in.OpenedAt, Incident: in})
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		got, _ := m.Get(context.Background(), in.ID)
+		n := 0
+		for _, dl := range got.Deliveries {
+			if dl.Status == alarm.DeliveryFailed {
+				n++
+			}
+		}
+		return n == 2
+	}, "both deliveries failed")
+	got, _ := m.Get(context.Background(), in.ID)
+	for _, dl := range got.Deliveries {
+		want := map[string]int{"down": 3, "wrong-secret": 1}[dl.Notifier]
+		if dl.Attempts != want || dl.Error == "" {
+			t.Errorf("%s: %d attempts (%q), want %d", dl.Notifier, dl.Attempts, dl.Error, want)
+		}
+	}
+}
+
+// TestCAPWebhook: the cap format posts a CAP 1.2 alert.
+func TestCAPWebhook(t *testing.T) {
+	_, in := fire(t)
+	wh := &notify.Webhook{Format: notify.FormatCAP, CAP: alarm.DefaultCAPConfig()}
+	b, ctype, err := wh.Body(notify.Notification{Event: "opened", Incident: in})
+	if err != nil || ctype != "application/cap+xml" {
+		t.Fatal(err, ctype)
+	}
+	var a alarm.CAPAlert
+	if err := xml.Unmarshal(b, &a); err != nil || a.XMLName.Space != alarm.CAPNamespace || a.Identifier == "" || len(a.Info) != 1 {
+		t.Fatalf("CAP body: %v %+v", err, a)
+	}
+}
