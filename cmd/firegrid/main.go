@@ -20,8 +20,9 @@ const usage = `firegrid: fire alarms from networked detectors, hydrants and char
 Usage:
   firegrid serve [flags]          run everything in one process (see --help)
   firegrid simulate [flags]       publish a simulated fleet and scenario to an MQTT broker
-  firegrid simulate test|record|replay [flags]
-                                  judge the scenario library; capture and replay MQTT traffic
+  firegrid simulate test|record|replay|load|generate [flags]
+                                  judge the scenario library; capture and replay MQTT traffic;
+                                  push load; write a territory of any size
   firegrid check-config [flags]   validate configuration, rules and registry, then exit
   firegrid version
 

@@ -17,6 +17,7 @@ import (
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/internal/app"
 	"github.com/firegrid/firegrid/simulator"
+	"github.com/firegrid/firegrid/simulator/territory"
 )
 
 const simulateUsage = `Usage:
@@ -26,6 +27,8 @@ const simulateUsage = `Usage:
   firegrid simulate record [flags]   capture MQTT traffic from a broker to JSON Lines
   firegrid simulate replay [flags]   publish a capture again, with its spacing
   firegrid simulate load [flags]     push load at a firegrid; report msg/s and alarm-to-console latency
+  firegrid simulate generate --out DIR [flags]
+                                     write a made-up territory (registry directory) of any size for serve and simulate
 
 Run 'firegrid simulate <command> --help' for the command's flags.
 `
@@ -45,6 +48,8 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return simulateReplay(ctx, args[1:], stdout, stderr)
 		case "load":
 			return simulateLoad(ctx, args[1:], stdout, stderr)
+		case "generate":
+			return simulateGenerate(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, simulateUsage)
 			return nil
@@ -394,5 +399,44 @@ func simulateLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if res.Failed > 0 {
 		return fmt.Errorf("%d of %d messages failed: %s", res.Failed, res.Sent, res.FirstError)
 	}
+	return nil
+}
+
+func simulateGenerate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("simulate generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: firegrid simulate generate --out DIR [flags]\n\nWrites a made-up territory as a registry directory that firegrid serve --registry DIR\nand firegrid simulate [load] --registry DIR use. Communities (three zones each) grow with\nthe households, about 24 households a zone. The defaults with --seed 1 write configs/demo.\n\n")
+		fs.PrintDefaults()
+	}
+	out := fs.String("out", "", "directory to write the registry files into (created if need be)")
+	var o territory.Options
+	fs.IntVar(&o.Households, "households", territory.DefaultHouseholds, "households, one smoke detector each (a kitchen detector in every eighth)")
+	fs.IntVar(&o.Hydrants, "hydrants", territory.DefaultHydrants, "hydrants, one pressure monitor each")
+	fs.IntVar(&o.Sheds, "sheds", territory.DefaultSheds, "e-bike charging sheds, a 10-port charger and a smoke detector each")
+	fs.Uint64Var(&o.Seed, "seed", 1, "random seed; the same seed and sizes write the same files")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see firegrid simulate generate --help)", fs.Arg(0))
+	}
+	if *out == "" {
+		return errors.New("--out DIR is required")
+	}
+	if o.Households <= 0 || o.Hydrants <= 0 || o.Sheds <= 0 {
+		return fmt.Errorf("--households, --hydrants and --sheds must be at least 1 (got %d, %d, %d)", o.Households, o.Hydrants, o.Sheds)
+	}
+	t, err := territory.Generate(o)
+	if err != nil {
+		return err
+	}
+	if err := t.Write(*out); err != nil {
+		return err
+	}
+	c := t.Counts()
+	fmt.Fprintf(stdout, "territory written to %s: %d communities, %d zones, %d stations; %d households, %d corridors, %d charging sheds, %d hydrants; %d devices (%d smoke, %d hydrant, %d charger), %d residents\n",
+		*out, c.Communities, c.Zones, c.Stations, c.Households, c.Corridors, c.Sheds, c.Hydrants,
+		c.Devices(), c.SmokeDetectors, c.HydrantMonitors, c.Chargers, c.Residents)
 	return nil
 }
