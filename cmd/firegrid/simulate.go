@@ -85,6 +85,7 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.Fleet.SmokeInterval, "smoke-interval", 0, "heartbeat interval of smoke detectors (default 60s)")
 	fs.DurationVar(&cfg.Fleet.HydrantInterval, "hydrant-interval", 0, "telemetry interval of hydrant monitors (default 30s)")
 	fs.DurationVar(&cfg.Fleet.ChargerInterval, "charger-interval", 0, "telemetry interval of chargers (default 30s)")
+	start := fs.String("start", "", "simulated wall-clock time at the start, as HH:MM (today, local time) or RFC 3339; sets the time of day of the hydrants' demand cycle (default: now, or the virtual clock's start)")
 	junit := fs.String("junit", "", "write the expectations' results as JUnit XML to this file")
 	record := fs.String("record", "", "write every publication to this capture file (JSON Lines)")
 	verbose := fs.Bool("v", false, "log every publication")
@@ -93,6 +94,13 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see firegrid simulate --help)", fs.Arg(0))
+	}
+	if *start != "" {
+		t, err := parseStart(*start, time.Now())
+		if err != nil {
+			return err
+		}
+		cfg.Start = t
 	}
 	log := newLogger(stderr, *verbose)
 	var capture *simulator.CaptureWriter
@@ -142,6 +150,22 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "capture: %d messages written to %s\n", capture.Len(), *record)
 	}
 	return finish(stdout, *junit, err, rep)
+}
+
+// parseStart reads --start: HH:MM (or HH:MM:SS) on the day of now in its
+// location, or an RFC 3339 time.
+func parseStart(s string, now time.Time) (time.Time, error) {
+	for _, layout := range []string{"15:04", "15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
+			y, m, d := now.Date()
+			return time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, now.Location()), nil
+		}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--start: %q is not HH:MM nor an RFC 3339 time like 2026-11-23T07:30:00+08:00", s)
+	}
+	return t, nil
 }
 
 // finish prints the summary of reports, writes the JUnit file, and turns

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/app"
@@ -151,5 +152,25 @@ func TestSimulateGenerate(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "simulate", "generate", "--households", "10"); code != 1 || !strings.Contains(errOut, "--out DIR is required") {
 		t.Errorf("without --out: exit code %d, %s", code, errOut)
+	}
+}
+
+func TestParseStart(t *testing.T) {
+	now := time.Date(2026, 11, 23, 15, 4, 5, 0, time.FixedZone("CST", 8*3600))
+	for _, c := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"07:30", time.Date(2026, 11, 23, 7, 30, 0, 0, now.Location())},
+		{"19:30:15", time.Date(2026, 11, 23, 19, 30, 15, 0, now.Location())},
+		{"2026-11-20T03:00:00Z", time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)},
+	} {
+		got, err := parseStart(c.in, now)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("parseStart(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+	if _, err := parseStart("7.30", now); err == nil {
+		t.Error(`parseStart("7.30"): no error`)
 	}
 }
