@@ -54,7 +54,8 @@ func SmokeHeartbeat(id string) devices.Message {
 }
 
 // HydrantTelemetry is a hydrant's periodic telemetry at the given
-// pressure: 0.30 MPa is the demo network's nominal, below 0.10 MPa a
+// pressure: 0.30 MPa is a normal reading (the simulated mains run from
+// 0.32 MPa at night to about 0.26 MPa at the demand peaks), below 0.10 MPa a
 // hydrant no longer meets GB 50974 in a fire.
 func HydrantTelemetry(id string, pressureMPa float64) devices.Message {
 	return fixture(devices.KindHydrant, id, devices.ChannelTelemetry, "",

@@ -157,7 +157,14 @@ type Fleet struct {
 	queue   minHeap[slot]
 	pending []Publication // events raised by the last heartbeat
 	seqBase uint64
+	start   time.Time // simulated wall-clock time at offset 0
 }
+
+// SetStart sets the simulated wall-clock time at offset 0, which gives the
+// devices' daily cycles (the hydrants' water demand) their time of day, in
+// t's location. A fleet starts at the zero time (midnight) until told
+// otherwise; a Runner sets it. Call it before the first Next.
+func (f *Fleet) SetStart(t time.Time) { f.start = t }
 
 // NewFleet returns a fleet of devs. Each device's first heartbeat falls at
 // random within its first interval, so that a fleet does not publish in one
@@ -266,7 +273,7 @@ func (f *Fleet) Next() (Publication, bool) {
 	}
 	s := f.queue.pop()
 	m := f.models[s.index]
-	m.tick(s.at - m.last)
+	m.tick(s.at-m.last, f.start.Add(s.at))
 	m.last = s.at
 	p := f.publication(s.at, m, devices.ChannelTelemetry, "", nil)
 	f.queue.push(slot{at: s.at + m.interval(f.cfg.Interval(m.kind), f.cfg.jitter()), index: s.index})
@@ -313,7 +320,7 @@ func (f *Fleet) apply(at time.Duration, st *Step, repeat int) Publication {
 		}
 	case ActionEvent, ActionTelemetry:
 		if at > m.last {
-			m.tick(at - m.last)
+			m.tick(at-m.last, f.start.Add(at))
 			m.last = at
 		}
 		m.impose(st.Values, st.Ports)

@@ -15,8 +15,11 @@ const (
 	// Smoke detectors.
 	smokeLowBatteryPct = 15.0 // a detector reports low_battery below this
 	smokeDrainingShare = 0.05 // share of detectors whose battery drains
-	// Hydrants: municipal mains at a nominal 0.30 MPa.
-	hydrantNominalMPa = 0.30
+	// Hydrants: municipal mains at a nominal 0.32 MPa at night, pulled
+	// down by the daily demand to about 0.26 MPa at the morning (7-8 h) and
+	// evening (19-20 h) peaks; never near the 0.10 MPa of GB 50974.
+	hydrantNominalMPa = 0.32
+	hydrantNoiseMPa   = 0.004
 	// Chargers.
 	chargerDefaultPorts = 10
 	chargerMainsV       = 220.0
@@ -53,6 +56,7 @@ type model struct {
 	lowBatterySent                   bool
 	// hydrant
 	nominal, pressure, tilt float64
+	demandScale             float64 // how much of the daily demand this hydrant's main feels
 	// charger
 	voltage float64
 	ports   []portState
@@ -91,8 +95,9 @@ func newModel(id string, kind devices.Kind, ports int, index int, seed uint64) *
 			m.drainPerHour = 0.002
 		}
 	case devices.KindHydrant:
-		m.nominal = min(max(hydrantNominalMPa+0.01*r.NormFloat64(), 0.27), 0.33)
+		m.nominal = min(max(hydrantNominalMPa+0.01*r.NormFloat64(), 0.29), 0.35)
 		m.pressure = m.nominal
+		m.demandScale = 0.8 + 0.4*r.Float64()
 		m.tilt = 0.2 + 0.8*r.Float64()
 		m.battery = 70 + 30*r.Float64()
 		m.drainPerHour = 0.002
@@ -123,8 +128,8 @@ func (m *model) startSession(p *portState) {
 }
 
 // tick moves the device's state on by dt, the time since its last
-// heartbeat.
-func (m *model) tick(dt time.Duration) {
+// heartbeat, to the simulated wall-clock time now.
+func (m *model) tick(dt time.Duration, now time.Time) {
 	s := dt.Seconds()
 	r := m.rng
 	switch m.kind {
@@ -133,7 +138,7 @@ func (m *model) tick(dt time.Duration) {
 		m.obscuration = 0.05 + math.Abs(0.05*r.NormFloat64())
 		m.battery = max(m.battery-m.drainPerHour*s/3600, 0)
 	case devices.KindHydrant:
-		m.pressure = m.nominal + 0.004*r.NormFloat64()
+		m.pressure = m.nominal - m.demandScale*HydrantDemand(now) + hydrantNoiseMPa*r.NormFloat64()
 		m.battery = max(m.battery-m.drainPerHour*s/3600, 0)
 	case devices.KindCharger:
 		m.voltage = chargerMainsV + 2*r.NormFloat64()
@@ -148,6 +153,24 @@ func (m *model) tick(dt time.Duration) {
 			p.temp += (target-p.temp)*settle(s, 180) + 0.2*r.NormFloat64()
 		}
 	}
+}
+
+// HydrantDemand is how far, in MPa, the daily demand on the water mains
+// pulls a hydrant's pressure below its nominal at the wall-clock time t, in
+// t's own location: about 0.055 at the morning peak (7:30), 0.06 at the
+// evening peak (19:30), a little over the middle of the day and nearly
+// nothing at night.
+func HydrantDemand(t time.Time) float64 {
+	h := float64(t.Hour()) + float64(t.Minute())/60 + float64(t.Second())/3600
+	return 0.055*peak(h, 7.5, 1.3) + 0.06*peak(h, 19.5, 1.6) + 0.02*peak(h, 13, 3)
+}
+
+// peak is a bell of height 1 centred on hour c of the day, of width sigma
+// hours, wrapping around midnight.
+func peak(h, c, sigma float64) float64 {
+	d := math.Abs(h - c)
+	d = min(d, 24-d)
+	return math.Exp(-0.5 * (d / sigma) * (d / sigma))
 }
 
 // settle is the share of the way to its target that a first-order system

@@ -39,6 +39,12 @@ type Config struct {
 	NoFleet bool `yaml:"no_fleet"`
 	// Fleet overrides the fleet settings of the scenario.
 	Fleet FleetConfig `yaml:"fleet"`
+	// Start is the simulated wall-clock time at the run's offset 0: it
+	// gives the fleet's daily cycles (the hydrants' water demand) their
+	// time of day, in its location. Zero means the run's clock when it
+	// starts: now, or a virtual run's start. The same seed and Start give
+	// the same values.
+	Start time.Time `yaml:"start"`
 	// PublishTimeout bounds one publication; 0 means 10 s.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
 	// HTTP is the console address (host:port) of the firegrid under test,
@@ -335,6 +341,11 @@ func (r *Runner) prepare() (*play, error) {
 	fleet, err := NewFleet(r.Devices, fc, seed)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Start.IsZero() {
+		fleet.SetStart(pl.start)
+	} else {
+		fleet.SetStart(cfg.Start)
 	}
 	// Sequence numbers start at the run's start in Unix milliseconds, so
 	// a second run against the same firegrid never goes back.

@@ -173,7 +173,7 @@ steps:
 			switch v := p.Message.Values["pressure_mpa"]; {
 			case p.At < 2*time.Minute && v == 0.05:
 				low++
-			case p.At >= 2*time.Minute && v > 0.25:
+			case p.At >= 2*time.Minute && v > 0.15:
 				normal++
 			default:
 				t.Errorf("HY-001 heartbeat at %v: pressure %v", p.At, v)

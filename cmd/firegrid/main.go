@@ -25,8 +25,9 @@ Usage:
   firegrid alarm [flags]          scale-out: signals to incidents in PostgreSQL; console and API
   firegrid sink [flags]           scale-out: readings and incident changes into InfluxDB
   firegrid simulate [flags]       publish a simulated fleet and scenario to an MQTT broker
-  firegrid simulate test|record|replay [flags]
-                                  judge the scenario library; capture and replay MQTT traffic
+  firegrid simulate test|record|replay|load|generate [flags]
+                                  judge the scenario library; capture and replay MQTT traffic;
+                                  push load; write a territory of any size
   firegrid check-config [flags]   validate configuration, rules and registry, then exit
   firegrid users add [flags]      add or change a console user (bcrypt-hashed password)
   firegrid version

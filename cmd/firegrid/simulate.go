@@ -17,6 +17,7 @@ import (
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/internal/app"
 	"github.com/firegrid/firegrid/simulator"
+	"github.com/firegrid/firegrid/simulator/territory"
 )
 
 const simulateUsage = `Usage:
@@ -26,6 +27,8 @@ const simulateUsage = `Usage:
   firegrid simulate record [flags]   capture MQTT traffic from a broker to JSON Lines
   firegrid simulate replay [flags]   publish a capture again, with its spacing
   firegrid simulate load [flags]     push load at a firegrid; report msg/s and alarm-to-console latency
+  firegrid simulate generate --out DIR [flags]
+                                     write a made-up territory (registry directory) of any size for serve and simulate
 
 Run 'firegrid simulate <command> --help' for the command's flags.
 `
@@ -45,6 +48,8 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return simulateReplay(ctx, args[1:], stdout, stderr)
 		case "load":
 			return simulateLoad(ctx, args[1:], stdout, stderr)
+		case "generate":
+			return simulateGenerate(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, simulateUsage)
 			return nil
@@ -80,6 +85,7 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.Fleet.SmokeInterval, "smoke-interval", 0, "heartbeat interval of smoke detectors (default 60s)")
 	fs.DurationVar(&cfg.Fleet.HydrantInterval, "hydrant-interval", 0, "telemetry interval of hydrant monitors (default 30s)")
 	fs.DurationVar(&cfg.Fleet.ChargerInterval, "charger-interval", 0, "telemetry interval of chargers (default 30s)")
+	start := fs.String("start", "", "simulated wall-clock time at the start, as HH:MM (today, local time) or RFC 3339; sets the time of day of the hydrants' demand cycle (default: now, or the virtual clock's start)")
 	junit := fs.String("junit", "", "write the expectations' results as JUnit XML to this file")
 	record := fs.String("record", "", "write every publication to this capture file (JSON Lines)")
 	verbose := fs.Bool("v", false, "log every publication")
@@ -88,6 +94,13 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see firegrid simulate --help)", fs.Arg(0))
+	}
+	if *start != "" {
+		t, err := parseStart(*start, time.Now())
+		if err != nil {
+			return err
+		}
+		cfg.Start = t
 	}
 	log := newLogger(stderr, *verbose)
 	var capture *simulator.CaptureWriter
@@ -137,6 +150,22 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "capture: %d messages written to %s\n", capture.Len(), *record)
 	}
 	return finish(stdout, *junit, err, rep)
+}
+
+// parseStart reads --start: HH:MM (or HH:MM:SS) on the day of now in its
+// location, or an RFC 3339 time.
+func parseStart(s string, now time.Time) (time.Time, error) {
+	for _, layout := range []string{"15:04", "15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
+			y, m, d := now.Date()
+			return time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, now.Location()), nil
+		}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--start: %q is not HH:MM nor an RFC 3339 time like 2026-11-23T07:30:00+08:00", s)
+	}
+	return t, nil
 }
 
 // finish prints the summary of reports, writes the JUnit file, and turns
@@ -394,5 +423,44 @@ func simulateLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if res.Failed > 0 {
 		return fmt.Errorf("%d of %d messages failed: %s", res.Failed, res.Sent, res.FirstError)
 	}
+	return nil
+}
+
+func simulateGenerate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("simulate generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: firegrid simulate generate --out DIR [flags]\n\nWrites a made-up territory as a registry directory that firegrid serve --registry DIR\nand firegrid simulate [load] --registry DIR use. Communities (three zones each) grow with\nthe households, about 24 households a zone. The defaults with --seed 1 write configs/demo.\n\n")
+		fs.PrintDefaults()
+	}
+	out := fs.String("out", "", "directory to write the registry files into (created if need be)")
+	var o territory.Options
+	fs.IntVar(&o.Households, "households", territory.DefaultHouseholds, "households, one smoke detector each (a kitchen detector in every eighth)")
+	fs.IntVar(&o.Hydrants, "hydrants", territory.DefaultHydrants, "hydrants, one pressure monitor each")
+	fs.IntVar(&o.Sheds, "sheds", territory.DefaultSheds, "e-bike charging sheds, a 10-port charger and a smoke detector each")
+	fs.Uint64Var(&o.Seed, "seed", 1, "random seed; the same seed and sizes write the same files")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see firegrid simulate generate --help)", fs.Arg(0))
+	}
+	if *out == "" {
+		return errors.New("--out DIR is required")
+	}
+	if o.Households <= 0 || o.Hydrants <= 0 || o.Sheds <= 0 {
+		return fmt.Errorf("--households, --hydrants and --sheds must be at least 1 (got %d, %d, %d)", o.Households, o.Hydrants, o.Sheds)
+	}
+	t, err := territory.Generate(o)
+	if err != nil {
+		return err
+	}
+	if err := t.Write(*out); err != nil {
+		return err
+	}
+	c := t.Counts()
+	fmt.Fprintf(stdout, "territory written to %s: %d communities, %d zones, %d stations; %d households, %d corridors, %d charging sheds, %d hydrants; %d devices (%d smoke, %d hydrant, %d charger), %d residents\n",
+		*out, c.Communities, c.Zones, c.Stations, c.Households, c.Corridors, c.Sheds, c.Hydrants,
+		c.Devices(), c.SmokeDetectors, c.HydrantMonitors, c.Chargers, c.Residents)
 	return nil
 }

@@ -212,7 +212,9 @@ type ScenarioRun struct {
 }
 
 // RunScenario plays sc against a fresh in-process firegrid of cfg in
-// virtual time and returns the judged expectations.
+// virtual time and returns the judged expectations. The virtual clock
+// starts at the capture's first message, else at run.Run.Start, else at
+// VirtualStart.
 func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run ScenarioRun) (*simulator.Report, error) {
 	log := run.Log
 	if log == nil {
@@ -223,6 +225,9 @@ func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run Sc
 	var start time.Time
 	if s, ok := run.Source.(interface{ Start() time.Time }); ok {
 		start = s.Start()
+	}
+	if start.IsZero() {
+		start = run.Run.Start
 	}
 	v, err := StartVirtual(ctx, cfg, log, start)
 	if err != nil {
