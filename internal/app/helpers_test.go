@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,9 @@ func startServe(t *testing.T, mqttURL, dataDir string, opts ...func(*Config)) *S
 	cfg.Data = dataDir
 	cfg.Ingest.ClientID = fmt.Sprintf("firegrid-ingest-%d", time.Now().UnixNano())
 	cfg.Log.Level = "warn"
+	if l := os.Getenv("FIREGRID_TEST_LOG_LEVEL"); l != "" {
+		cfg.Log.Level = l
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -233,10 +233,29 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 		s.goRun("sink incidents", func() error { return b.Consume(rctx, bus.TopicIncidents, groupSinkIncidents, sink.HandleIncident) })
 	}
 	s.goRun("rules", func() error { return role.Run(rctx) })
+	// The in-process bus drops what is published to a topic nobody consumes
+	// yet, so the sources start only once every consumer is registered (the
+	// rules role, say, first restores its snapshot).
+	consumers := [][2]string{{bus.TopicTelemetry, "rules"}, {bus.TopicSignals, "alarm"},
+		{bus.TopicDeadLetters, "deadletters"}, {bus.TopicTelemetry, "alarm-recent"}}
+	if len(routes) > 0 {
+		consumers = append(consumers, [2]string{bus.TopicIncidents, "notify"})
+	}
+	if cfg.Influx.Enabled() {
+		consumers = append(consumers, [2]string{bus.TopicTelemetry, groupSinkTelemetry}, [2]string{bus.TopicIncidents, groupSinkIncidents})
+	}
+	if err := s.waitConsumers(ctx, b, consumers); err != nil {
+		cancel()
+		return nil, err
+	}
 	s.goRun("ingest", func() error { return s.Ingester.Run(rctx, s.MQTTURL) })
 
 	select {
 	case <-s.Ingester.Subscribed():
+		if err := s.waitConsumers(ctx, b, [][2]string{{bus.TopicCommands, "ingest-downlink"}}); err != nil {
+			cancel()
+			return nil, err
+		}
 	case err := <-s.errc:
 		return nil, err
 	case <-time.After(30 * time.Second):
@@ -251,6 +270,27 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	log.Info("firegrid is up", "console", "http://"+s.HTTPAddr+"/", "mqtt", s.MQTTURL, "data", cfg.Data,
 		"devices", len(reg.Devices("")), "stations", len(reg.Stations()))
 	return s, nil
+}
+
+// waitConsumers waits until every (topic, group) consumes, or a role
+// fails, or 30 seconds pass.
+func (s *Serve) waitConsumers(ctx context.Context, b *bus.Memory, want [][2]string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for _, tg := range want {
+		for !b.Consuming(tg[0], tg[1]) {
+			select {
+			case err := <-s.errc:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("bus: group %s did not start consuming %s within 30s", tg[1], tg[0])
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Serve) goRun(name string, f func() error) {
