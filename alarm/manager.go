@@ -115,6 +115,9 @@ func (m *Manager) Apply(ctx context.Context, s rules.Signal) (*Incident, error) 
 		in, event, err = m.apply(tx, s, m.clock.Now())
 		return err
 	})
+	if err == nil && event == eventRepeat {
+		m.m.repeated.Inc()
+	}
 	if err != nil || in == nil {
 		return nil, err
 	}
@@ -145,6 +148,9 @@ func (m *Manager) retry(ctx context.Context, f func(Tx) error) error {
 	return err
 }
 
+// eventRepeat is what apply says of a signal it had applied already.
+const eventRepeat = "repeat"
+
 // apply is Apply's transaction.
 func (m *Manager) apply(tx Tx, s rules.Signal, now time.Time) (*Incident, string, error) {
 	cur, err := openFor(tx, s)
@@ -152,11 +158,14 @@ func (m *Manager) apply(tx Tx, s rules.Signal, now time.Time) (*Incident, string
 		return nil, "", err
 	}
 	if cur != nil && cur.hasSignal(s.ID) {
-		return nil, "", nil
+		return nil, eventRepeat, nil
 	}
 	seen, err := tx.HasSignal(s.ID)
-	if err != nil || seen {
+	if err != nil {
 		return nil, "", err
+	}
+	if seen {
+		return nil, eventRepeat, nil
 	}
 	ref := SignalRef{ID: s.ID, Rule: s.Rule, Action: s.Action, Device: s.Device, Message: s.Message, At: s.At, Detail: s.Detail,
 		Related: s.Related, Suppressed: s.Suppressed}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/configs"
@@ -175,5 +177,40 @@ func TestCommandOnRaise(t *testing.T) {
 		}
 	case <-deadline:
 		t.Fatal("no command on the bus")
+	}
+}
+
+// TestApplyCountsRepeats: a signal applied again, as the bus delivers it
+// after a crash, is counted where an operator sees redeliveries; a clear
+// with nothing open is not a repeat.
+func TestApplyCountsRepeats(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewRegistry()
+	m, err := alarm.NewManager(context.Background(), alarm.Options{Store: f.store, Registry: f.reg, Clock: f.clk, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	main, _ := f.reg.Device("SD-0033")
+	other, _ := f.reg.Device("SD-0001")
+	orphan := fireSignal(other, "s9")
+	orphan.Action = rules.ActionClear
+	for _, s := range []rules.Signal{fireSignal(main, "s1"), fireSignal(main, "s1"), orphan, fireSignal(main, "s1")} {
+		if _, err := m.Apply(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var repeats float64
+	for _, mf := range mfs {
+		if mf.GetName() == "firegrid_signals_repeated_total" {
+			repeats = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if repeats != 2 {
+		t.Errorf("firegrid_signals_repeated_total = %v, want 2", repeats)
 	}
 }

@@ -4,6 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	raised   *prometheus.CounterVec
+	repeated prometheus.Counter
 	actions  *prometheus.CounterVec
 	commands *prometheus.CounterVec
 	open     prometheus.Gauge
@@ -21,6 +22,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "firegrid_incidents_raised_total",
 			Help: "Incidents opened, by type and severity.",
 		}, []string{"type", "severity"}),
+		repeated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firegrid_signals_repeated_total",
+			Help: "Signals dropped because they had been applied already: a record the bus delivered again after a crash or a rebalance, or a rules instance that evaluated a reading again.",
+		}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "firegrid_incident_actions_total",
 			Help: "Crew actions on incidents (acknowledged, arrived, resolved).",
@@ -52,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"notifier", "status"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.raised, m.actions, m.commands, m.open, m.latency, m.escalations, m.denied, m.deliveries)
+		reg.MustRegister(m.raised, m.repeated, m.actions, m.commands, m.open, m.latency, m.escalations, m.denied, m.deliveries)
 	}
 	return m
 }

@@ -120,18 +120,27 @@ func (e *Engine) correlate(rs *ruleSet, cr *rule, site *siteState, d *deviceStat
 		if fired {
 			continue
 		}
-		var last member
+		var first, last member
 		for _, y := range cluster {
-			if y.Site == siteID {
-				last = y
+			if y.Site != siteID {
+				continue
 			}
+			if first.Message == "" || y.At.Before(first.At) {
+				first = y
+			}
+			last = y
 		}
 		dev, ok := e.reg.Device(last.Device)
 		if !ok {
 			continue
 		}
 		sig := Signal{
-			ID:           cr.ID + "/raise/" + x.Message + "/" + siteID,
+			// Named after the site's own first raise in the cluster, not
+			// after the raise that completed it: the other sites' raises
+			// come from other partitions, so a replay after a crash may
+			// complete the cluster on another raise, and the confirmation
+			// must keep the id it had, or the alarm role applies it twice.
+			ID:           cr.ID + "/raise/" + first.Message + "/" + siteID,
 			Rule:         cr.ID,
 			Action:       ActionRaise,
 			Type:         cr.Incident,

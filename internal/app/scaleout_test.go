@@ -91,9 +91,15 @@ func (c *cluster) start(role, instance string) *RoleProcess {
 // smokeSites returns n smoke detectors of n different sites.
 func (c *cluster) smokeSites(n int) []*devices.Device {
 	c.t.Helper()
+	return smokeSites(c.t, c.reg, n)
+}
+
+// smokeSites returns n smoke detectors of n different sites of reg.
+func smokeSites(t testing.TB, reg *devices.Registry, n int) []*devices.Device {
+	t.Helper()
 	seen := map[string]bool{}
 	var out []*devices.Device
-	for _, d := range c.reg.Devices(devices.KindSmoke) {
+	for _, d := range reg.Devices(devices.KindSmoke) {
 		if !seen[d.Site] {
 			seen[d.Site] = true
 			out = append(out, d)
@@ -102,7 +108,7 @@ func (c *cluster) smokeSites(n int) []*devices.Device {
 			return out
 		}
 	}
-	c.t.Fatalf("the demo territory has %d sites with smoke detectors, want %d", len(out), n)
+	t.Fatalf("the territory has %d sites with smoke detectors, want %d", len(out), n)
 	return nil
 }
 

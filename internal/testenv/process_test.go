@@ -39,3 +39,16 @@ func TestProcessStoppedAtCleanup(t *testing.T) {
 		t.Fatal("process still runs after its test ended")
 	}
 }
+
+func TestProgramKillIgnoresTraps(t *testing.T) {
+	// A program that would finish its work on SIGTERM gets no chance to.
+	p := StartProgram(t, "trapper", "/bin/sh", "-c", "trap 'echo clean; exit 0' TERM; echo up; while :; do sleep 0.05; done")
+	Eventually(t, 10*time.Second, func() bool { return strings.Contains(p.Output(), "up") }, "program did not start")
+	p.Kill()
+	if !p.Exited() {
+		t.Fatal("program runs after Kill")
+	}
+	if msg := p.ExitError().Error(); !strings.Contains(msg, "killed") || strings.Contains(p.Output(), "clean") {
+		t.Errorf("exit %q, output %q: want killed without its clean shutdown", msg, p.Output())
+	}
+}
