@@ -112,6 +112,37 @@ var migrations = []string{
 		detail TEXT NOT NULL
 	);
 	CREATE INDEX audit_at ON audit (at);`,
+	// The registry as the files a person edits, one set per version; the
+	// latest is the registry in force. BLOB is BYTEA on PostgreSQL.
+	`CREATE TABLE registry_versions (
+		version INTEGER PRIMARY KEY,
+		loaded_at BIGINT NOT NULL,
+		note TEXT NOT NULL
+	);
+	CREATE TABLE registry_files (
+		version INTEGER NOT NULL REFERENCES registry_versions (version),
+		name TEXT NOT NULL,
+		content BLOB NOT NULL,
+		PRIMARY KEY (version, name)
+	);`,
+	// Console users, as in the users file: passwords as bcrypt hashes only.
+	`CREATE TABLE users (
+		username TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		role TEXT NOT NULL,
+		station TEXT NOT NULL,
+		password_hash TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);`,
+}
+
+// dialectDDL adapts a migration statement's types to the dialect.
+func (s *SQL) dialectDDL(stmt string) string {
+	if s.dialect == Postgres {
+		return strings.ReplaceAll(stmt, " BLOB ", " BYTEA ")
+	}
+	return stmt
 }
 
 func (s *SQL) migrate(ctx context.Context) error {
@@ -144,7 +175,7 @@ func (s *SQL) migrate(ctx context.Context) error {
 			if strings.TrimSpace(stmt) == "" {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			if _, err := tx.ExecContext(ctx, s.dialectDDL(stmt)); err != nil {
 				tx.Rollback()
 				return fmt.Errorf("migration %d: %w", v, err)
 			}

@@ -29,7 +29,11 @@ Usage:
                                   judge the scenario library; capture and replay MQTT traffic;
                                   push load; write a territory of any size
   firegrid check-config [flags]   validate configuration, rules and registry, then exit
-  firegrid users add [flags]      add or change a console user (bcrypt-hashed password)
+  firegrid users add [flags]      add or change a console user (bcrypt-hashed password),
+                                  in a users file or the database (--postgres DSN | --data DIR)
+  firegrid registry import|export [flags]
+                                  keep the territory in the database (versioned, validated)
+                                  for roles configured with registry: db
   firegrid version
 
 Run 'firegrid <command> --help' for the command's flags.
@@ -57,7 +61,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "simulate":
 		err = simulate(ctx, args[1:], stdout, stderr)
 	case "users":
-		err = users(args[1:], os.Stdin, stdout, stderr)
+		err = users(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "registry":
+		err = registry(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
 	case "version":

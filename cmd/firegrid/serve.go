@@ -24,16 +24,16 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, 
 		mqttListen = fs.String("mqtt-listen", "", "embedded MQTT broker address (default 127.0.0.1:1883)")
 		mqttURL    = fs.String("mqtt-url", "", "use this external MQTT broker instead of the embedded one, e.g. tcp://127.0.0.1:1883")
 		dataDir    = fs.String("data", "", "data directory for the SQLite incident store (default ./data)")
-		registry   = fs.String("registry", "", "territory directory (default: the embedded demo territory)")
+		registry   = fs.String("registry", "", "territory directory, or db for the latest one imported into the store (default: the embedded demo territory)")
 		rulesFile  = fs.String("rules", "", "rules file (default: the embedded configs/rules.yaml)")
 		demo       = fs.Bool("demo", false, "run a simulated fleet of the registry's devices in the process")
 		scenario   = fs.String("scenario", "", "with --demo: a scenario file to play on top of the fleet")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
 		kafka      = fs.String("kafka", "", "scale-out roles: Kafka bootstrap brokers, comma-separated host:port")
-		postgres   = fs.String("postgres", "", "alarm role: PostgreSQL DSN for incidents (default: SQLite in --data)")
+		postgres   = fs.String("postgres", "", "scale-out roles: PostgreSQL DSN for incidents, and the registry and users when they are db (default: SQLite in --data)")
 		influxURL  = fs.String("influx-url", "", "sink role (optional in serve): InfluxDB URL, e.g. http://127.0.0.1:8086")
 		instance   = fs.String("instance", "", "scale-out roles: this instance's name (default: the host name)")
-		usersFile  = fs.String("users", "", "users file (make it with firegrid users add); none: no log-ins")
+		usersFile  = fs.String("users", "", "users file, or db for the store's users (make them with firegrid users add); none: no log-ins")
 	)
 	if err := fs.Parse(args); err != nil {
 		return app.Config{}, err
@@ -138,9 +138,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg, err := app.LoadRegistry(cfg.Registry)
+	reg, err := app.LoadConfiguredRegistry(context.Background(), cfg)
 	if err != nil {
-		return fmt.Errorf("registry: %w", err)
+		return err
 	}
 	rc, err := app.LoadRules(cfg.Rules)
 	if err != nil {

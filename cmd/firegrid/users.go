@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,16 +11,21 @@ import (
 	"strings"
 
 	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/app"
+	"github.com/firegrid/firegrid/store"
 )
 
 // users runs `firegrid users add`: it writes a user with a bcrypt hash of
-// the password into the users file. The password comes from
-// FIREGRID_PASSWORD or the first line of standard input, never from a flag
-// (flags end up in shell history and process lists).
-func users(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// the password into the users file, or into the store's users table with
+// --postgres DSN or --data DIR (or --config naming dispatch.users: db). The
+// password comes from FIREGRID_PASSWORD or the first line of standard
+// input, never from a flag (flags end up in shell history and process
+// lists). A user of the same name is replaced, in a file as in a database.
+func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: firegrid users add --file configs/users.yaml --username NAME --role crew|center119|subdistrict [--station MFS-1]")
+		return errors.New("usage: firegrid users add [--file configs/users.yaml | --postgres DSN | --data DIR | --config FILE] " +
+			"--username NAME --role crew|center119|subdistrict [--station MFS-1]")
 	}
 	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -29,8 +35,10 @@ func users(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		name     = fs.String("name", "", "the person's name (optional)")
 		role     = fs.String("role", "", "crew, center119 or subdistrict")
 		station  = fs.String("station", "", "the crew's station id (required for crew)")
-		registry = fs.String("registry", "", "territory directory to check the station against (default: the embedded demo)")
+		registry = fs.String("registry", "", "territory directory, or db, to check the station against "+
+			"(default: the configuration's; writing to a database, its registry if it holds one; else the embedded demo)")
 	)
+	sf := addStoreFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: firegrid users add [flags]; the password is read from FIREGRID_PASSWORD or the first line of stdin")
 		fs.PrintDefaults()
@@ -45,10 +53,38 @@ func users(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if u.Username == "" || u.Role == "" {
 		return errors.New("--username and --role are required")
 	}
+	cfg, err := sf.configuration()
+	if err != nil {
+		return err
+	}
+	toDB := sf.set("postgres") || sf.set("data") || (sf.set("config") && cfg.Dispatch.Users == app.FromDatabase)
+	switch {
+	case toDB && sf.set("file"):
+		return errors.New("--file writes a users file, --postgres and --data a database: give one")
+	case !toDB && !sf.set("file") && cfg.Dispatch.Users != "":
+		*file = cfg.Dispatch.Users
+	}
+	var st *store.SQL
+	if toDB {
+		if st, err = app.OpenStore(ctx, cfg); err != nil {
+			return err
+		}
+		defer st.Close()
+	}
 	if u.Station != "" {
-		reg, err := app.LoadRegistry(*registry)
-		if err != nil {
-			return fmt.Errorf("registry: %w", err)
+		if sf.set("registry") {
+			cfg.Registry = *registry
+		}
+		var reg *devices.Registry
+		if st != nil && cfg.Registry == "" {
+			if reg, _, err = st.LoadRegistry(ctx); err != nil && !errors.Is(err, store.ErrNoRegistry) {
+				return err
+			}
+		}
+		if reg == nil {
+			if reg, err = app.LoadConfiguredRegistry(ctx, cfg); err != nil {
+				return err
+			}
 		}
 		if _, ok := reg.Station(u.Station); !ok {
 			return fmt.Errorf("--station %q is not a station of the registry", u.Station)
@@ -67,6 +103,13 @@ func users(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	u.PasswordHash = hash
+	if st != nil {
+		if err := st.SaveUser(ctx, u); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s (%s) written to %s\n", u.Username, u.Role, describeStore(cfg))
+		return nil
+	}
 	if err := alarm.AddUser(*file, u); err != nil {
 		return err
 	}

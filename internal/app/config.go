@@ -27,7 +27,10 @@ type Config struct {
 	MQTT MQTT   `yaml:"mqtt"`
 	// Data is the directory of the SQLite incident store.
 	Data string `yaml:"data"`
-	// Registry is the territory directory; empty means the embedded demo.
+	// Registry is the territory directory; empty means the embedded demo,
+	// and db (FromDatabase) the latest registry imported into the store
+	// with `firegrid registry import` (PostgreSQL when postgres.dsn is set,
+	// else SQLite in the data directory). Write a directory named db as ./db.
 	Registry string `yaml:"registry"`
 	// Rules is the rules file; empty means the embedded configs/rules.yaml.
 	Rules  string           `yaml:"rules"`
@@ -53,6 +56,10 @@ type Config struct {
 	Dispatch Dispatch `yaml:"dispatch"`
 }
 
+// FromDatabase, as registry: or dispatch.users:, reads the registry or the
+// users from the store instead of files.
+const FromDatabase = "db"
+
 // Postgres locates the PostgreSQL database.
 type Postgres struct {
 	// DSN, e.g. postgres://firegrid:secret@postgres:5432/firegrid.
@@ -63,9 +70,11 @@ type Postgres struct {
 // type and severity, escalation, who may log in, and who is told.
 type Dispatch struct {
 	alarm.DispatchConfig `yaml:",inline"`
-	// Users is the users file (make it with `firegrid users add`). Empty
-	// means no log-ins: anyone who reaches the console may do anything,
-	// which firegrid says loudly at start. The demo makes its own users.
+	// Users is the users file (make it with `firegrid users add`), or db
+	// (FromDatabase) for the users table of the store (`firegrid users add
+	// --postgres DSN` or `--data DIR`). Empty means no log-ins: anyone who
+	// reaches the console may do anything, which firegrid says loudly at
+	// start. The demo makes its own users.
 	Users string `yaml:"users"`
 	// SessionSecret signs session tokens; alarm instances that share it
 	// accept each other's tokens. Empty makes a random one per process.

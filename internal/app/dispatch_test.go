@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"io/fs"
 	"strings"
 	"testing"
@@ -85,7 +86,7 @@ func TestDemoLogins(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Demo.Enabled = true
-	users, logins, err := loadUsers(cfg, reg, nil)
+	users, logins, err := loadUsers(context.Background(), cfg, reg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

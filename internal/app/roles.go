@@ -202,9 +202,9 @@ func (p *RoleProcess) startIngest(ctx context.Context, cfg Config) error {
 	if cfg.MQTT.URL == "" {
 		return errors.New("mqtt.url: the ingest role needs an external MQTT broker (--mqtt-url tcp://host:1883)")
 	}
-	reg, err := LoadRegistry(cfg.Registry)
+	reg, err := loadRegistry(ctx, cfg, nil, p.Log)
 	if err != nil {
-		return fmt.Errorf("registry: %w", err)
+		return err
 	}
 	p.Registry = reg
 	icfg := cfg.Ingest
@@ -224,9 +224,9 @@ func (p *RoleProcess) startIngest(ctx context.Context, cfg Config) error {
 }
 
 func (p *RoleProcess) startRules(ctx context.Context, cfg Config, clk clock.Clock) error {
-	reg, err := LoadRegistry(cfg.Registry)
+	reg, err := loadRegistry(ctx, cfg, nil, p.Log)
 	if err != nil {
-		return fmt.Errorf("registry: %w", err)
+		return err
 	}
 	p.Registry = reg
 	rcfg, err := LoadRules(cfg.Rules)
@@ -242,8 +242,15 @@ func (p *RoleProcess) startRules(ctx context.Context, cfg Config, clk clock.Cloc
 	return nil
 }
 
-// openStore opens PostgreSQL when a DSN is configured, else SQLite in the
-// data directory.
+// OpenStore opens the configured store, PostgreSQL when a DSN is
+// configured, else SQLite in the data directory, and migrates its schema.
+// It does not wait for PostgreSQL: it is for commands run by hand.
+func OpenStore(ctx context.Context, cfg Config) (*store.SQL, error) {
+	return openStore(ctx, cfg, nil)
+}
+
+// openStore is OpenStore; given a logger, it waits up to a minute for
+// PostgreSQL to come up (compose starts the roles beside it), logging.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.SQL, error) {
 	if cfg.Postgres.DSN == "" {
 		if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
@@ -257,11 +264,16 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.SQL, e
 	}
 	db.SetMaxOpenConns(16)
 	var st *store.SQL
-	err = retryStart(ctx, log, "postgres", func() error {
+	connect := func() error {
 		var err error
 		st, err = store.New(ctx, db, store.Postgres)
 		return err
-	})
+	}
+	if log != nil {
+		err = retryStart(ctx, log, "postgres", connect)
+	} else if err = connect(); err != nil {
+		err = fmt.Errorf("postgres: %w", err)
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -270,17 +282,28 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.SQL, e
 }
 
 func (p *RoleProcess) startAlarm(ctx, rctx context.Context, cfg Config, clk clock.Clock, metrics http.Handler) (http.Handler, error) {
-	reg, err := LoadRegistry(cfg.Registry)
-	if err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
-	}
-	p.Registry = reg
 	st, err := openStore(ctx, cfg, p.Log)
 	if err != nil {
 		return nil, err
 	}
 	p.Store = st
 	p.closers = append(p.closers, st.Close)
+	reg, err := loadRegistry(ctx, cfg, st, p.Log)
+	if err != nil {
+		return nil, err
+	}
+	p.Registry = reg
+	// The roles run no demo fleet, so no demo users either.
+	ucfg := cfg
+	ucfg.Demo.Enabled = false
+	users, _, err := loadUsers(ctx, ucfg, reg, p.Log, st)
+	if err != nil {
+		return nil, err
+	}
+	var auth *alarm.Auth
+	if len(users) > 0 {
+		auth = alarm.NewAuth(users, []byte(cfg.Dispatch.SessionSecret), cfg.Dispatch.SessionTTL, clk)
+	}
 	// The manager tells the stream which changes it published itself, so
 	// that the instance's consoles get those at once and the others' from
 	// the incidents topic, each once.
@@ -300,9 +323,45 @@ func (p *RoleProcess) startAlarm(ctx, rctx context.Context, cfg Config, clk cloc
 		return p.Bus.Consume(rctx, bus.TopicDeadLetters, groupDeadLetters+p.Instance, p.DeadLetters.Handle)
 	})
 	p.goRun("alarm", func() error { return p.Bus.Consume(rctx, bus.TopicSignals, groupAlarm, p.Manager.HandleSignal) })
-	api := &alarm.API{Manager: p.Manager, Registry: reg, DeadLetters: p.DeadLetters, Metrics: metrics,
+	api := &alarm.API{Manager: p.Manager, Registry: reg, DeadLetters: p.DeadLetters, Auth: auth, Metrics: metrics,
 		Log: p.Log.With("component", "http")}
 	return api.Handler(), nil
+}
+
+// LoadConfiguredRegistry loads the registry cfg names: a directory, the
+// embedded demo, or with registry: db the latest one in the configured
+// store (opened for the load, without waiting for PostgreSQL).
+func LoadConfiguredRegistry(ctx context.Context, cfg Config) (*devices.Registry, error) {
+	return loadRegistry(ctx, cfg, nil, nil)
+}
+
+// loadRegistry loads the registry cfg names. With registry: db it reads
+// st, or when st is nil opens the store for the load (waiting for
+// PostgreSQL when log is given, as openStore does).
+func loadRegistry(ctx context.Context, cfg Config, st *store.SQL, log *slog.Logger) (*devices.Registry, error) {
+	if cfg.Registry != FromDatabase {
+		reg, err := LoadRegistry(cfg.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		return reg, nil
+	}
+	if st == nil {
+		var err error
+		if st, err = openStore(ctx, cfg, log); err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		defer st.Close()
+	}
+	reg, version, err := st.LoadRegistry(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	if log != nil {
+		log.Info("registry loaded from the database", "version", version, "devices", len(reg.Devices("")),
+			"stations", len(reg.Stations()))
+	}
+	return reg, nil
 }
 
 func (p *RoleProcess) startSink(ctx context.Context, cfg Config) error {

@@ -117,9 +117,18 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 		}
 	}()
 
-	reg, err := LoadRegistry(cfg.Registry)
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w (change it with --data)", cfg.Data, err)
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "firegrid.db"))
 	if err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
+		return nil, err
+	}
+	s.closers = append(s.closers, st.Close)
+
+	reg, err := loadRegistry(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
 	}
 	s.Registry = reg
 	rcfg, err := LoadRules(cfg.Rules)
@@ -136,15 +145,6 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	}
 	s.closers = append(s.closers, b.Close)
 	s.Bus = b
-
-	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
-		return nil, fmt.Errorf("data directory %s: %w (change it with --data)", cfg.Data, err)
-	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "firegrid.db"))
-	if err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, st.Close)
 
 	hub := alarm.NewHub()
 	s.Manager, err = alarm.NewManager(ctx, alarm.Options{Store: st, Registry: reg, Bus: b, Hub: hub, Clock: clk,
@@ -183,7 +183,7 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 		return nil, addrError("HTTP console", cfg.HTTP, "--http", err)
 	}
 	s.HTTPAddr = ln.Addr().String()
-	users, logins, err := loadUsers(cfg, reg, log)
+	users, logins, err := loadUsers(ctx, cfg, reg, log, st)
 	if err != nil {
 		return nil, err
 	}

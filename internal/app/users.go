@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/store"
 )
 
 // Login is a user name and password the demo prints at start.
@@ -35,8 +38,12 @@ func DemoLogins(reg *devices.Registry) []Login {
 
 // loadUsers returns the configured users (the demo's when the demo runs
 // without a users file) and, for the demo, the log-ins to print. No users
-// means no log-ins, which is logged as a warning.
-func loadUsers(cfg Config, reg *devices.Registry, log *slog.Logger) ([]alarm.User, []Login, error) {
+// means no log-ins, which is logged as a warning. With dispatch.users: db
+// the users are st's, checked against reg as a users file's are.
+func loadUsers(ctx context.Context, cfg Config, reg *devices.Registry, log *slog.Logger, st *store.SQL) ([]alarm.User, []Login, error) {
+	if cfg.Dispatch.Users == FromDatabase {
+		return usersFromStore(ctx, st, reg)
+	}
 	if cfg.Dispatch.Users != "" {
 		f, err := alarm.LoadUsers(cfg.Dispatch.Users, reg)
 		if err != nil {
@@ -63,4 +70,33 @@ func loadUsers(cfg Config, reg *devices.Registry, log *slog.Logger) ([]alarm.Use
 		users = append(users, alarm.User{Username: l.Username, Role: l.Role, Station: l.Station, PasswordHash: h})
 	}
 	return users, logins, nil
+}
+
+// usersFromStore returns the users of the store's users table, each
+// checked against the registry's stations.
+func usersFromStore(ctx context.Context, st *store.SQL, reg *devices.Registry) ([]alarm.User, []Login, error) {
+	if st == nil {
+		return nil, nil, errors.New("dispatch.users: db needs a store")
+	}
+	users, err := st.Users(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("users: %w", err)
+	}
+	if len(users) == 0 {
+		return nil, nil, errors.New("users: dispatch.users is db, but the database has no users; add one with " +
+			"firegrid users add --postgres DSN (or --data DIR for SQLite)")
+	}
+	var errs []error
+	for _, u := range users {
+		if err := (&alarm.UsersFile{Users: []alarm.User{u}}).Validate(reg); err != nil {
+			// The key path of a one-user file ("users.0.station") says
+			// nothing here; the username does.
+			msg := strings.ReplaceAll(err.Error(), "users.0.", "")
+			errs = append(errs, fmt.Errorf("user %q in the database: %s", u.Username, msg))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, fmt.Errorf("users: %w", errors.Join(errs...))
+	}
+	return users, nil, nil
 }
