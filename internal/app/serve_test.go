@@ -190,7 +190,12 @@ func TestBadInput(t *testing.T) {
 				Deadletters []ingest.DeadLetter
 				Total       int
 			}
-			getJSON(t, "http://"+s.HTTPAddr+"/api/v1/deadletters", &dl)
+			// The dead letter reaches the store through the bus, a moment
+			// after the counter moved.
+			testenv.Eventually(t, 5*time.Second, func() bool {
+				getJSON(t, "http://"+s.HTTPAddr+"/api/v1/deadletters", &dl)
+				return dl.Total >= i+1
+			}, "dead letter %d not listed", i+1)
 			if dl.Total != i+1 || dl.Deadletters[0].Reason != tc.reason || dl.Deadletters[0].Topic != tc.topic || dl.Deadletters[0].Detail == "" {
 				t.Fatalf("dead letters total %d, newest %+v; want %d with reason %s for %s", dl.Total, dl.Deadletters[0], i+1, tc.reason, tc.topic)
 			}
