@@ -336,17 +336,8 @@ func (a *API) capFeed(w http.ResponseWriter, r *http.Request) {
 
 // capAlert serves one incident as a CAP alert.
 func (a *API) capAlert(w http.ResponseWriter, r *http.Request) {
-	in, err := a.Manager.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, ErrNotFound) {
-		writeError(w, http.StatusNotFound, "incident "+r.PathValue("id")+" not found")
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "could not read incident")
-		return
-	}
-	if !PrincipalOf(r.Context()).Sees(in) {
-		a.forbid(w, r, "cap", in.ID, "incident "+in.ID+" belongs to station "+in.Station+" and was not escalated to yours")
+	in := a.visibleIncident(w, r, "cap")
+	if in == nil {
 		return
 	}
 	b, err := MarshalCAP(CAP(in, a.CAP))

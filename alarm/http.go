@@ -153,18 +153,29 @@ func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"incidents": list, "count": len(list)})
 }
 
-func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
+// visibleIncident reads the incident of the request's path for a caller
+// who may see it; otherwise it answers 404, 500 or 403 (recorded as the
+// action refused) and returns nil.
+func (a *API) visibleIncident(w http.ResponseWriter, r *http.Request, action string) *Incident {
 	in, err := a.Manager.Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "incident "+r.PathValue("id")+" not found")
-		return
+		return nil
 	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "could not read incident")
-		return
+		return nil
 	}
 	if !PrincipalOf(r.Context()).Sees(in) {
-		a.forbid(w, r, "view", in.ID, "incident "+in.ID+" belongs to station "+in.Station+" and was not escalated to yours")
+		a.forbid(w, r, action, in.ID, "incident "+in.ID+" belongs to station "+in.Station+" and was not escalated to yours")
+		return nil
+	}
+	return in
+}
+
+func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
+	in := a.visibleIncident(w, r, "view")
+	if in == nil {
 		return
 	}
 	writeJSON(w, http.StatusOK, in)

@@ -1,7 +1,6 @@
 package alarm
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -42,17 +41,8 @@ type HydrantStatus struct {
 }
 
 func (a *API) incidentContext(w http.ResponseWriter, r *http.Request) {
-	in, err := a.Manager.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, ErrNotFound) {
-		writeError(w, http.StatusNotFound, "incident "+r.PathValue("id")+" not found")
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "could not read incident")
-		return
-	}
-	if !PrincipalOf(r.Context()).Sees(in) {
-		a.forbid(w, r, "view", in.ID, "incident "+in.ID+" belongs to station "+in.Station+" and was not escalated to yours")
+	in := a.visibleIncident(w, r, "view")
+	if in == nil {
 		return
 	}
 	recent := a.Recent

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -73,10 +72,7 @@ type RoleProcess struct {
 	DeadLetters *ingest.DeadLetters
 	Sink        *tsdb.Sink
 
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	errc    chan error
-	closers []func() error
+	tasks
 }
 
 // StartRole starts one scale-out role on Kafka and returns once it
@@ -99,7 +95,7 @@ func StartRole(ctx context.Context, role string, cfg Config, log *slog.Logger, c
 		}
 	}
 	log = log.With("role", role, "instance", instance)
-	p := &RoleProcess{Role: role, Instance: instance, Log: log, errc: make(chan error, 8)}
+	p := &RoleProcess{Role: role, Instance: instance, Log: log, tasks: newTasks(log)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -378,40 +374,4 @@ func (p *RoleProcess) startSink(ctx context.Context, cfg Config) error {
 	p.goRun("sink incidents", func() error { return p.Bus.Consume(ctx, bus.TopicIncidents, groupSinkIncidents, s.HandleIncident) })
 	p.Log.Info("writing to InfluxDB", "to", s.Describe())
 	return nil
-}
-
-func (p *RoleProcess) goRun(name string, f func() error) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		if err := f(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
-			select {
-			case p.errc <- fmt.Errorf("%s: %w", name, err):
-			default:
-			}
-		}
-	}()
-}
-
-// Err delivers the first failure of the role.
-func (p *RoleProcess) Err() <-chan error { return p.errc }
-
-// Close stops the role: consumers commit what they handled and leave
-// their groups, the sink writes what it can, producers flush.
-func (p *RoleProcess) Close() error {
-	p.closeAll()
-	return nil
-}
-
-func (p *RoleProcess) closeAll() {
-	if p.cancel != nil {
-		p.cancel()
-	}
-	p.wg.Wait()
-	for i := len(p.closers) - 1; i >= 0; i-- {
-		if err := p.closers[i](); err != nil {
-			p.Log.Warn("close", "err", err)
-		}
-	}
-	p.closers = nil
 }

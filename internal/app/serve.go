@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -51,10 +50,7 @@ type Serve struct {
 	// DemoLogins are the demo's users, printed at start.
 	DemoLogins []Login
 
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	errc    chan error
-	closers []func() error
+	tasks
 }
 
 // NewLogger returns the configured logger.
@@ -109,7 +105,7 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	s := &Serve{Log: log, errc: make(chan error, 8)}
+	s := &Serve{Log: log, tasks: newTasks(log)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -293,19 +289,6 @@ func (s *Serve) waitConsumers(ctx context.Context, b *bus.Memory, want [][2]stri
 	return nil
 }
 
-func (s *Serve) goRun(name string, f func() error) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := f(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
-			select {
-			case s.errc <- fmt.Errorf("%s: %w", name, err):
-			default:
-			}
-		}
-	}()
-}
-
 // ReloadOn reloads the rules file each time sig delivers (SIGHUP), until
 // ctx is done. A file with errors is logged with them and refused; the
 // rules in force keep running.
@@ -320,27 +303,4 @@ func (s *Serve) ReloadOn(ctx context.Context, sig <-chan os.Signal) {
 			}
 		}
 	}
-}
-
-// Err delivers the first failure of a running role.
-func (s *Serve) Err() <-chan error { return s.errc }
-
-// Close stops every role, waits for their goroutines, and closes the
-// store and broker.
-func (s *Serve) Close() error {
-	s.closeAll()
-	return nil
-}
-
-func (s *Serve) closeAll() {
-	if s.cancel != nil {
-		s.cancel()
-	}
-	s.wg.Wait()
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		if err := s.closers[i](); err != nil {
-			s.Log.Warn("close", "err", err)
-		}
-	}
-	s.closers = nil
 }
