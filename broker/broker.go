@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Broker is an embedded MQTT broker.
@@ -22,8 +24,9 @@ type Broker struct {
 }
 
 // Start listens on addr and serves MQTT in the background. An address in
-// use is reported before anything is served.
-func Start(addr string, log *slog.Logger) (*Broker, error) {
+// use is reported before anything is served. reg, when not nil, gets the
+// broker's metrics.
+func Start(addr string, log *slog.Logger, reg prometheus.Registerer) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -31,13 +34,19 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		quiet = log.With("component", "broker")
 	}
-	srv := mqtt.New(&mqtt.Options{Logger: quiet})
+	caps := mqtt.NewDefaultServerCapabilities()
+	// Room for a burst: a subscriber (ingest) that falls behind has this
+	// many messages queued and unacknowledged before the broker starts
+	// dropping (and counting) what it cannot hold.
+	caps.MaximumClientWritesPending = 64 << 10
+	srv := mqtt.New(&mqtt.Options{Logger: quiet, Capabilities: caps})
 	// Devices on a station's intranet connect without credentials in the
 	// all-in-one; deployments that need device authentication put a broker
 	// with its own ACLs in front (see the README).
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	registerDrops(reg, srv)
 	tcp := listeners.NewTCP(listeners.Config{Type: "tcp", ID: "tcp", Address: addr})
 	if err := srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
@@ -63,4 +72,26 @@ func (b *Broker) Close() error {
 		return errors.New("broker not started")
 	}
 	return b.srv.Close()
+}
+
+// registerDrops exposes what the broker dropped instead of delivering to a
+// subscriber that fell too far behind (firegrid's ingest under a load beyond
+// what the machine takes): an overloaded broker sheds messages rather than
+// slow its publishers, and an operator must see it. Device events travel on
+// ingest's own events connection, so a telemetry backlog does not crowd
+// them out.
+func registerDrops(reg prometheus.Registerer, srv *mqtt.Server) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "firegrid_broker_inflight_dropped_total",
+			Help: "Messages the embedded broker dropped because a subscriber had too many unacknowledged QoS 1 messages.",
+		}, func() float64 { return float64(atomic.LoadInt64(&srv.Info.InflightDropped)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "firegrid_broker_messages_dropped_total",
+			Help: "Messages the embedded broker dropped because a subscriber's write queue was full.",
+		}, func() float64 { return float64(atomic.LoadInt64(&srv.Info.MessagesDropped)) }),
+	)
 }

@@ -167,7 +167,7 @@ func StartServe(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clo
 	// use fails the start with a message that names the flag.
 	s.MQTTURL = cfg.MQTT.URL
 	if s.MQTTURL == "" {
-		br, err := broker.Start(cfg.MQTT.Listen, log)
+		br, err := broker.Start(cfg.MQTT.Listen, log, s.Metrics)
 		if err != nil {
 			return nil, addrError("embedded MQTT broker", cfg.MQTT.Listen, "--mqtt-listen", err)
 		}
