@@ -61,8 +61,9 @@ fg_have() {
 
 # fg_install_packages installs, with apt-get, the packages whose binaries
 # are missing: mosquitto (the broker tests start), mosquitto-clients
-# (mosquitto_pub/sub), kcat (Kafka command-line client) and chromium
-# (screenshots of the console). It does nothing when all are there, and
+# (mosquitto_pub/sub), kcat (Kafka command-line client), chromium (the
+# console's browser test) and postgresql (the server the tests start a
+# cluster of). It does nothing when all are there, and
 # FIREGRID_NO_INSTALL=1 makes it only report what is missing.
 fg_install_packages() {
 	local -A want=([mosquitto]=mosquitto [mosquitto_pub]=mosquitto-clients
@@ -74,6 +75,10 @@ fg_install_packages() {
 	for bin in "${!want[@]}"; do
 		fg_have "$bin" || missing+=("${want[$bin]}")
 	done
+	# The PostgreSQL server (initdb, pg_ctl) the tests start a cluster of.
+	if [[ -z ${FIREGRID_TEST_PG_DSN:-} ]] && ! fg_pg_bindir >/dev/null 2>&1; then
+		missing+=(postgresql)
+	fi
 	if [[ ${#missing[@]} -eq 0 ]]; then
 		echo "all present: ${!want[*]}"
 		return 0
@@ -93,6 +98,9 @@ fg_install_packages() {
 		for b in "${!want[@]}"; do
 			fg_have "$b" || m+=("${want[$b]}")
 		done
+		if [[ -z ${FIREGRID_TEST_PG_DSN:-} ]] && ! fg_pg_bindir >/dev/null 2>&1; then
+			m+=(postgresql)
+		fi
 		[[ ${#m[@]} -eq 0 ]] && exit 0
 		# apt's output goes to a log, shown only if it fails.
 		local log=$FIREGRID_CACHE/apt.log try
