@@ -23,6 +23,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/minheap"
 )
 
 // Action is what a signal asks of the alarm role.
@@ -112,7 +113,7 @@ type shard struct {
 	devs   map[string]*deviceState
 	sites  map[string]*siteState
 	live   deviceHeap
-	timers timerHeap
+	timers minheap.Heap[timer]
 	vm     vm.VM
 	ports  []PortEnv
 }
@@ -384,7 +385,7 @@ func (e *Engine) siteOf(sh *shard, d *deviceState, now time.Time) *siteState {
 	if s.timerAt.IsZero() {
 		rs := e.rs.Load()
 		s.timerAt = s.touched.Add(rs.cfg.Limits.IdleEviction)
-		sh.timers.push(timer{at: s.timerAt, site: s})
+		sh.timers.Push(timer{at: s.timerAt, site: s})
 	}
 	return s
 }
@@ -520,7 +521,7 @@ func (e *Engine) schedule(sh *shard, rule *rule, c *condition, pi int) {
 		return
 	}
 	c.timerAt = at
-	sh.timers.push(timer{at: at, cond: c})
+	sh.timers.Push(timer{at: at, cond: c})
 }
 
 func portSuffix(port int) string {
@@ -558,8 +559,8 @@ func (e *Engine) Tick(now time.Time, out []Signal) []Signal {
 				out = e.emit(sh, rs, nil, d, s, pi, out)
 			}
 		}
-		for len(sh.timers) > 0 && !now.Before(sh.timers[0].at) {
-			t := sh.timers.pop()
+		for sh.timers.Len() > 0 && !now.Before(sh.timers.Top().at) {
+			t := sh.timers.Pop()
 			if t.site != nil {
 				e.maybeEvict(sh, rs, t.site, t.at, now)
 				continue
@@ -600,7 +601,7 @@ func (e *Engine) maybeEvict(sh *shard, rs *ruleSet, s *siteState, at, now time.T
 			next = now.Add(idle)
 		}
 		s.timerAt = next
-		sh.timers.push(timer{at: next, site: s})
+		sh.timers.Push(timer{at: next, site: s})
 		return
 	}
 	for _, c := range s.conds {
@@ -623,14 +624,14 @@ func (e *Engine) rebase(now time.Time) {
 			}
 		}
 		sh.rewatch(rs)
-		sh.timers = sh.timers[:0]
+		sh.timers.Reset()
 		pi, _ := e.per.at(&rs.cfg.Periods, now)
 		for _, s := range sh.sites {
 			if s.touched.After(now) {
 				s.touched = now
 			}
 			s.timerAt = now.Add(rs.cfg.Limits.IdleEviction)
-			sh.timers.push(timer{at: s.timerAt, site: s})
+			sh.timers.Push(timer{at: s.timerAt, site: s})
 			for _, c := range s.conds {
 				if c.crossedSince.After(now) {
 					c.crossedSince = now

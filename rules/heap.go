@@ -75,50 +75,8 @@ type timer struct {
 	site *siteState
 }
 
-// timerHeap is a min-heap of timers. Timers are not removed when their
-// deadline moves; a stale one is recognised when it pops (the owner's
-// timerAt differs) and dropped. Each owner keeps at most one live timer.
-type timerHeap []timer
-
-func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
-
-func (h *timerHeap) push(t timer) {
-	*h = append(*h, t)
-	s := *h
-	j := len(s) - 1
-	for j > 0 {
-		i := (j - 1) / 2
-		if !s.less(j, i) {
-			break
-		}
-		s[i], s[j] = s[j], s[i]
-		j = i
-	}
-}
-
-func (h *timerHeap) pop() timer {
-	s := *h
-	n := len(s) - 1
-	s[0], s[n] = s[n], s[0]
-	t := s[n]
-	s[n] = timer{}
-	s = s[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		j := l
-		if r := l + 1; r < n && s.less(r, l) {
-			j = r
-		}
-		if !s.less(j, i) {
-			break
-		}
-		s[i], s[j] = s[j], s[i]
-		i = j
-	}
-	*h = s
-	return t
-}
+// Before orders timers by deadline (minheap.Ordered). Timers are not
+// removed when their deadline moves; a stale one is recognised when it pops
+// (the owner's timerAt differs) and dropped. Each owner keeps at most one
+// live timer.
+func (a timer) Before(b timer) bool { return a.at.Before(b.at) }

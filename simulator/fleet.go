@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/minheap"
 )
 
 // Default heartbeat intervals and jitter of a fleet.
@@ -154,7 +155,7 @@ type Fleet struct {
 	seed    uint64
 	models  []*model
 	byID    map[string]*model
-	queue   minHeap[slot]
+	queue   minheap.Heap[slot]
 	pending []Publication // events raised by the last heartbeat
 	seqBase uint64
 	start   time.Time // simulated wall-clock time at offset 0
@@ -208,7 +209,7 @@ func NewFleet(devs []*devices.Device, cfg FleetConfig, seed uint64) (*Fleet, err
 		at := time.Duration(float64(base) * m.rng.Float64())
 		m.last = at - base
 		m.queued = true
-		f.queue.push(slot{at: at, index: m.index})
+		f.queue.Push(slot{at: at, index: m.index})
 	}
 	return f, nil
 }
@@ -240,20 +241,20 @@ func (f *Fleet) Peek() (time.Duration, bool) {
 		return f.pending[0].At, true
 	}
 	f.dropSilent()
-	if f.queue.len() == 0 {
+	if f.queue.Len() == 0 {
 		return 0, false
 	}
-	return f.queue.top().at, true
+	return f.queue.Top().at, true
 }
 
 // dropSilent takes silenced devices off the top of the schedule.
 func (f *Fleet) dropSilent() {
-	for f.queue.len() > 0 {
-		m := f.models[f.queue.top().index]
+	for f.queue.Len() > 0 {
+		m := f.models[f.queue.Top().index]
 		if !m.silent {
 			return
 		}
-		f.queue.pop()
+		f.queue.Pop()
 		m.queued = false
 	}
 }
@@ -268,15 +269,15 @@ func (f *Fleet) Next() (Publication, bool) {
 		return p, true
 	}
 	f.dropSilent()
-	if f.queue.len() == 0 {
+	if f.queue.Len() == 0 {
 		return Publication{}, false
 	}
-	s := f.queue.pop()
+	s := f.queue.Pop()
 	m := f.models[s.index]
 	m.tick(s.at-m.last, f.start.Add(s.at))
 	m.last = s.at
 	p := f.publication(s.at, m, devices.ChannelTelemetry, "", nil)
-	f.queue.push(slot{at: s.at + m.interval(f.cfg.Interval(m.kind), f.cfg.jitter()), index: s.index})
+	f.queue.Push(slot{at: s.at + m.interval(f.cfg.Interval(m.kind), f.cfg.jitter()), index: s.index})
 	if m.batteryLow() {
 		f.pending = append(f.pending[:0], f.publication(s.at, m, devices.ChannelEvent, "low_battery", nil))
 	}
@@ -316,7 +317,7 @@ func (f *Fleet) apply(at time.Duration, st *Step, repeat int) Publication {
 		if m.beats && !m.queued {
 			m.queued = true
 			m.last = at
-			f.queue.push(slot{at: at, index: m.index})
+			f.queue.Push(slot{at: at, index: m.index})
 		}
 	case ActionEvent, ActionTelemetry:
 		if at > m.last {
@@ -341,6 +342,6 @@ type slot struct {
 	index int
 }
 
-func (a slot) before(b slot) bool {
+func (a slot) Before(b slot) bool {
 	return a.at < b.at || a.at == b.at && a.index < b.index
 }

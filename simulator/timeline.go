@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/minheap"
 )
 
 // Source yields publications in time order; ok is false when there are no
@@ -21,7 +22,7 @@ type Source interface {
 // use.
 type Timeline struct {
 	fleet *Fleet
-	due   minHeap[occurrence]
+	due   minheap.Heap[occurrence]
 }
 
 // NewTimeline returns the timeline of sc played on f; sc may be nil for the
@@ -48,7 +49,7 @@ func NewTimeline(f *Fleet, sc *Scenario) (*Timeline, error) {
 		if _, ok := f.byID[st.Device]; !ok {
 			f.add(st.Device, st.Kind, 0)
 		}
-		t.due.push(occurrence{at: st.At, step: st})
+		t.due.Push(occurrence{at: st.At, step: st})
 	}
 	return t, nil
 }
@@ -57,10 +58,10 @@ func NewTimeline(f *Fleet, sc *Scenario) (*Timeline, error) {
 // and no device will beat again.
 func (t *Timeline) Next() (Publication, bool) {
 	hb, beating := t.fleet.Peek()
-	if t.due.len() > 0 && (!beating || t.due.top().at <= hb) {
-		o := t.due.pop()
+	if t.due.Len() > 0 && (!beating || t.due.Top().at <= hb) {
+		o := t.due.Pop()
 		if o.repeat+1 < o.step.Repeat.times() {
-			t.due.push(occurrence{at: o.at + o.step.Repeat.Every, step: o.step, repeat: o.repeat + 1})
+			t.due.Push(occurrence{at: o.at + o.step.Repeat.Every, step: o.step, repeat: o.repeat + 1})
 		}
 		return t.fleet.apply(o.at, o.step, o.repeat), true
 	}
@@ -75,7 +76,7 @@ type occurrence struct {
 	repeat int
 }
 
-func (a occurrence) before(b occurrence) bool {
+func (a occurrence) Before(b occurrence) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
