@@ -161,18 +161,14 @@ func (in *Ingester) Handle(ctx context.Context, topic string, payload []byte) er
 	if err := in.bus.Publish(ctx, bus.Record{Topic: bus.TopicTelemetry, Key: []byte(reading.Site), Value: val, Time: now, Urgent: urgent}); err != nil {
 		return fmt.Errorf("ingest: publish reading: %w", err)
 	}
-	in.m.accepted.WithLabelValues(string(reading.Kind)).Inc()
+	in.m.acceptedBy[reading.Kind].Inc()
 	return nil
 }
 
 // accept decodes, validates and enriches; it counts the message received.
 func (in *Ingester) accept(now time.Time, topic string, payload []byte) (devices.Reading, *RejectError) {
-	kind, _, _, err := ParseTopic(topic)
-	kindLabel := string(kind)
-	if err != nil {
-		kindLabel = "unknown"
-	}
-	in.m.received.WithLabelValues(kindLabel).Inc()
+	kind, _, _, _ := ParseTopic(topic) // "" for a bad topic: counted as unknown
+	in.m.receivedFor(kind).Inc()
 	if len(payload) > in.cfg.MaxPayload {
 		return devices.Reading{}, reject(ReasonOversized, "payload of %d bytes, limit %d", len(payload), in.cfg.MaxPayload)
 	}

@@ -12,6 +12,21 @@ type metrics struct {
 	rejected   *prometheus.CounterVec
 	downlinks  *prometheus.CounterVec
 	mqttAckLag prometheus.Histogram
+
+	// The per-message counters, resolved once: a message costs an
+	// increment, not a label look-up under the vector's lock.
+	receivedBy map[devices.Kind]prometheus.Counter
+	acceptedBy map[devices.Kind]prometheus.Counter
+	unknown    prometheus.Counter
+}
+
+// receivedFor returns the received counter of a kind ("unknown" when the
+// topic named none).
+func (m *metrics) receivedFor(k devices.Kind) prometheus.Counter {
+	if c, ok := m.receivedBy[k]; ok {
+		return c
+	}
+	return m.unknown
 }
 
 // newMetrics registers ingest's metrics on reg; a nil reg registers nothing.
@@ -39,10 +54,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
 		}),
 	}
+	m.receivedBy = map[devices.Kind]prometheus.Counter{}
+	m.acceptedBy = map[devices.Kind]prometheus.Counter{}
 	for _, k := range devices.Kinds {
-		m.received.WithLabelValues(string(k))
-		m.accepted.WithLabelValues(string(k))
+		m.receivedBy[k] = m.received.WithLabelValues(string(k))
+		m.acceptedBy[k] = m.accepted.WithLabelValues(string(k))
 	}
+	m.unknown = m.received.WithLabelValues("unknown")
 	for _, r := range Reasons {
 		m.rejected.WithLabelValues(string(r))
 	}

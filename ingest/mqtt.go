@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"sync"
 	"time"
 
@@ -94,10 +93,8 @@ func (in *Ingester) startLane(ctx context.Context, wg *sync.WaitGroup, url strin
 		queues[i] = make(chan mqtt.Message, in.cfg.QueueDepth)
 	}
 	onMessage := func(_ mqtt.Client, msg mqtt.Message) {
-		h := fnv.New32a()
-		h.Write([]byte(msg.Topic()))
 		select {
-		case queues[h.Sum32()%uint32(len(queues))] <- msg:
+		case queues[shard(msg.Topic(), len(queues))] <- msg:
 		case <-stopping:
 		}
 	}
@@ -202,4 +199,16 @@ func (in *Ingester) downlink(ctx context.Context, client mqtt.Client) {
 	if err != nil && ctx.Err() == nil {
 		in.log.Error("downlink consumer stopped", "err", err)
 	}
+}
+
+// shard picks a device's worker queue from its topic (FNV-1a, written out
+// so that no per-message hasher or byte copy is allocated): one device's
+// messages always go to one worker, in order.
+func shard(topic string, n int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(topic); i++ {
+		h ^= uint32(topic[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
 }
