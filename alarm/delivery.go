@@ -2,34 +2,9 @@ package alarm
 
 import (
 	"context"
-	"time"
+
+	"github.com/firegrid/firegrid/contract"
 )
-
-// Delivery statuses.
-const (
-	DeliveryPending   = "pending"
-	DeliveryRetrying  = "retrying"
-	DeliveryDelivered = "delivered"
-	DeliveryFailed    = "failed"
-)
-
-// EventDelivery is the stream event of a delivery status change.
-const EventDelivery = "delivery"
-
-// Delivery is the status of one notification about an incident, kept on
-// the incident so that a crew sees who was told and what failed.
-type Delivery struct {
-	Notifier string `json:"notifier"`
-	// Target is the receiving system or person (a webhook's host, a phone).
-	Target string `json:"target,omitempty"`
-	// Event and Version say which change of the incident was notified.
-	Event    string    `json:"event"`
-	Version  int       `json:"version"`
-	Status   string    `json:"status"`
-	Attempts int       `json:"attempts"`
-	Error    string    `json:"error,omitempty"`
-	At       time.Time `json:"at"`
-}
 
 // maxDeliveries bounds the deliveries kept on an incident.
 const maxDeliveries = 100
@@ -38,11 +13,10 @@ const maxDeliveries = 100
 // the same notifier, target, event and version is replaced) and pushes the
 // change to consoles. Notifiers call it from their own goroutines; it never
 // runs on the dispatch path.
-func (m *Manager) RecordDelivery(ctx context.Context, id string, d Delivery) error {
+func (m *Manager) RecordDelivery(ctx context.Context, id string, d contract.Delivery) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var in *Incident
-	err := m.retry(ctx, func(tx Tx) error {
+	err := m.tx(ctx, func(tx Tx) error {
 		cur, err := tx.Lock(id)
 		if err != nil {
 			return err
@@ -62,13 +36,15 @@ func (m *Manager) RecordDelivery(ctx context.Context, id string, d Delivery) err
 			}
 		}
 		cur.Version++
-		in = cur
-		return tx.Save(cur)
+		if err := tx.Save(cur); err != nil {
+			return err
+		}
+		c := &contract.IncidentChange{Event: contract.EventDelivery, At: d.At, Incident: cur.Clone()}
+		return tx.Emit(c.Record())
 	})
 	if err != nil {
 		return err
 	}
 	m.m.deliveries.WithLabelValues(d.Notifier, d.Status).Inc()
-	m.publish(ctx, EventDelivery, d.At, in)
 	return nil
 }

@@ -3,6 +3,7 @@ package alarm
 import (
 	"errors"
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"slices"
 	"strings"
 	"time"
@@ -10,18 +11,11 @@ import (
 	"github.com/firegrid/firegrid/devices"
 )
 
-// Events a timer puts on the stream.
-const (
-	EventEscalated  = "escalated"  // asked further stations and the 119 centre
-	EventOverdue    = "overdue"    // a deadline passed; recorded
-	EventSupervised = "supervised" // an overdue ticket went up the grid (挂牌督办)
-)
-
 // fire acts on one claimed timer inside its transaction: it locks the
 // incident, escalates when the timer's step is still undone, and re-arms
 // or removes the timer. It returns the changed incident and the events to
 // publish, or no events when the step was done in time.
-func (m *Manager) fire(tx Tx, t Timer, now time.Time) (*Incident, []string, error) {
+func (m *Manager) fire(tx Tx, t Timer, now time.Time) (*contract.Incident, []string, error) {
 	in, err := tx.Lock(t.Incident)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, tx.DeleteTimer(t.Incident, t.Kind)
@@ -29,7 +23,7 @@ func (m *Manager) fire(tx Tx, t Timer, now time.Time) (*Incident, []string, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	if in.Status != StatusOpen || !in.Dispatchable || stepDone(in, t.Kind) {
+	if in.Status != contract.StatusOpen || !in.Dispatchable || stepDone(in, t.Kind) {
 		return nil, nil, tx.DeleteTimer(t.Incident, t.Kind)
 	}
 	var r *TimerRule
@@ -60,7 +54,7 @@ func (m *Manager) fire(tx Tx, t Timer, now time.Time) (*Incident, []string, erro
 		late = fmt.Sprintf("not %s within %s of the alarm", stepDoneName(t.Kind), fmtDuration(t.DueAt.Sub(in.OpenedAt).Truncate(time.Second)))
 	}
 
-	event, again := EventOverdue, false
+	event, again := contract.EventOverdue, false
 	switch policy {
 	case EscalateStations:
 		var asked []string
@@ -76,23 +70,23 @@ func (m *Manager) fire(tx Tx, t Timer, now time.Time) (*Incident, []string, erro
 			asked = append(asked, "the "+m.dispatch.Escalation.Center+" centre")
 		}
 		if len(asked) > 0 {
-			event = EventEscalated
-			in.Steps = append(in.Steps, Step{At: now, Action: EventEscalated, By: "timer", Note: late + "; asked " + strings.Join(asked, " and ")})
+			event = contract.EventEscalated
+			in.Steps = append(in.Steps, contract.Step{At: now, Action: contract.EventEscalated, By: "timer", Note: late + "; asked " + strings.Join(asked, " and ")})
 		} else {
-			in.Steps = append(in.Steps, Step{At: now, Action: EventOverdue, By: "timer", Note: late})
+			in.Steps = append(in.Steps, contract.Step{At: now, Action: contract.EventOverdue, By: "timer", Note: late})
 		}
 	case EscalateGrid:
 		if a := m.nextSupervisor(in); a != nil {
 			in.Supervision = append(in.Supervision, a.ID)
-			event = EventSupervised
-			in.Steps = append(in.Steps, Step{At: now, Action: EventSupervised, By: "timer",
+			event = contract.EventSupervised
+			in.Steps = append(in.Steps, contract.Step{At: now, Action: contract.EventSupervised, By: "timer",
 				Note: fmt.Sprintf("%s; supervised (挂牌督办) by %s %s %s", late, a.Level, a.ID, a.Name)})
 			again = m.nextSupervisor(in) != nil
 		} else {
-			in.Steps = append(in.Steps, Step{At: now, Action: EventOverdue, By: "timer", Note: late})
+			in.Steps = append(in.Steps, contract.Step{At: now, Action: contract.EventOverdue, By: "timer", Note: late})
 		}
 	default:
-		in.Steps = append(in.Steps, Step{At: now, Action: EventOverdue, By: "timer", Note: late})
+		in.Steps = append(in.Steps, contract.Step{At: now, Action: contract.EventOverdue, By: "timer", Note: late})
 	}
 	if again && period > 0 {
 		// Still nobody: ask again one period later.
@@ -112,7 +106,7 @@ func (m *Manager) fire(tx Tx, t Timer, now time.Time) (*Incident, []string, erro
 }
 
 // stepDone reports whether the step a timer watches was done.
-func stepDone(in *Incident, kind string) bool {
+func stepDone(in *contract.Incident, kind string) bool {
 	switch kind {
 	case TimerAck:
 		return in.AckedAt != nil
@@ -156,7 +150,7 @@ func fmtDuration(d time.Duration) string {
 
 // nextStation is the nearest station, by distance from the incident, that
 // has not been asked yet.
-func (m *Manager) nextStation(in *Incident) (*devices.Station, float64) {
+func (m *Manager) nextStation(in *contract.Incident) (*devices.Station, float64) {
 	for _, st := range m.reg.NearestStations(in.Location) {
 		if st.ID != in.Station && !slices.Contains(in.EscalatedTo, st.ID) {
 			return st, devices.Distance(in.Location, st.Location)
@@ -168,7 +162,7 @@ func (m *Manager) nextStation(in *Incident) (*devices.Station, float64) {
 // nextSupervisor is the next level up the grid that does not supervise
 // the ticket yet: the community above the zone, then the sub-district
 // above the community.
-func (m *Manager) nextSupervisor(in *Incident) *devices.Area {
+func (m *Manager) nextSupervisor(in *contract.Incident) *devices.Area {
 	var chain []*devices.Area
 	id := in.Community
 	if id == "" {
@@ -190,10 +184,4 @@ func (m *Manager) nextSupervisor(in *Incident) *devices.Area {
 		}
 	}
 	return nil
-}
-
-// InScope reports whether a station's crew works an incident: its own, or
-// one escalated to it.
-func (in *Incident) InScope(station string) bool {
-	return station != "" && (in.Station == station || slices.Contains(in.EscalatedTo, station))
 }

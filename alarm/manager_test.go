@@ -2,7 +2,6 @@ package alarm_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -11,12 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/firegrid/firegrid/alarm"
-	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/clock"
-	"github.com/firegrid/firegrid/internal/testenv"
-	"github.com/firegrid/firegrid/rules"
 	"github.com/firegrid/firegrid/store"
 )
 
@@ -24,7 +21,6 @@ type fixture struct {
 	m     *alarm.Manager
 	clk   *clock.Fake
 	reg   *devices.Registry
-	bus   *bus.Memory
 	store *store.SQL
 }
 
@@ -39,17 +35,16 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	b, _ := bus.NewMemory(bus.DefaultMemoryConfig(), nil)
 	clk := clock.NewFake(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
-	m, err := alarm.NewManager(context.Background(), alarm.Options{Store: st, Registry: reg, Bus: b, Clock: clk})
+	m, err := alarm.NewManager(context.Background(), alarm.Options{Store: st, Registry: reg, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{m: m, clk: clk, reg: reg, bus: b, store: st}
+	return &fixture{m: m, clk: clk, reg: reg, store: st}
 }
 
-func fireSignal(dev *devices.Device, id string) rules.Signal {
-	return rules.Signal{ID: id, Rule: "smoke-alarm", Action: rules.ActionRaise, Type: "fire", Severity: rules.SeverityCritical,
+func fireSignal(dev *devices.Device, id string) *contract.Signal {
+	return &contract.Signal{ID: id, Rule: "smoke-alarm", Action: contract.ActionRaise, Type: "fire", Severity: contract.SeverityCritical,
 		Dispatchable: true, Kind: dev.Kind, Device: dev.ID, Site: dev.Site, Message: "smoke/" + dev.ID + "/1/1", Event: "alarm"}
 }
 
@@ -78,21 +73,21 @@ func TestApplyGroupsDedupsAndClears(t *testing.T) {
 	}
 	// A lower-severity signal of the same type does not lower it.
 	minor := fireSignal(main, "s3")
-	minor.Severity = rules.SeverityMinor
-	if up, _ := f.m.Apply(ctx, minor); up.Severity != rules.SeverityCritical {
+	minor.Severity = contract.SeverityMinor
+	if up, _ := f.m.Apply(ctx, minor); up.Severity != contract.SeverityCritical {
 		t.Errorf("severity lowered to %s", up.Severity)
 	}
 	// A clear marks the incident cleared; it stays open for a person.
 	clr := fireSignal(main, "s4")
-	clr.Action = rules.ActionClear
+	clr.Action = contract.ActionClear
 	cleared, _ := f.m.Apply(ctx, clr)
-	if !cleared.Cleared || cleared.Status != alarm.StatusOpen {
+	if !cleared.Cleared || cleared.Status != contract.StatusOpen {
 		t.Errorf("clear: %+v", cleared)
 	}
 	// A clear with nothing open changes nothing.
 	other, _ := f.reg.Device("SD-0001")
 	orphan := fireSignal(other, "s5")
-	orphan.Action = rules.ActionClear
+	orphan.Action = contract.ActionClear
 	if got, err := f.m.Apply(ctx, orphan); got != nil || err != nil {
 		t.Errorf("orphan clear: %v %v", got, err)
 	}
@@ -108,7 +103,7 @@ func TestApplyGroupsDedupsAndClears(t *testing.T) {
 	if next == nil || next.ID == in.ID {
 		t.Fatalf("after resolve: %+v", next)
 	}
-	open, _ := f.m.List(ctx, alarm.Filter{Status: alarm.StatusOpen})
+	open, _ := f.m.List(ctx, alarm.Filter{Status: contract.StatusOpen})
 	if len(open) != 1 || open[0].ID != next.ID {
 		t.Errorf("open: %d", len(open))
 	}
@@ -121,7 +116,7 @@ func TestCrewActionsTimestampsAndErrors(t *testing.T) {
 	in, _ := f.m.Apply(ctx, fireSignal(dev, "s1"))
 	f.clk.Advance(40 * time.Second)
 	acked, err := f.m.Ack(ctx, in.ID, "MFS-1 crew", "")
-	if err != nil || !acked.AckedAt.Equal(f.clk.Now()) || acked.Stage != alarm.StageAcknowledged {
+	if err != nil || !acked.AckedAt.Equal(f.clk.Now()) || acked.Stage != contract.StageAcknowledged {
 		t.Fatalf("ack: %+v %v", acked, err)
 	}
 	var ae *alarm.ActionError
@@ -148,35 +143,32 @@ func TestCrewActionsTimestampsAndErrors(t *testing.T) {
 	}
 }
 
-// TestCommandOnRaise: a raise that carries a command puts it on the bus,
-// naming the incident.
+// TestCommandOnRaise: a raise that carries a command puts it in the
+// outbox with the incident's change, in that order, naming the incident;
+// a raise that changes nothing puts nothing there.
 func TestCommandOnRaise(t *testing.T) {
 	f := newFixture(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan devices.CommandEnvelope, 1)
-	go f.bus.Consume(ctx, bus.TopicCommands, "test", func(_ context.Context, r bus.Record) error {
-		var env devices.CommandEnvelope
-		json.Unmarshal(r.Value, &env)
-		got <- env
-		return nil
-	})
-	testenv.Eventually(t, 5*time.Second, func() bool { return f.bus.Consuming(bus.TopicCommands, "test") })
+	ctx := context.Background()
 	ch, _ := f.reg.Device("CH-001")
-	sig := rules.Signal{ID: "c1", Rule: "charger-port-overheat", Action: rules.ActionRaise, Type: "charger_overheat",
-		Severity: rules.SeverityCritical, Dispatchable: true, Kind: ch.Kind, Device: ch.ID, Site: ch.Site, Port: 3, Command: "port_off"}
+	sig := &contract.Signal{ID: "c1", Rule: "charger-port-overheat", Action: contract.ActionRaise, Type: "charger_overheat",
+		Severity: contract.SeverityCritical, Dispatchable: true, Kind: ch.Kind, Device: ch.ID, Site: ch.Site, Port: 3, Command: "port_off"}
 	in, err := f.m.Apply(ctx, sig)
 	if err != nil || in == nil {
 		t.Fatalf("apply: %v %v", in, err)
 	}
-	deadline := time.After(5 * time.Second)
-	select {
-	case env := <-got:
-		if env.Device != ch.ID || env.Command.Cmd != "port_off" || env.Command.Port != 3 || env.Command.Incident != in.ID {
-			t.Errorf("command %+v", env)
-		}
-	case <-deadline:
-		t.Fatal("no command on the bus")
+	recs := relay(t, f.store)
+	if len(recs) != 2 || recs[0].Topic != contract.TopicIncidents || recs[1].Topic != contract.TopicCommands {
+		t.Fatalf("outbox: %+v, want the change then the command", recs)
+	}
+	c := recs[1].Value.(*contract.Command)
+	if c.Device != ch.ID || c.Kind != contract.KindCharger || c.Cmd != "port_off" || c.Port != 3 || c.Incident != in.ID || recs[1].Key != ch.ID {
+		t.Errorf("command %+v", c)
+	}
+	if _, err := f.m.Apply(ctx, sig); err != nil {
+		t.Fatal(err)
+	}
+	if again := relay(t, f.store); len(again) != 0 {
+		t.Errorf("a repeated signal put %d records in the outbox", len(again))
 	}
 }
 
@@ -194,8 +186,8 @@ func TestApplyCountsRepeats(t *testing.T) {
 	main, _ := f.reg.Device("SD-0033")
 	other, _ := f.reg.Device("SD-0001")
 	orphan := fireSignal(other, "s9")
-	orphan.Action = rules.ActionClear
-	for _, s := range []rules.Signal{fireSignal(main, "s1"), fireSignal(main, "s1"), orphan, fireSignal(main, "s1")} {
+	orphan.Action = contract.ActionClear
+	for _, s := range []*contract.Signal{fireSignal(main, "s1"), fireSignal(main, "s1"), orphan, fireSignal(main, "s1")} {
 		if _, err := m.Apply(ctx, s); err != nil {
 			t.Fatal(err)
 		}

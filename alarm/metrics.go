@@ -8,10 +8,8 @@ type metrics struct {
 	actions  *prometheus.CounterVec
 	commands *prometheus.CounterVec
 	open     prometheus.Gauge
-	latency  *prometheus.HistogramVec
 
 	escalations *prometheus.CounterVec
-	denied      *prometheus.CounterVec
 	deliveries  *prometheus.CounterVec
 }
 
@@ -38,26 +36,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "firegrid_incidents_open",
 			Help: "Incidents open now.",
 		}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "firegrid_alarm_latency_seconds",
-			Help:    "Time from a device message's arrival at ingest to its incident change's publication on the console stream, by incident type.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
-		}, []string{"type"}),
 		escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "firegrid_incident_escalations_total",
 			Help: "Missed deadlines acted on, by what was done (escalated, overdue, supervised).",
 		}, []string{"event"}),
-		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "firegrid_access_denied_total",
-			Help: "Requests refused, by status (401 no or bad token, 403 out of scope).",
-		}, []string{"code"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "firegrid_notifications_total",
 			Help: "Notification delivery outcomes, by notifier and status (delivered, retrying, failed).",
 		}, []string{"notifier", "status"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.raised, m.repeated, m.actions, m.commands, m.open, m.latency, m.escalations, m.denied, m.deliveries)
+		reg.MustRegister(m.raised, m.repeated, m.actions, m.commands, m.open, m.escalations, m.deliveries)
 	}
 	return m
 }

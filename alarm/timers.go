@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"slices"
 	"time"
-
-	"github.com/firegrid/firegrid/rules"
 )
 
 // Timer kinds: the three deadlines of the 1-3-5 promise. A hazard ticket
@@ -35,8 +34,8 @@ const (
 type TimerRule struct {
 	Name string `yaml:"name"`
 	// Types and Severities select incidents; empty matches any.
-	Types      []string         `yaml:"types"`
-	Severities []rules.Severity `yaml:"severities"`
+	Types      []string            `yaml:"types"`
+	Severities []contract.Severity `yaml:"severities"`
 	// Ack, Arrive and Resolve are the deadlines; zero means none.
 	Ack     time.Duration `yaml:"ack"`
 	Arrive  time.Duration `yaml:"arrive"`
@@ -45,7 +44,7 @@ type TimerRule struct {
 	Escalate string `yaml:"escalate"`
 }
 
-func (r *TimerRule) matches(in *Incident) bool {
+func (r *TimerRule) matches(in *contract.Incident) bool {
 	return (len(r.Types) == 0 || slices.Contains(r.Types, in.Type)) &&
 		(len(r.Severities) == 0 || slices.Contains(r.Severities, in.Severity))
 }
@@ -77,7 +76,7 @@ func DefaultDispatchConfig() DispatchConfig {
 	return DispatchConfig{
 		Timers: []TimerRule{
 			{Name: "fire-1-3-5", Types: []string{"fire", "charger_overheat"}, Ack: time.Minute, Arrive: 3 * time.Minute, Resolve: 5 * time.Minute, Escalate: EscalateStations},
-			{Name: "critical-1-3-5", Severities: []rules.Severity{rules.SeverityCritical}, Ack: time.Minute, Arrive: 3 * time.Minute, Resolve: 5 * time.Minute, Escalate: EscalateStations},
+			{Name: "critical-1-3-5", Severities: []contract.Severity{contract.SeverityCritical}, Ack: time.Minute, Arrive: 3 * time.Minute, Resolve: 5 * time.Minute, Escalate: EscalateStations},
 			{Name: "hazard-24-48", Ack: 24 * time.Hour, Resolve: 48 * time.Hour, Escalate: EscalateGrid},
 		},
 		Escalation: Escalation{Stations: 2, Center: "119", Poll: time.Second},
@@ -97,7 +96,7 @@ func (c DispatchConfig) Validate() error {
 		}
 		names[r.Name] = true
 		for j, s := range r.Severities {
-			if s.Rank() == 3 && s != rules.SeverityInfo {
+			if s.Rank() == 3 && s != contract.SeverityInfo {
 				errs = append(errs, fmt.Errorf("%s.severities.%d: %q: want critical, major, minor or info", key, j, s))
 			}
 		}
@@ -131,7 +130,7 @@ func (c DispatchConfig) Validate() error {
 }
 
 // rule returns the timer rule of an incident, or nil.
-func (c *DispatchConfig) rule(in *Incident) *TimerRule {
+func (c *DispatchConfig) rule(in *contract.Incident) *TimerRule {
 	for i := range c.Timers {
 		if c.Timers[i].matches(in) {
 			return &c.Timers[i]
@@ -149,61 +148,6 @@ func (c *DispatchConfig) ruleNamed(name string) *TimerRule {
 	return nil
 }
 
-// Deadlines are when each step of an incident is due.
-type Deadlines struct {
-	Rule    string     `json:"rule"`
-	Ack     *time.Time `json:"ack,omitempty"`
-	Arrive  *time.Time `json:"arrive,omitempty"`
-	Resolve *time.Time `json:"resolve,omitempty"`
-}
-
-// Dispatch is the part of an incident the timers, escalation and
-// notifications keep.
-type Dispatch struct {
-	Deadlines *Deadlines `json:"deadlines,omitempty"`
-	// Overdue lists the deadlines that passed before their step was done.
-	Overdue []string `json:"overdue,omitempty"`
-	// EscalatedTo lists the further stations asked to respond, nearest
-	// first; they see and work the incident like its own station.
-	EscalatedTo []string `json:"escalated_to,omitempty"`
-	// CenterAt is when the 119 centre was called in.
-	CenterAt *time.Time `json:"center_at,omitempty"`
-	// Supervision lists the areas supervising an overdue ticket (挂牌督办),
-	// lowest first.
-	Supervision []string `json:"supervision,omitempty"`
-	// Deliveries are the notifications sent about the incident.
-	Deliveries []Delivery `json:"deliveries,omitempty"`
-}
-
-func (d Dispatch) clone() Dispatch {
-	c := d
-	c.Overdue = slices.Clone(d.Overdue)
-	c.EscalatedTo = slices.Clone(d.EscalatedTo)
-	c.Supervision = slices.Clone(d.Supervision)
-	c.Deliveries = slices.Clone(d.Deliveries)
-	return c
-}
-
-// Durations are how long each step took from the incident's opening; nil
-// when the step was not done.
-type Durations struct {
-	Ack     *time.Duration
-	Arrive  *time.Duration
-	Resolve *time.Duration
-}
-
-// StepDurations reports how long each step took.
-func (in *Incident) StepDurations() Durations {
-	since := func(t *time.Time) *time.Duration {
-		if t == nil {
-			return nil
-		}
-		d := t.Sub(in.OpenedAt)
-		return &d
-	}
-	return Durations{Ack: since(in.AckedAt), Arrive: since(in.ArrivedAt), Resolve: since(in.ResolvedAt)}
-}
-
 // Timer is one deadline held by the store, so that it survives restarts
 // and exactly one alarm instance acts on it.
 type Timer struct {
@@ -218,8 +162,8 @@ type Timer struct {
 // another rule is re-armed from now. Crew actions never touch timer rows;
 // a timer that fires after its step was done just goes away, so a crew's
 // transaction and the timer loop never wait on each other.
-func (m *Manager) arm(tx Tx, in *Incident, now time.Time) error {
-	if !in.Dispatchable || in.Status != StatusOpen {
+func (m *Manager) arm(tx Tx, in *contract.Incident, now time.Time) error {
+	if !in.Dispatchable || in.Status != contract.StatusOpen {
 		return nil
 	}
 	r := m.dispatch.rule(in)
@@ -230,7 +174,7 @@ func (m *Manager) arm(tx Tx, in *Incident, now time.Time) error {
 	if in.Deadlines != nil {
 		base = now
 	}
-	d := &Deadlines{Rule: r.Name}
+	d := &contract.Deadlines{Rule: r.Name}
 	for _, t := range []struct {
 		kind  string
 		after time.Duration
@@ -307,10 +251,10 @@ func (m *Manager) fireOne(ctx context.Context) (bool, error) {
 	defer m.mu.Unlock()
 	var (
 		fired  bool
-		in     *Incident
+		in     *contract.Incident
 		events []string
 	)
-	err := m.retry(ctx, func(tx Tx) error {
+	err := m.tx(ctx, func(tx Tx) error {
 		fired, in, events = false, nil, nil
 		now := m.clock.Now()
 		t, err := tx.ClaimTimer(now)
@@ -319,7 +263,11 @@ func (m *Manager) fireOne(ctx context.Context) (bool, error) {
 		}
 		fired = true
 		in, events, err = m.fire(tx, *t, now)
-		return err
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		c := &contract.IncidentChange{Event: events[len(events)-1], At: now, Incident: in.Clone()}
+		return tx.Emit(c.Record())
 	})
 	if err != nil {
 		return false, err
@@ -327,9 +275,6 @@ func (m *Manager) fireOne(ctx context.Context) (bool, error) {
 	for _, ev := range events {
 		m.m.escalations.WithLabelValues(ev).Inc()
 		m.log.Warn("incident "+ev, "id", in.ID, "type", in.Type, "station", in.Station, "escalated_to", in.EscalatedTo, "supervision", in.Supervision)
-	}
-	if len(events) > 0 {
-		m.publish(ctx, events[len(events)-1], in.UpdatedAt, in)
 	}
 	return fired, nil
 }

@@ -9,10 +9,10 @@ import (
 
 	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/internal/testenv"
-	"github.com/firegrid/firegrid/rules"
 	"github.com/firegrid/firegrid/store"
 )
 
@@ -30,13 +30,12 @@ func demoRegistry(t testing.TB) *devices.Registry {
 // rig is a manager on a real SQLite store, a fake clock and a stream
 // subscriber.
 type rig struct {
-	t      *testing.T
-	path   string
-	reg    *devices.Registry
-	clk    *clock.Fake
-	store  *store.SQL
-	m      *alarm.Manager
-	events <-chan alarm.Change
+	t     *testing.T
+	path  string
+	reg   *devices.Registry
+	clk   *clock.Fake
+	store *store.SQL
+	m     *alarm.Manager
 }
 
 func newRig(t *testing.T, path string, reg *devices.Registry, clk *clock.Fake) *rig {
@@ -59,9 +58,7 @@ func newRig(t *testing.T, path string, reg *devices.Registry, clk *clock.Fake) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, cancel := m.Hub().Subscribe(1024)
-	t.Cleanup(cancel)
-	return &rig{t: t, path: path, reg: reg, clk: clk, store: st, m: m, events: ch}
+	return &rig{t: t, path: path, reg: reg, clk: clk, store: st, m: m}
 }
 
 // at moves the clock to t0+d and acts on what is due.
@@ -75,20 +72,38 @@ func (r *rig) at(d time.Duration) int {
 	return n
 }
 
-// drain returns the stream events published since the last drain.
+// drain relays the outbox and returns the events of the incident changes
+// it held: what the console stream gets.
 func (r *rig) drain() []string {
+	r.t.Helper()
 	var out []string
-	for {
-		select {
-		case c := <-r.events:
+	for _, rec := range relay(r.t, r.store) {
+		if c, ok := rec.Value.(*contract.IncidentChange); ok {
 			out = append(out, c.Event)
-		default:
+		}
+	}
+	return out
+}
+
+// relay takes every record out of the store's outbox, in order.
+func relay(t *testing.T, st alarm.Store) []contract.Record {
+	t.Helper()
+	var out []contract.Record
+	for {
+		n, err := st.RelayOutbox(context.Background(), 100, func(recs []contract.Record) error {
+			out = append(out, recs...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
 			return out
 		}
 	}
 }
 
-func (r *rig) get(id string) *alarm.Incident {
+func (r *rig) get(id string) *contract.Incident {
 	r.t.Helper()
 	in, err := r.m.Get(context.Background(), id)
 	if err != nil {
@@ -97,9 +112,9 @@ func (r *rig) get(id string) *alarm.Incident {
 	return in
 }
 
-func raise(t *testing.T, m *alarm.Manager, d *devices.Device, id, typ string, sev rules.Severity) *alarm.Incident {
+func raise(t *testing.T, m *alarm.Manager, d *devices.Device, id, typ string, sev contract.Severity) *contract.Incident {
 	t.Helper()
-	in, err := m.Apply(context.Background(), rules.Signal{ID: id, Rule: "test-" + typ, Action: rules.ActionRaise, Type: typ,
+	in, err := m.Apply(context.Background(), &contract.Signal{ID: id, Rule: "test-" + typ, Action: contract.ActionRaise, Type: typ,
 		Severity: sev, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, At: t0})
 	if err != nil || in == nil {
 		t.Fatalf("raise %s: %v", id, err)
@@ -109,7 +124,7 @@ func raise(t *testing.T, m *alarm.Manager, d *devices.Device, id, typ string, se
 
 func smokeDetector(t *testing.T, reg *devices.Registry) *devices.Device {
 	t.Helper()
-	for _, d := range reg.Devices(devices.KindSmoke) {
+	for _, d := range reg.Devices(contract.KindSmoke) {
 		if site, _ := reg.Site(d.Site); site.Flags.ElderlyAlone {
 			return d
 		}
@@ -118,8 +133,8 @@ func smokeDetector(t *testing.T, reg *devices.Registry) *devices.Device {
 	return nil
 }
 
-func steps(in *alarm.Incident, action string) []alarm.Step {
-	var out []alarm.Step
+func steps(in *contract.Incident, action string) []contract.Step {
+	var out []contract.Step
 	for _, s := range in.Steps {
 		if s.Action == action {
 			out = append(out, s)
@@ -134,7 +149,7 @@ func steps(in *alarm.Incident, action string) []alarm.Step {
 func TestFireTimeline(t *testing.T) {
 	r := newRig(t, "", nil, nil)
 	d := smokeDetector(t, r.reg)
-	in := raise(t, r.m, d, "sig-fire", "fire", rules.SeverityCritical)
+	in := raise(t, r.m, d, "sig-fire", "fire", contract.SeverityCritical)
 	if in.Deadlines == nil || !in.Deadlines.Ack.Equal(t0.Add(time.Minute)) || !in.Deadlines.Arrive.Equal(t0.Add(3*time.Minute)) ||
 		!in.Deadlines.Resolve.Equal(t0.Add(5*time.Minute)) {
 		t.Fatalf("deadlines %+v, want ack 60s, arrive 3m, resolve 5m after the alarm", in.Deadlines)
@@ -156,7 +171,7 @@ func TestFireTimeline(t *testing.T) {
 	if n := r.at(60 * time.Second); n != 1 {
 		t.Fatalf("at 60s: %d timers fired, want the ack timer", n)
 	}
-	if got := r.drain(); !slices.Equal(got, []string{alarm.EventEscalated}) {
+	if got := r.drain(); !slices.Equal(got, []string{contract.EventEscalated}) {
 		t.Fatalf("events at 60s %v, want escalated", got)
 	}
 	in = r.get(in.ID)
@@ -166,7 +181,7 @@ func TestFireTimeline(t *testing.T) {
 	if !in.InScope(others[0]) || !slices.Equal(in.Overdue, []string{"ack"}) {
 		t.Errorf("escalated station not in scope or overdue %v", in.Overdue)
 	}
-	if s := steps(in, alarm.EventEscalated); len(s) != 1 || !s[0].At.Equal(t0.Add(time.Minute)) {
+	if s := steps(in, contract.EventEscalated); len(s) != 1 || !s[0].At.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("escalation steps %+v", s)
 	}
 
@@ -176,7 +191,7 @@ func TestFireTimeline(t *testing.T) {
 	}
 	r.at(120 * time.Second)
 	in = r.get(in.ID)
-	if !slices.Equal(in.EscalatedTo, others[:2]) || len(steps(in, alarm.EventEscalated)) != 2 {
+	if !slices.Equal(in.EscalatedTo, others[:2]) || len(steps(in, contract.EventEscalated)) != 2 {
 		t.Fatalf("at 120s: escalated to %v, want %v", in.EscalatedTo, others[:2])
 	}
 	r.drain()
@@ -186,11 +201,11 @@ func TestFireTimeline(t *testing.T) {
 		t.Fatalf("events at 150s: %v", got)
 	}
 	r.at(180 * time.Second)
-	if got := r.drain(); !slices.Equal(got, []string{alarm.EventOverdue}) {
+	if got := r.drain(); !slices.Equal(got, []string{contract.EventOverdue}) {
 		t.Fatalf("events at 180s %v, want overdue (arrival)", got)
 	}
 	r.at(300 * time.Second)
-	if got := r.drain(); !slices.Equal(got, []string{alarm.EventOverdue}) {
+	if got := r.drain(); !slices.Equal(got, []string{contract.EventOverdue}) {
 		t.Fatalf("events at 300s %v, want overdue (handling)", got)
 	}
 	in = r.get(in.ID)
@@ -206,7 +221,7 @@ func TestFireTimeline(t *testing.T) {
 // at 60 s; on scene at 2 min and resolved at 4 min: no deadline missed.
 func TestAckInTimeStopsEscalation(t *testing.T) {
 	r := newRig(t, "", nil, nil)
-	in := raise(t, r.m, smokeDetector(t, r.reg), "sig-fire", "fire", rules.SeverityCritical)
+	in := raise(t, r.m, smokeDetector(t, r.reg), "sig-fire", "fire", contract.SeverityCritical)
 	r.drain()
 	r.at(30 * time.Second)
 	if _, err := r.m.Ack(context.Background(), in.ID, "crew", ""); err != nil {
@@ -242,7 +257,7 @@ func TestAckInTimeStopsEscalation(t *testing.T) {
 // 90 s: no second station at 120 s.
 func TestLateAckStopsFurtherEscalation(t *testing.T) {
 	r := newRig(t, "", nil, nil)
-	in := raise(t, r.m, smokeDetector(t, r.reg), "sig-fire", "fire", rules.SeverityCritical)
+	in := raise(t, r.m, smokeDetector(t, r.reg), "sig-fire", "fire", contract.SeverityCritical)
 	r.at(60 * time.Second)
 	r.at(90 * time.Second)
 	if _, err := r.m.Ack(context.Background(), in.ID, "crew", ""); err != nil {
@@ -260,7 +275,7 @@ func TestLateAckStopsFurtherEscalation(t *testing.T) {
 func TestHazardTicketGoesUpTheGrid(t *testing.T) {
 	r := newRig(t, "", nil, nil)
 	d := smokeDetector(t, r.reg)
-	in := raise(t, r.m, d, "sig-fault", "detector_fault", rules.SeverityMajor)
+	in := raise(t, r.m, d, "sig-fault", "detector_fault", contract.SeverityMajor)
 	if in.Deadlines == nil || in.Deadlines.Arrive != nil || !in.Deadlines.Ack.Equal(t0.Add(24*time.Hour)) || !in.Deadlines.Resolve.Equal(t0.Add(48*time.Hour)) {
 		t.Fatalf("deadlines %+v, want ack 24h and resolve 48h", in.Deadlines)
 	}
@@ -272,12 +287,12 @@ func TestHazardTicketGoesUpTheGrid(t *testing.T) {
 	r.at(24 * time.Hour)
 	in = r.get(in.ID)
 	community, _ := r.reg.Area(d.Community)
-	if got := r.drain(); !slices.Equal(got, []string{alarm.EventSupervised}) || !slices.Equal(in.Supervision, []string{community.ID}) {
+	if got := r.drain(); !slices.Equal(got, []string{contract.EventSupervised}) || !slices.Equal(in.Supervision, []string{community.ID}) {
 		t.Fatalf("at 24h: events %v supervision %v, want supervised by %s", got, in.Supervision, community.ID)
 	}
 	r.at(48 * time.Hour)
 	in = r.get(in.ID)
-	if !slices.Equal(in.Supervision, []string{community.ID, community.Parent}) || len(steps(in, alarm.EventSupervised)) != 2 {
+	if !slices.Equal(in.Supervision, []string{community.ID, community.Parent}) || len(steps(in, contract.EventSupervised)) != 2 {
 		t.Fatalf("at 48h: supervision %v, want %s then %s", in.Supervision, community.ID, community.Parent)
 	}
 	if in.CenterAt != nil || len(in.EscalatedTo) != 0 {
@@ -289,8 +304,8 @@ func TestHazardTicketGoesUpTheGrid(t *testing.T) {
 func TestNotDispatchableHasNoTimers(t *testing.T) {
 	r := newRig(t, "", nil, nil)
 	d := smokeDetector(t, r.reg)
-	in, err := r.m.Apply(context.Background(), rules.Signal{ID: "sig-test", Rule: "smoke-test", Action: rules.ActionRaise, Type: "test",
-		Severity: rules.SeverityInfo, Kind: d.Kind, Device: d.ID, Site: d.Site, At: t0})
+	in, err := r.m.Apply(context.Background(), &contract.Signal{ID: "sig-test", Rule: "smoke-test", Action: contract.ActionRaise, Type: "test",
+		Severity: contract.SeverityInfo, Kind: d.Kind, Device: d.ID, Site: d.Site, At: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +325,7 @@ func TestTimersSurviveRestart(t *testing.T) {
 	clk := clock.NewFake(t0)
 	path := filepath.Join(t.TempDir(), "firegrid.db")
 	first := newRig(t, path, reg, clk)
-	in := raise(t, first.m, smokeDetector(t, reg), "sig-fire", "fire", rules.SeverityCritical)
+	in := raise(t, first.m, smokeDetector(t, reg), "sig-fire", "fire", contract.SeverityCritical)
 	first.at(10 * time.Second)
 	first.store.Close()
 
@@ -324,7 +339,7 @@ func TestTimersSurviveRestart(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, func() bool { return len(second.get(in.ID).EscalatedTo) == 1 },
 		"the ack deadline missed while down is acted on at start-up")
 	got := second.get(in.ID)
-	if s := steps(got, alarm.EventEscalated); len(s) != 1 || !s[0].At.Equal(t0.Add(90*time.Second)) {
+	if s := steps(got, contract.EventEscalated); len(s) != 1 || !s[0].At.Equal(t0.Add(90*time.Second)) {
 		t.Fatalf("escalation steps %+v, want one at start-up (90s)", s)
 	}
 	// The re-armed ack timer (120 s) and the arrival timer (180 s) run on.

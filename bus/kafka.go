@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,13 +22,17 @@ type KafkaTopic struct {
 	Partitions int    `yaml:"partitions"`
 }
 
-// KafkaTopics maps firegrid's topics to Kafka topics.
+// KafkaTopics maps firegrid's topics to Kafka topics. Events must have
+// as many partitions as telemetry: the two are co-partitioned by site, so
+// that a site's events and readings meet in one rules instance.
 type KafkaTopics struct {
 	Telemetry   KafkaTopic `yaml:"telemetry"`
+	Events      KafkaTopic `yaml:"events"`
 	Signals     KafkaTopic `yaml:"signals"`
 	Incidents   KafkaTopic `yaml:"incidents"`
 	Commands    KafkaTopic `yaml:"commands"`
 	DeadLetters KafkaTopic `yaml:"deadletters"`
+	Control     KafkaTopic `yaml:"control"`
 }
 
 // KafkaConfig configures the Kafka bus of the scale-out roles.
@@ -75,10 +82,12 @@ func DefaultKafkaConfig() KafkaConfig {
 		Brokers: []string{"127.0.0.1:9092"},
 		Topics: KafkaTopics{
 			Telemetry:   KafkaTopic{Name: "firegrid.telemetry", Partitions: 12},
+			Events:      KafkaTopic{Name: "firegrid.events", Partitions: 12},
 			Signals:     KafkaTopic{Name: "firegrid.signals", Partitions: 6},
 			Incidents:   KafkaTopic{Name: "firegrid.incidents", Partitions: 6},
 			Commands:    KafkaTopic{Name: "firegrid.commands", Partitions: 3},
 			DeadLetters: KafkaTopic{Name: "firegrid.deadletters", Partitions: 1},
+			Control:     KafkaTopic{Name: "firegrid.control", Partitions: 1},
 		},
 		GroupPrefix:           "firegrid-",
 		CreateTopics:          true,
@@ -97,11 +106,13 @@ func DefaultKafkaConfig() KafkaConfig {
 // topics lists firegrid's topic names with their configuration.
 func (c KafkaConfig) topics() map[string]KafkaTopic {
 	return map[string]KafkaTopic{
-		TopicTelemetry:   c.Topics.Telemetry,
-		TopicSignals:     c.Topics.Signals,
-		TopicIncidents:   c.Topics.Incidents,
-		TopicCommands:    c.Topics.Commands,
-		TopicDeadLetters: c.Topics.DeadLetters,
+		contract.TopicTelemetry:   c.Topics.Telemetry,
+		contract.TopicEvents:      c.Topics.Events,
+		contract.TopicSignals:     c.Topics.Signals,
+		contract.TopicIncidents:   c.Topics.Incidents,
+		contract.TopicCommands:    c.Topics.Commands,
+		contract.TopicDeadLetters: c.Topics.DeadLetters,
+		contract.TopicControl:     c.Topics.Control,
 	}
 }
 
@@ -117,7 +128,7 @@ func (c KafkaConfig) Validate() error {
 		}
 	}
 	names := map[string]string{}
-	for _, key := range []string{TopicTelemetry, TopicSignals, TopicIncidents, TopicCommands, TopicDeadLetters} {
+	for _, key := range contract.Topics {
 		t := c.topics()[key]
 		if t.Name == "" {
 			errs = append(errs, fmt.Errorf("topics.%s.name: want a Kafka topic name", key))
@@ -128,6 +139,10 @@ func (c KafkaConfig) Validate() error {
 		if t.Partitions < 1 || t.Partitions > 10000 {
 			errs = append(errs, fmt.Errorf("topics.%s.partitions: want 1..10000, got %d", key, t.Partitions))
 		}
+	}
+	if c.Topics.Events.Partitions != c.Topics.Telemetry.Partitions {
+		errs = append(errs, fmt.Errorf("topics.events.partitions: want as many as topics.telemetry.partitions (%d), got %d: the two are co-partitioned by site",
+			c.Topics.Telemetry.Partitions, c.Topics.Events.Partitions))
 	}
 	if c.ReplicationFactor < 1 {
 		errs = append(errs, fmt.Errorf("replication_factor: want at least 1, got %d", c.ReplicationFactor))
@@ -155,29 +170,57 @@ func (c KafkaConfig) Validate() error {
 }
 
 // Kafka is the bus of the scale-out roles, on segmentio/kafka-go. Producers
-// wait for every in-sync replica (acks=all). Each consumer group consumes
-// its topic's partitions in parallel, one goroutine per partition it owns,
-// and commits an offset only once the handler has returned for the record
-// (and for every record before it in the partition).
+// wait for every in-sync replica (acks=all) and partition by key with
+// Kafka's usual murmur2 hash. Values are encoded with the topic's codec.
+// Each consumer group consumes its partitions in parallel, one goroutine
+// per partition it owns, and commits an offset only once the handler has
+// returned for the record (and for every record before it in the
+// partition), and once the group's checkpoint, if any, has passed.
 type Kafka struct {
-	cfg KafkaConfig
-	log *slog.Logger
+	cfg    KafkaConfig
+	log    *slog.Logger
+	codecs map[string]Codec  // by firegrid topic, for writing
+	read   map[string]Codec  // by codec name, for reading
+	names  map[string]string // Kafka topic name -> firegrid topic
 
 	mu      sync.Mutex
-	writers map[string]*kafka.Writer // by Kafka topic name, then +"!" for urgent
+	writers map[string]*kafka.Writer // by firegrid topic
 	closed  bool
 }
 
-// NewKafka returns a Kafka bus; it connects lazily. Call EnsureTopics first
-// when CreateTopics is set.
-func NewKafka(cfg KafkaConfig, log *slog.Logger) (*Kafka, error) {
+// NewKafka returns a Kafka bus writing with the given codecs (nil: JSON
+// for every topic); it connects lazily. Call EnsureTopics first when
+// CreateTopics is set.
+func NewKafka(cfg KafkaConfig, codecs map[string]Codec, log *slog.Logger) (*Kafka, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka bus: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Kafka{cfg: cfg, log: log, writers: map[string]*kafka.Writer{}}, nil
+	k := &Kafka{cfg: cfg, log: log, codecs: JSONCodecs(), read: map[string]Codec{}, names: map[string]string{},
+		writers: map[string]*kafka.Writer{}}
+	for t, c := range codecs {
+		k.codecs[t] = c
+	}
+	for _, c := range JSONCodecs() {
+		k.read[c.Name()] = c
+	}
+	for t, kt := range cfg.topics() {
+		k.names[kt.Name] = t
+	}
+	return k, nil
+}
+
+// codecFor returns the codec that reads records of topic named name.
+func (k *Kafka) codecFor(topic, name string) (Codec, error) {
+	if name == "" || name == "json/1" {
+		return JSONCodecs()[topic], nil
+	}
+	if c := k.codecs[topic]; c != nil && c.Name() == name {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w: %s record written with codec %q, which this firegrid does not know", contract.ErrPoison, topic, name)
 }
 
 // Config returns the bus's configuration.
@@ -215,27 +258,26 @@ func (k *Kafka) EnsureTopics(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// writer returns the producer for a topic; urgent ones send each record at
-// once.
-func (k *Kafka) writer(topic string, urgent bool) (*kafka.Writer, error) {
-	t := k.topic(topic)
-	bulk := topic == TopicTelemetry && !urgent
-	key := t.Name
-	if !bulk {
-		key += "!"
-	}
+// balancer partitions by key as Partitioner does.
+var balancer = kafka.BalancerFunc(func(m kafka.Message, partitions ...int) int {
+	return partitions[Partitioner(string(m.Key), len(partitions))]
+})
+
+// writer returns the producer of a topic: telemetry is batched, every
+// other topic (the alarm path) is sent at once.
+func (k *Kafka) writer(topic string) (*kafka.Writer, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {
 		return nil, ErrClosed
 	}
-	if w := k.writers[key]; w != nil {
+	if w := k.writers[topic]; w != nil {
 		return w, nil
 	}
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(k.cfg.Brokers...),
-		Topic:        t.Name,
-		Balancer:     &kafka.Hash{},
+		Topic:        k.topic(topic).Name,
+		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,
 		MaxAttempts:  5,
 		BatchSize:    1,
@@ -243,48 +285,46 @@ func (k *Kafka) writer(topic string, urgent bool) (*kafka.Writer, error) {
 		WriteTimeout: 10 * time.Second,
 		ReadTimeout:  10 * time.Second,
 	}
-	if bulk {
+	if topic == contract.TopicTelemetry {
 		w.BatchSize, w.BatchTimeout = k.cfg.TelemetryBatchSize, k.cfg.TelemetryBatchTimeout
 	}
-	k.writers[key] = w
+	k.writers[topic] = w
 	return w, nil
 }
 
-// PartitionFor returns the partition a key goes to on a topic of n
-// partitions: the producers' balancer, so that a consumer can tell which
-// keys it owns.
-func PartitionFor(key []byte, n int) int {
-	parts := make([]int, n)
-	for i := range parts {
-		parts[i] = i
-	}
-	return (&kafka.Hash{}).Balance(kafka.Message{Key: key}, parts...)
-}
-
-// Publish sends the records and returns once every in-sync replica has
+// Publish encodes the records and returns once every in-sync replica has
 // them.
-func (k *Kafka) Publish(ctx context.Context, recs ...Record) error {
+func (k *Kafka) Publish(ctx context.Context, recs ...contract.Record) error {
 	type batch struct {
 		w    *kafka.Writer
 		msgs []kafka.Message
 	}
 	var batches []*batch
-	byWriter := map[*kafka.Writer]*batch{}
+	byTopic := map[string]*batch{}
 	for _, r := range recs {
-		w, err := k.writer(r.Topic, r.Urgent)
+		c := k.codecs[r.Topic]
+		if c == nil {
+			return fmt.Errorf("kafka: no codec for topic %q", r.Topic)
+		}
+		val, err := c.Append(nil, r.Value)
 		if err != nil {
-			return err
+			return fmt.Errorf("kafka: encode %s record: %w", r.Topic, err)
+		}
+		b := byTopic[r.Topic]
+		if b == nil {
+			w, err := k.writer(r.Topic)
+			if err != nil {
+				return err
+			}
+			b = &batch{w: w}
+			byTopic[r.Topic] = b
+			batches = append(batches, b)
 		}
 		if r.Time.IsZero() {
 			r.Time = time.Now()
 		}
-		b := byWriter[w]
-		if b == nil {
-			b = &batch{w: w}
-			byWriter[w] = b
-			batches = append(batches, b)
-		}
-		b.msgs = append(b.msgs, kafka.Message{Key: r.Key, Value: r.Value, Time: r.Time})
+		b.msgs = append(b.msgs, kafka.Message{Key: []byte(r.Key), Value: val, Time: r.Time,
+			Headers: []kafka.Header{{Key: codecHeader, Value: []byte(c.Name())}}})
 	}
 	for _, b := range batches {
 		if err := b.w.WriteMessages(ctx, b.msgs...); err != nil {
@@ -294,29 +334,38 @@ func (k *Kafka) Publish(ctx context.Context, recs ...Record) error {
 	return nil
 }
 
-// Consume runs consumer group group (with the configured prefix) on topic
-// until ctx is done. Every partition the group gives this member is
-// consumed by its own goroutine, in order; a rebalance stops them, commits
-// what was handled, and starts the new assignment.
-func (k *Kafka) Consume(ctx context.Context, topic, group string, h Handler) error {
-	t := k.topic(topic)
-	opts := consumeOptions(ctx)
+// Declare does nothing: a Kafka consumer group reads what its topics
+// hold, from its committed offset or from the beginning.
+func (k *Kafka) Declare(Group) error { return nil }
+
+// Consume runs consumer group g (with the configured prefix) until ctx is
+// done. Every partition the group gives this member is consumed by its own
+// goroutine, in order; a rebalance stops them, checkpoints and commits what
+// was handled, and starts the new assignment.
+func (k *Kafka) Consume(ctx context.Context, g Group, h Handler) error {
 	start := kafka.FirstOffset
-	if opts.FromEnd {
+	if g.FromEnd {
 		start = kafka.LastOffset
 	}
-	groupID := k.cfg.GroupPrefix + group
-	log := k.log.With("topic", t.Name, "group", groupID)
+	topics := make([]string, len(g.Topics))
+	for i, t := range g.Topics {
+		topics[i] = k.topic(t).Name
+	}
+	groupID := k.cfg.GroupPrefix + g.Name
+	log := k.log.With("group", groupID)
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                groupID,
 		Brokers:           k.cfg.Brokers,
-		Topics:            []string{t.Name},
+		Topics:            topics,
 		HeartbeatInterval: k.cfg.HeartbeatInterval,
 		SessionTimeout:    k.cfg.SessionTimeout,
 		RebalanceTimeout:  k.cfg.RebalanceTimeout,
 		JoinGroupBackoff:  200 * time.Millisecond,
 		StartOffset:       start,
-		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }),
+		// A member gets the same partitions of co-partitioned topics
+		// (telemetry and events).
+		GroupBalancers: []kafka.GroupBalancer{coPartitioned{}},
+		ErrorLogger:    kafka.LoggerFunc(func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }),
 	})
 	if err != nil {
 		return fmt.Errorf("kafka: consumer group %s: %w", groupID, err)
@@ -339,54 +388,103 @@ func (k *Kafka) Consume(ctx context.Context, topic, group string, h Handler) err
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		assigned := gen.Assignments[t.Name]
-		ids := make([]int, 0, len(assigned))
-		for _, pa := range assigned {
-			ids = append(ids, pa.ID)
+		seen := map[int]bool{}
+		var ids []int
+		for _, t := range topics {
+			for _, pa := range gen.Assignments[t] {
+				if !seen[pa.ID] {
+					seen[pa.ID] = true
+					ids = append(ids, pa.ID)
+				}
+			}
 		}
-		log.Info("partitions assigned", "generation", gen.ID, "partitions", ids)
-		if opts.OnAssign != nil {
-			opts.OnAssign(ids)
+		slices.Sort(ids)
+		log.Info("partitions assigned", "generation", gen.ID, "topics", topics, "partitions", ids)
+		if g.OnAssign != nil {
+			if err := g.OnAssign(ctx, ids); err != nil {
+				// Nothing of this assignment is handled: leave the group
+				// and join again, so the partitions go to a member that can.
+				log.Error("assignment refused; rejoining", "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(backoff):
+				}
+				continue
+			}
 		}
-		k.runGeneration(ctx, gen, t.Name, assigned, h, log)
+		k.runGeneration(ctx, gen, g, topics, h, log)
 	}
+}
+
+// coPartitioned is Kafka's range assignment over partitions sorted by
+// number: kafka-go's RangeGroupBalancer gives a member the same partitions
+// of every topic only when the broker lists each topic's partitions in
+// order, which not every broker does.
+type coPartitioned struct{}
+
+func (coPartitioned) ProtocolName() string { return kafka.RangeGroupBalancer{}.ProtocolName() }
+
+func (coPartitioned) UserData() ([]byte, error) { return nil, nil }
+
+func (coPartitioned) AssignGroups(members []kafka.GroupMember, partitions []kafka.Partition) kafka.GroupMemberAssignments {
+	sorted := slices.Clone(partitions)
+	slices.SortFunc(sorted, func(a, b kafka.Partition) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return a.ID - b.ID
+	})
+	return kafka.RangeGroupBalancer{}.AssignGroups(members, sorted)
 }
 
 // runGeneration starts one goroutine per assigned partition and a
 // committer; kafka-go ends the generation (cancelling their context) on a
 // rebalance, and waits for them before joining the next one.
-func (k *Kafka) runGeneration(ctx context.Context, gen *kafka.Generation, topic string, assigned []kafka.PartitionAssignment,
-	h Handler, log *slog.Logger) {
-	c := &committer{gen: gen, topic: topic, handled: map[int]int64{}, committed: map[int]int64{}, log: log}
-	for _, pa := range assigned {
-		gen.Start(func(gctx context.Context) {
-			// Stop with the caller's context too.
-			pctx, cancel := context.WithCancel(gctx)
-			defer cancel()
-			stop := context.AfterFunc(ctx, cancel)
-			defer stop()
-			k.consumePartition(pctx, topic, pa, h, c, log)
-		})
+func (k *Kafka) runGeneration(ctx context.Context, gen *kafka.Generation, g Group, topics []string, h Handler, log *slog.Logger) {
+	c := &committer{gen: gen, group: g, handled: map[string]map[int]int64{}, committed: map[string]map[int]int64{}, log: log}
+	var parts sync.WaitGroup
+	for _, t := range topics {
+		for _, pa := range gen.Assignments[t] {
+			parts.Add(1)
+			gen.Start(func(gctx context.Context) {
+				defer parts.Done()
+				// Stop with the caller's context too.
+				pctx, cancel := context.WithCancel(gctx)
+				defer cancel()
+				stop := context.AfterFunc(ctx, cancel)
+				defer stop()
+				k.consumePartition(pctx, t, pa, g.Name, h, c, log)
+			})
+		}
+	}
+	every := k.cfg.CommitInterval
+	if g.Checkpoint != nil && g.CheckpointEvery > 0 {
+		every = g.CheckpointEvery
 	}
 	gen.Start(func(gctx context.Context) {
-		t := time.NewTicker(k.cfg.CommitInterval)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-gctx.Done():
-				c.commit()
-				return
 			case <-ctx.Done():
-				c.commit()
-				return
 			case <-t.C:
-				c.commit()
+				c.commit(gctx)
+				continue
 			}
+			// The partitions stop first, so that the last commit covers
+			// everything they handled.
+			parts.Wait()
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			c.commit(fctx)
+			cancel()
+			return
 		}
 	})
 }
 
-func (k *Kafka) consumePartition(ctx context.Context, topic string, pa kafka.PartitionAssignment, h Handler, c *committer, log *slog.Logger) {
+func (k *Kafka) consumePartition(ctx context.Context, topic string, pa kafka.PartitionAssignment, group string, h Handler, c *committer, log *slog.Logger) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   k.cfg.Brokers,
 		Topic:     topic,
@@ -401,65 +499,99 @@ func (k *Kafka) consumePartition(ctx context.Context, topic string, pa kafka.Par
 	})
 	defer r.Close()
 	if err := r.SetOffset(pa.Offset); err != nil {
-		log.Error("set offset", "partition", pa.ID, "offset", pa.Offset, "err", err)
+		log.Error("set offset", "topic", topic, "partition", pa.ID, "offset", pa.Offset, "err", err)
 		return
 	}
+	name := k.names[topic]
 	hctx := context.WithValue(ctx, partitionKey{}, pa.ID)
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Warn("fetch failed", "partition", pa.ID, "err", err)
+				log.Warn("fetch failed", "topic", topic, "partition", pa.ID, "err", err)
 			}
 			return
 		}
-		rec := Record{Topic: topic, Key: m.Key, Value: m.Value, Time: m.Time}
-		if !deliver(hctx, log, topic, c.gen.GroupID, h, rec) {
+		rec := contract.Record{Topic: name, Key: string(m.Key), Time: m.Time}
+		codec := ""
+		for _, hd := range m.Headers {
+			if hd.Key == codecHeader {
+				codec = string(hd.Value)
+			}
+		}
+		dec, err := k.codecFor(name, codec)
+		if err == nil {
+			rec.Value, err = dec.Decode(m.Value)
+		}
+		if err != nil {
+			// Never handled: count it off as a poison record.
+			log.Warn("dropping a record that does not decode", "topic", topic, "partition", pa.ID, "offset", m.Offset, "err", err)
+		} else if !deliver(hctx, log, group, h, rec) {
 			return // stopped before the handler took it: not committed
 		}
-		c.mark(pa.ID, m.Offset+1)
+		c.mark(topic, pa.ID, m.Offset+1)
 	}
 }
 
 // committer commits the next offset to read of every partition whose
-// records were handled.
+// records were handled, after the group's checkpoint.
 type committer struct {
 	gen   *kafka.Generation
-	topic string
+	group Group
 	log   *slog.Logger
 
 	mu        sync.Mutex
-	handled   map[int]int64
-	committed map[int]int64
+	handled   map[string]map[int]int64
+	committed map[string]map[int]int64
 }
 
-func (c *committer) mark(partition int, next int64) {
+func (c *committer) mark(topic string, partition int, next int64) {
 	c.mu.Lock()
-	c.handled[partition] = next
+	if c.handled[topic] == nil {
+		c.handled[topic] = map[int]int64{}
+	}
+	c.handled[topic][partition] = next
 	c.mu.Unlock()
 }
 
-func (c *committer) commit() {
+func (c *committer) commit(ctx context.Context) {
+	// What was handled before the checkpoint starts is what it covers.
 	c.mu.Lock()
-	offsets := map[int]int64{}
-	for p, o := range c.handled {
-		if c.committed[p] != o {
-			offsets[p] = o
+	offsets := map[string]map[int]int64{}
+	for t, ps := range c.handled {
+		for p, o := range ps {
+			if c.committed[t][p] != o {
+				if offsets[t] == nil {
+					offsets[t] = map[int]int64{}
+				}
+				offsets[t][p] = o
+			}
 		}
 	}
 	c.mu.Unlock()
+	if c.group.Checkpoint != nil {
+		if err := c.group.Checkpoint(ctx); err != nil {
+			c.log.Warn("checkpoint failed; offsets not committed", "err", err)
+			return
+		}
+	}
 	if len(offsets) == 0 {
 		return
 	}
-	if err := c.gen.CommitOffsets(map[string]map[int]int64{c.topic: offsets}); err != nil {
+	if err := c.gen.CommitOffsets(offsets); err != nil {
 		// Not fatal: the records are handled again by whoever owns the
 		// partition next, and handlers are idempotent.
 		c.log.Warn("offset commit failed", "offsets", fmt.Sprint(offsets), "err", err)
 		return
 	}
 	c.mu.Lock()
-	for p, o := range offsets {
-		c.committed[p] = o
+	for t, ps := range offsets {
+		if c.committed[t] == nil {
+			c.committed[t] = map[int]int64{}
+		}
+		for p, o := range ps {
+			c.committed[t][p] = o
+		}
 	}
 	c.mu.Unlock()
 }

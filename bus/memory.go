@@ -2,13 +2,13 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/firegrid/firegrid/contract"
 )
 
 // MemoryConfig sizes the in-process bus.
@@ -17,7 +17,7 @@ type MemoryConfig struct {
 	// partition and are handled in order; partitions run in parallel.
 	Partitions int `yaml:"partitions"`
 	// Capacity is the number of records a partition holds before Publish
-	// blocks (the backpressure that reaches the MQTT acknowledgement).
+	// blocks (the backpressure that reaches the device's acknowledgement).
 	Capacity int `yaml:"capacity"`
 }
 
@@ -35,28 +35,40 @@ func (c MemoryConfig) Validate() error {
 	return nil
 }
 
-// Memory is the in-process bus. Every consumer group of a topic gets every
-// record; a record published while a topic has no group is dropped, so
-// consumers start before the sources that feed them.
+// Memory is the in-process bus: values pass as they are, shared by every
+// group (consumers treat them as read-only). Every declared group of a
+// topic gets every record published after its declaration; a record
+// published to a topic no group declared is dropped and counted (Dropped).
 type Memory struct {
-	cfg    MemoryConfig
-	log    *slog.Logger
+	cfg MemoryConfig
+	log *slog.Logger
+
 	mu     sync.RWMutex
-	topics map[string]map[string]*group
-	closed bool
+	groups map[string]*memGroup   // by name
+	topics map[string][]*memTopic // topic -> every group's queues of it
+	closed chan struct{}
 	// inFlight counts records enqueued for a group and not yet handled.
 	inFlight atomic.Int64
+	dropped  atomic.Int64
 }
 
-type group struct {
-	parts []chan Record
-	// urgent holds each partition's urgent records (device events), which
-	// its consumer takes before the bulk, so an alarm never waits behind a
-	// backlog of heartbeats. Records of one key stay in order within each
-	// lane; across lanes an event may overtake earlier telemetry, which the
-	// rule engine tolerates (it orders by device time and seq).
-	urgent []chan Record
-	done   chan struct{} // closed when the consumer stops
+// memGroup is one declared group: a queue per topic and partition.
+type memGroup struct {
+	g       Group
+	topics  []*memTopic
+	running atomic.Bool
+}
+
+type memTopic struct {
+	name  string
+	parts []*memPart
+}
+
+// memPart is one partition's queue; head holds a record a stopped consumer
+// took but had not finished, delivered first when the group consumes again.
+type memPart struct {
+	ch   chan contract.Record
+	head *contract.Record
 }
 
 // NewMemory returns an in-process bus.
@@ -67,35 +79,72 @@ func NewMemory(cfg MemoryConfig, log *slog.Logger) (*Memory, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Memory{cfg: cfg, log: log, topics: map[string]map[string]*group{}}, nil
+	return &Memory{cfg: cfg, log: log, groups: map[string]*memGroup{}, topics: map[string][]*memTopic{},
+		closed: make(chan struct{})}, nil
 }
 
-// ErrClosed is returned by a closed bus.
-var ErrClosed = errors.New("bus closed")
+// Declare creates the group's queues; declaring a group again with the
+// same topics changes nothing.
+func (m *Memory) Declare(g Group) error {
+	_, err := m.declare(g)
+	return err
+}
+
+func (m *Memory) declare(g Group) (*memGroup, error) {
+	if g.Name == "" || len(g.Topics) == 0 {
+		return nil, fmt.Errorf("memory bus: a group needs a name and topics, got %q %v", g.Name, g.Topics)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.closed:
+		return nil, ErrClosed
+	default:
+	}
+	if mg := m.groups[g.Name]; mg != nil {
+		if fmt.Sprint(mg.g.Topics) != fmt.Sprint(g.Topics) {
+			return nil, fmt.Errorf("memory bus: group %q consumes %v, not %v", g.Name, mg.g.Topics, g.Topics)
+		}
+		return mg, nil
+	}
+	mg := &memGroup{g: g}
+	for _, t := range g.Topics {
+		mt := &memTopic{name: t, parts: make([]*memPart, m.cfg.Partitions)}
+		for i := range mt.parts {
+			mt.parts[i] = &memPart{ch: make(chan contract.Record, m.cfg.Capacity)}
+		}
+		mg.topics = append(mg.topics, mt)
+		m.topics[t] = append(m.topics[t], mt)
+	}
+	m.groups[g.Name] = mg
+	return mg, nil
+}
 
 // Publish enqueues the records for every group of their topics, blocking
 // while a partition is full.
-func (m *Memory) Publish(ctx context.Context, recs ...Record) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.closed {
-		return ErrClosed
-	}
+func (m *Memory) Publish(ctx context.Context, recs ...contract.Record) error {
 	for _, r := range recs {
 		if r.Time.IsZero() {
 			r.Time = time.Now()
 		}
-		for _, g := range m.topics[r.Topic] {
-			i := partition(r.Key, len(g.parts))
-			p := g.parts[i]
-			if r.Urgent {
-				p = g.urgent[i]
-			}
+		// The queues of a topic only grow, and a slice once read stays
+		// valid: no lock is held while a full queue makes us wait.
+		m.mu.RLock()
+		queues := m.topics[r.Topic]
+		m.mu.RUnlock()
+		if len(queues) == 0 {
+			m.dropped.Add(1)
+			m.log.Debug("record for a topic no group consumes; dropped", "topic", r.Topic)
+			continue
+		}
+		for _, mt := range queues {
+			p := mt.parts[Partitioner(r.Key, len(mt.parts))]
 			m.inFlight.Add(1)
 			select {
-			case p <- r:
-			case <-g.done:
+			case p.ch <- r:
+			case <-m.closed:
 				m.inFlight.Add(-1)
+				return ErrClosed
 			case <-ctx.Done():
 				m.inFlight.Add(-1)
 				return ctx.Err()
@@ -105,105 +154,100 @@ func (m *Memory) Publish(ctx context.Context, recs ...Record) error {
 	return nil
 }
 
-func partition(key []byte, n int) int {
-	if n == 1 || len(key) == 0 {
-		return 0
+// Consume runs the group's consumer until ctx is done: one goroutine per
+// topic and partition, so an event never waits behind telemetry. One
+// consumer per group may run at a time.
+func (m *Memory) Consume(ctx context.Context, g Group, h Handler) error {
+	mg, err := m.declare(g)
+	if err != nil {
+		return err
 	}
-	h := fnv.New32a()
-	h.Write(key)
-	return int(h.Sum32() % uint32(n))
-}
-
-// Consume runs group's consumer on topic until ctx is done. One consumer
-// per group and topic may run at a time.
-func (m *Memory) Consume(ctx context.Context, topic, groupName string, h Handler) error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ErrClosed
+	if !mg.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("memory bus: group %q is already consuming", g.Name)
 	}
-	groups := m.topics[topic]
-	if groups == nil {
-		groups = map[string]*group{}
-		m.topics[topic] = groups
+	defer mg.running.Store(false)
+	if g.OnAssign != nil {
+		all := make([]int, m.cfg.Partitions)
+		for i := range all {
+			all[i] = i
+		}
+		if err := g.OnAssign(ctx, all); err != nil {
+			return fmt.Errorf("memory bus: group %q: assign: %w", g.Name, err)
+		}
 	}
-	if _, dup := groups[groupName]; dup {
-		m.mu.Unlock()
-		return fmt.Errorf("memory bus: group %q already consumes %q", groupName, topic)
-	}
-	g := &group{parts: make([]chan Record, m.cfg.Partitions), urgent: make([]chan Record, m.cfg.Partitions), done: make(chan struct{})}
-	for i := range g.parts {
-		g.parts[i] = make(chan Record, m.cfg.Capacity)
-		g.urgent[i] = make(chan Record, m.cfg.Capacity)
-	}
-	groups[groupName] = g
-	m.mu.Unlock()
-
 	var wg sync.WaitGroup
-	for i, p := range g.parts {
-		urgent := g.urgent[i]
+	for _, mt := range mg.topics {
+		for i, p := range mt.parts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pctx := context.WithValue(ctx, partitionKey{}, i)
+				m.consumePart(pctx, g.Name, p, h)
+			}()
+		}
+	}
+	if g.Checkpoint != nil {
+		every := g.CheckpointEvery
+		if every <= 0 {
+			every = 5 * time.Second
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t := time.NewTicker(every)
+			defer t.Stop()
 			for {
-				var r Record
 				select {
-				case r = <-urgent: // urgent first, whenever one waits
-				default:
-					select {
-					case <-ctx.Done():
-						return
-					case r = <-urgent:
-					case r = <-p:
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := g.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+						m.log.Warn("checkpoint failed", "group", g.Name, "err", err)
 					}
 				}
-				deliver(ctx, m.log, topic, groupName, h, r)
-				m.inFlight.Add(-1)
 			}
 		}()
 	}
-	<-ctx.Done()
-	close(g.done) // unblocks publishers before the lock is taken
-	m.mu.Lock()
-	delete(groups, groupName)
-	m.mu.Unlock()
 	wg.Wait()
+	if g.Checkpoint != nil {
+		// The last checkpoint outlives the context that stopped us.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := g.Checkpoint(cctx); err != nil {
+			m.log.Warn("final checkpoint failed", "group", g.Name, "err", err)
+		}
+	}
 	return nil
 }
 
-// deliver calls h until it takes r, backing off between tries. It reports
-// false when ctx ended before h took r.
-func deliver(ctx context.Context, log *slog.Logger, topic, group string, h Handler, r Record) bool {
-	backoff := 10 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := h(ctx, r)
-		if err == nil {
-			return true
+func (m *Memory) consumePart(ctx context.Context, group string, p *memPart, h Handler) {
+	for {
+		if p.head == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case r := <-p.ch:
+				p.head = &r
+			}
 		}
-		if errors.Is(err, ErrPoison) {
-			log.Warn("dropping poison record", "topic", topic, "group", group, "err", err)
-			return true
+		if !deliver(ctx, m.log, group, h, *p.head) {
+			return // stopped before the handler took it: delivered again
 		}
-		if ctx.Err() != nil {
-			return false
-		}
-		if attempt == 1 || attempt%100 == 0 {
-			log.Warn("handler failed; retrying", "topic", topic, "group", group, "attempt", attempt, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, time.Second)
+		p.head = nil
+		m.inFlight.Add(-1)
 	}
 }
 
-// Close stops publishing.
+// Close stops publishing: a publisher waiting on a full queue gets
+// ErrClosed.
 func (m *Memory) Close() error {
 	m.mu.Lock()
-	m.closed = true
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.closed:
+	default:
+		close(m.closed)
+	}
 	return nil
 }
 
@@ -214,11 +258,6 @@ func (m *Memory) Close() error {
 // for before it moves its clock on.
 func (m *Memory) Idle() bool { return m.inFlight.Load() == 0 }
 
-// Consuming reports whether group consumes topic, so that a caller that
-// started Consume in a goroutine knows when records reach it.
-func (m *Memory) Consuming(topic, group string) bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	_, ok := m.topics[topic][group]
-	return ok
-}
+// Dropped reports how many records were published to a topic no group
+// consumes.
+func (m *Memory) Dropped() int64 { return m.dropped.Load() }

@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/firegrid/firegrid/internal/app"
+	"github.com/firegrid/firegrid/assembly"
 )
 
 // roleConfig is the configuration the compose file mounts into every role.
@@ -44,11 +44,11 @@ func splitHostPort(t *testing.T, what, hp string) (string, string) {
 // ports those services listen on.
 func TestScaleOutRoles(t *testing.T) {
 	f := loadCompose(t)
-	cfg, err := app.LoadConfig(roleConfig)
+	cfg, err := assembly.LoadConfig(roleConfig)
 	if err != nil {
 		t.Fatalf("firegrid's loader refuses %s: %v", roleConfig, err)
 	}
-	for _, role := range app.Roles {
+	for _, role := range assembly.Roles {
 		s, ok := f.Services[role]
 		if !ok {
 			t.Errorf("no %s service", role)
@@ -136,7 +136,7 @@ func TestScaleOutRoles(t *testing.T) {
 // service name and the port of http: in the roles' configuration.
 func TestPrometheusScrapesEveryRole(t *testing.T) {
 	f := loadCompose(t)
-	cfg, err := app.LoadConfig(roleConfig)
+	cfg, err := assembly.LoadConfig(roleConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestPrometheusScrapesEveryRole(t *testing.T) {
 				if _, ok := f.Services[h]; !ok {
 					t.Errorf("job %s: target %s is not a service", j.JobName, tg)
 				}
-				if slices.Contains(app.Roles, h) && p != httpPort {
+				if slices.Contains(assembly.Roles, h) && p != httpPort {
 					t.Errorf("job %s: port %s, the role serves /metrics on %s", j.JobName, p, httpPort)
 				}
 				scraped[h] = true
@@ -193,7 +193,7 @@ func TestPrometheusScrapesEveryRole(t *testing.T) {
 			}
 		}
 	}
-	for _, role := range app.Roles {
+	for _, role := range assembly.Roles {
 		if !scraped[role] {
 			t.Errorf("role %s is not scraped", role)
 		}

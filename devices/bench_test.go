@@ -3,17 +3,18 @@ package devices_test
 import (
 	"testing"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 )
 
 func BenchmarkRoute(b *testing.B) {
 	r := loadDemo(b)
 	sites := r.Sites()
-	points := make([]devices.Point, 0, len(sites)+1)
+	points := make([]contract.Point, 0, len(sites)+1)
 	for _, s := range sites {
 		points = append(points, s.Location)
 	}
-	points = append(points, devices.Point{Lon: 113.70, Lat: 34.72}) // outside: nearest station
+	points = append(points, contract.Point{Lon: 113.70, Lat: 34.72}) // outside: nearest station
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -43,10 +44,10 @@ func BenchmarkDevice(b *testing.B) {
 
 func BenchmarkNearbyHydrants(b *testing.B) {
 	r := loadDemo(b)
-	p := devices.Point{Lon: 113.645, Lat: 34.72}
+	p := contract.Point{Lon: 113.645, Lat: 34.72}
 	b.ReportAllocs()
 	for b.Loop() {
-		if len(r.Nearby(p, devices.KindHydrant, 3)) != 3 {
+		if len(r.Nearby(p, contract.KindHydrant, 3)) != 3 {
 			b.Fatal("want 3 hydrants")
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twpayne/go-geom/xy"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 )
 
@@ -24,10 +25,10 @@ func loadDemo(t testing.TB) *devices.Registry {
 
 // centre returns the centroid of an area, a point inside it for the
 // convex zones of the demo.
-func centre(t testing.TB, a *devices.Area) devices.Point {
+func centre(t testing.TB, a *devices.Area) contract.Point {
 	t.Helper()
 	c := xy.MultiPolygonCentroid(a.Polygon)
-	return devices.Point{Lon: c.X(), Lat: c.Y()}
+	return contract.Point{Lon: c.X(), Lat: c.Y()}
 }
 
 func TestDemoCounts(t *testing.T) {
@@ -37,9 +38,9 @@ func TestDemoCounts(t *testing.T) {
 		got, min int
 		max      int
 	}{
-		{"smoke detectors", len(r.Devices(devices.KindSmoke)), 200, 1000},
-		{"hydrant monitors", len(r.Devices(devices.KindHydrant)), 20, 20},
-		{"chargers", len(r.Devices(devices.KindCharger)), 5, 5},
+		{"smoke detectors", len(r.Devices(contract.KindSmoke)), 200, 1000},
+		{"hydrant monitors", len(r.Devices(contract.KindHydrant)), 20, 20},
+		{"chargers", len(r.Devices(contract.KindCharger)), 5, 5},
 		{"stations", len(r.Stations()), 3, 3},
 		{"zones", len(r.Areas(devices.LevelZone)), 9, 100},
 		{"communities", len(r.Areas(devices.LevelCommunity)), 3, 3},
@@ -50,7 +51,7 @@ func TestDemoCounts(t *testing.T) {
 		}
 	}
 	all := r.Devices("")
-	if n := len(r.Devices(devices.KindSmoke)) + len(r.Devices(devices.KindHydrant)) + len(r.Devices(devices.KindCharger)); n != len(all) {
+	if n := len(r.Devices(contract.KindSmoke)) + len(r.Devices(contract.KindHydrant)) + len(r.Devices(contract.KindCharger)); n != len(all) {
 		t.Errorf("Devices(\"\") has %d, the kinds add up to %d", len(all), n)
 	}
 	if !slices.IsSortedFunc(all, func(a, b *devices.Device) int { return compare(a.ID, b.ID) }) {
@@ -59,15 +60,15 @@ func TestDemoCounts(t *testing.T) {
 	if !slices.IsSortedFunc(r.Sites(), func(a, b *devices.Site) int { return compare(a.ID, b.ID) }) {
 		t.Error("Sites() not sorted by id")
 	}
-	for _, c := range r.Devices(devices.KindCharger) {
+	for _, c := range r.Devices(contract.KindCharger) {
 		if c.Ports != 10 {
 			t.Errorf("%s: %d ports, want 10", c.ID, c.Ports)
 		}
-		kinds := map[devices.Kind]int{}
+		kinds := map[contract.Kind]int{}
 		for _, d := range r.SiteDevices(c.Site) {
 			kinds[d.Kind]++
 		}
-		if kinds[devices.KindSmoke] != 1 || kinds[devices.KindCharger] != 1 {
+		if kinds[contract.KindSmoke] != 1 || kinds[contract.KindCharger] != 1 {
 			t.Errorf("shed %s: devices %v, want one charger and one smoke detector", c.Site, kinds)
 		}
 	}
@@ -87,7 +88,7 @@ func TestDemoResidents(t *testing.T) {
 	r := loadDemo(t)
 	var households, alone, bereaved, disabled, twoDetectors int
 	for _, s := range r.Sites() {
-		if s.Type != devices.SiteHousehold {
+		if s.Type != contract.SiteHousehold {
 			continue
 		}
 		households++
@@ -99,7 +100,7 @@ func TestDemoResidents(t *testing.T) {
 			twoDetectors++
 		}
 		for _, d := range devs {
-			if d.Kind != devices.KindSmoke {
+			if d.Kind != contract.KindSmoke {
 				t.Errorf("household %s: device %s is a %s, want smoke detectors only", s.ID, d.ID, d.Kind)
 			}
 		}
@@ -116,7 +117,7 @@ func TestDemoResidents(t *testing.T) {
 			disabled++
 		}
 		// Site flags are the union of the residents' flags.
-		var union devices.ResidentFlags
+		var union contract.ResidentFlags
 		for _, res := range s.Residents {
 			union.ElderlyAlone = union.ElderlyAlone || res.Flags.ElderlyAlone
 			union.Bereaved = union.Bereaved || res.Flags.Bereaved
@@ -203,7 +204,7 @@ func TestDemoGaps(t *testing.T) {
 }
 
 // nearest returns the station nearest to p, computed here the long way.
-func nearest(r *devices.Registry, p devices.Point) *devices.Station {
+func nearest(r *devices.Registry, p contract.Point) *devices.Station {
 	var best *devices.Station
 	bestD := math.Inf(1)
 	for _, s := range r.Stations() {
@@ -229,11 +230,11 @@ func TestRoute(t *testing.T) {
 	}
 	// A point of the station-less zone near its western edge.
 	sc := centre(t, stationless)
-	westOfCentre := devices.Point{Lon: sc.Lon - 0.004, Lat: sc.Lat}
+	westOfCentre := contract.Point{Lon: sc.Lon - 0.004, Lat: sc.Lat}
 
 	for _, tc := range []struct {
 		name        string
-		p           devices.Point
+		p           contract.Point
 		wantZone    string // "" = outside every zone
 		wantStation string // "" = the nearest station, computed
 	}{
@@ -241,8 +242,8 @@ func TestRoute(t *testing.T) {
 		{"Z-05 centre, own station", centre(t, z05), "Z-05", z05.Station},
 		{"station-less zone centre", sc, stationless.ID, ""},
 		{"station-less zone, west part", westOfCentre, stationless.ID, ""},
-		{"east of the sub-district", devices.Point{Lon: 113.70, Lat: 34.72}, "", ""},
-		{"far south", devices.Point{Lon: 113.64, Lat: 34.50}, "", ""},
+		{"east of the sub-district", contract.Point{Lon: 113.70, Lat: 34.72}, "", ""},
+		{"far south", contract.Point{Lon: 113.64, Lat: 34.50}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			zone, st := r.Route(tc.p)
@@ -272,7 +273,7 @@ func TestRoute(t *testing.T) {
 
 func TestNearestStationsAndNearby(t *testing.T) {
 	r := loadDemo(t)
-	p := devices.Point{Lon: 113.645, Lat: 34.72}
+	p := contract.Point{Lon: 113.645, Lat: 34.72}
 	ss := r.NearestStations(p)
 	if len(ss) != len(r.Stations()) {
 		t.Fatalf("NearestStations: %d stations, want %d", len(ss), len(r.Stations()))
@@ -285,14 +286,14 @@ func TestNearestStationsAndNearby(t *testing.T) {
 	if ss[0] != nearest(r, p) {
 		t.Errorf("NearestStations()[0] = %s, want %s", ss[0].ID, nearest(r, p).ID)
 	}
-	hy := r.Nearby(p, devices.KindHydrant, 3)
+	hy := r.Nearby(p, contract.KindHydrant, 3)
 	if len(hy) != 3 {
 		t.Fatalf("Nearby 3 hydrants: got %d", len(hy))
 	}
 	// No hydrant outside the three is nearer than the third.
 	limit := devices.Distance(p, hy[2].Location)
-	for _, d := range r.Devices(devices.KindHydrant) {
-		if d.Kind != devices.KindHydrant {
+	for _, d := range r.Devices(contract.KindHydrant) {
+		if d.Kind != contract.KindHydrant {
 			t.Fatalf("Devices(hydrant) returned %s", d.Kind)
 		}
 		if !slices.Contains(hy, d) && devices.Distance(p, d.Location) < limit {
@@ -300,14 +301,14 @@ func TestNearestStationsAndNearby(t *testing.T) {
 		}
 	}
 	for _, d := range hy {
-		if d.Kind != devices.KindHydrant {
+		if d.Kind != contract.KindHydrant {
 			t.Errorf("Nearby(hydrant) returned a %s", d.Kind)
 		}
 	}
-	if got := r.Nearby(p, devices.KindCharger, 100); len(got) != 5 {
+	if got := r.Nearby(p, contract.KindCharger, 100); len(got) != 5 {
 		t.Errorf("Nearby 100 chargers: %d, want all 5", len(got))
 	}
-	if got := r.Nearby(p, devices.KindSmoke, 0); got != nil {
+	if got := r.Nearby(p, contract.KindSmoke, 0); got != nil {
 		t.Errorf("Nearby 0: %v, want nil", got)
 	}
 }
@@ -315,7 +316,7 @@ func TestNearestStationsAndNearby(t *testing.T) {
 func TestLookups(t *testing.T) {
 	r := loadDemo(t)
 	d, ok := r.Device("SD-0001")
-	if !ok || d.Kind != devices.KindSmoke || d.Site != "H-0001" {
+	if !ok || d.Kind != contract.KindSmoke || d.Site != "H-0001" {
 		t.Fatalf("Device(SD-0001) = %+v, %v", d, ok)
 	}
 	s, ok := r.Site(d.Site)
@@ -332,7 +333,7 @@ func TestLookups(t *testing.T) {
 		t.Errorf("Area(G-1) = %v, %v", a, ok)
 	}
 	// Chargers carry their own location, a few metres from the shed.
-	for _, c := range r.Devices(devices.KindCharger) {
+	for _, c := range r.Devices(contract.KindCharger) {
 		s, _ := r.Site(c.Site)
 		if dist := devices.Distance(c.Location, s.Location); dist == 0 || dist > 20 {
 			t.Errorf("charger %s is %.1f m from its shed, want a few metres", c.ID, dist)
@@ -361,7 +362,7 @@ func TestConcurrentReads(t *testing.T) {
 					t.Error("no station")
 					return
 				}
-				r.Nearby(s.Location, devices.KindHydrant, 2)
+				r.Nearby(s.Location, contract.KindHydrant, 2)
 				r.SiteDevices(s.ID)
 			}
 		})
@@ -372,16 +373,16 @@ func TestConcurrentReads(t *testing.T) {
 func TestDistance(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		a, b devices.Point
+		a, b contract.Point
 		want float64 // metres
 		tol  float64 // relative
 	}{
-		{"one degree of latitude", devices.Point{Lon: 113.64, Lat: 34}, devices.Point{Lon: 113.64, Lat: 35}, 111195, 0.005},
-		{"one degree of longitude on the equator", devices.Point{Lon: 0, Lat: 0}, devices.Point{Lon: 1, Lat: 0}, 111195, 0.005},
+		{"one degree of latitude", contract.Point{Lon: 113.64, Lat: 34}, contract.Point{Lon: 113.64, Lat: 35}, 111195, 0.005},
+		{"one degree of longitude on the equator", contract.Point{Lon: 0, Lat: 0}, contract.Point{Lon: 1, Lat: 0}, 111195, 0.005},
 		// 1° of longitude at 34.72° N is cos(34.72°) × 111.195 km.
-		{"one degree of longitude in Zhengzhou", devices.Point{Lon: 113, Lat: 34.72}, devices.Point{Lon: 114, Lat: 34.72}, 91380, 0.005},
-		{"antipodes", devices.Point{Lon: 0, Lat: 0}, devices.Point{Lon: 180, Lat: 0}, math.Pi * devices.EarthRadius, 1e-9},
-		{"same point", devices.Point{Lon: 113.64, Lat: 34.72}, devices.Point{Lon: 113.64, Lat: 34.72}, 0, 0},
+		{"one degree of longitude in Zhengzhou", contract.Point{Lon: 113, Lat: 34.72}, contract.Point{Lon: 114, Lat: 34.72}, 91380, 0.005},
+		{"antipodes", contract.Point{Lon: 0, Lat: 0}, contract.Point{Lon: 180, Lat: 0}, math.Pi * devices.EarthRadius, 1e-9},
+		{"same point", contract.Point{Lon: 113.64, Lat: 34.72}, contract.Point{Lon: 113.64, Lat: 34.72}, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := devices.Distance(tc.a, tc.b)

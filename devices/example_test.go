@@ -3,6 +3,7 @@ package devices_test
 import (
 	"fmt"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 )
 
@@ -20,7 +21,7 @@ func ExampleRegistry_Route() {
 		fmt.Printf("%s at %s: zone %s (station %q), answered by %s\n", d.ID, d.Site, zone.ID, zone.Station, station.ID)
 	}
 	d, _ := r.Device("SD-0001")
-	for _, h := range r.Nearby(d.Location, devices.KindHydrant, 2) {
+	for _, h := range r.Nearby(d.Location, contract.KindHydrant, 2) {
 		fmt.Printf("hydrant %s %.0f m away\n", h.ID, devices.Distance(d.Location, h.Location))
 	}
 	// Output:

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 )
 
@@ -28,7 +29,7 @@ func FuzzLoadCSV(f *testing.F) {
 			return
 		}
 		for _, d := range r.Devices("") {
-			if _, err := devices.ParseKind(string(d.Kind)); err != nil {
+			if _, err := contract.ParseKind(string(d.Kind)); err != nil {
 				t.Fatalf("device %s loaded with kind %q", d.ID, d.Kind)
 			}
 			s, ok := r.Site(d.Site)
@@ -38,7 +39,7 @@ func FuzzLoadCSV(f *testing.F) {
 			if d.Zone == "" || d.Zone != s.Zone || d.Station == "" {
 				t.Fatalf("device %s not placed: zone %q station %q", d.ID, d.Zone, d.Station)
 			}
-			if d.Kind == devices.KindCharger && (d.Ports < 1 || d.Ports > 64) {
+			if d.Kind == contract.KindCharger && (d.Ports < 1 || d.Ports > 64) {
 				t.Fatalf("charger %s with %d ports", d.ID, d.Ports)
 			}
 			r.Route(d.Location)

@@ -3,6 +3,7 @@ package devices
 import (
 	"cmp"
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"slices"
 )
 
@@ -79,27 +80,27 @@ func findGaps(r *Registry) []Gap {
 		}
 	}
 	for _, s := range r.siteList {
-		kinds := map[Kind]int{}
+		kinds := map[contract.Kind]int{}
 		for _, d := range r.siteDevices[s.ID] {
 			kinds[d.Kind]++
 		}
 		switch s.Type {
-		case SiteHousehold:
-			if kinds[KindSmoke] == 0 {
+		case contract.SiteHousehold:
+			if kinds[contract.KindSmoke] == 0 {
 				add(GapHouseholdWithoutSmoke, s.ID, "%s %s: household without a smoke detector", s.ID, s.Address)
 			}
 			if len(s.Residents) == 0 {
 				add(GapHouseholdWithoutResident, s.ID, "%s %s: nobody recorded as living here", s.ID, s.Address)
 			}
-		case SiteChargingShed:
-			if kinds[KindSmoke] == 0 {
+		case contract.SiteChargingShed:
+			if kinds[contract.KindSmoke] == 0 {
 				add(GapShedWithoutSmoke, s.ID, "%s %s: charging shed without a smoke detector", s.ID, s.Name)
 			}
-			if kinds[KindCharger] == 0 {
+			if kinds[contract.KindCharger] == 0 {
 				add(GapShedWithoutCharger, s.ID, "%s %s: charging shed without a smart charger", s.ID, s.Name)
 			}
-		case SiteHydrant:
-			if kinds[KindHydrant] == 0 {
+		case contract.SiteHydrant:
+			if kinds[contract.KindHydrant] == 0 {
 				add(GapHydrantWithoutMonitor, s.ID, "%s %s: hydrant without a pressure monitor", s.ID, s.Name)
 			}
 		default:

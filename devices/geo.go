@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"github.com/firegrid/firegrid/contract"
 	"math"
 
 	geom "github.com/twpayne/go-geom"
@@ -13,7 +14,7 @@ const EarthRadius = 6371008.8
 
 // Distance returns the great-circle distance in metres between a and b, by
 // the haversine formula on a sphere of radius EarthRadius.
-func Distance(a, b Point) float64 {
+func Distance(a, b contract.Point) float64 {
 	const rad = math.Pi / 180
 	lat1, lat2 := a.Lat*rad, b.Lat*rad
 	dLat := lat2 - lat1
@@ -28,14 +29,14 @@ func Distance(a, b Point) float64 {
 }
 
 // validPoint reports whether p is a WGS 84 position.
-func validPoint(p Point) bool {
+func validPoint(p contract.Point) bool {
 	return p.Lon >= -180 && p.Lon <= 180 && p.Lat >= -90 && p.Lat <= 90 &&
 		!math.IsNaN(p.Lon) && !math.IsNaN(p.Lat)
 }
 
 // locate says where p lies relative to mp: in the interior, on the boundary
 // or outside. A point on the boundary of a hole is on the boundary.
-func locate(mp *geom.MultiPolygon, p Point) location.Type {
+func locate(mp *geom.MultiPolygon, p contract.Point) location.Type {
 	return locateCoord(mp, geom.Coord{p.Lon, p.Lat})
 }
 
@@ -83,12 +84,12 @@ func boundsOf(mp *geom.MultiPolygon) bbox {
 	return bbox{b.Min(0), b.Min(1), b.Max(0), b.Max(1)}
 }
 
-func (b bbox) contains(p Point) bool {
+func (b bbox) contains(p contract.Point) bool {
 	return p.Lon >= b.minLon && p.Lon <= b.maxLon && p.Lat >= b.minLat && p.Lat <= b.maxLat
 }
 
 // centroid returns the area's centroid (planar, in degrees).
-func centroid(a *Area) Point {
+func centroid(a *Area) contract.Point {
 	c := xy.MultiPolygonCentroid(a.Polygon)
-	return Point{Lon: c.X(), Lat: c.Y()}
+	return contract.Point{Lon: c.X(), Lat: c.Y()}
 }

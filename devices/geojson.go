@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"math"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ type rawFeature struct {
 	props map[string]string
 	// geometry, decoded: a multipolygon for areas, a point for stations.
 	poly  *geom.MultiPolygon
-	point Point
+	point contract.Point
 }
 
 // readFeatures parses a FeatureCollection. Properties must be strings (or
@@ -153,11 +154,11 @@ func readGeometry(p *problems, file string, f *rawFeature, raw json.RawMessage, 
 }
 
 // position checks one GeoJSON position (altitude, if any, is dropped).
-func position(c []float64) (Point, string) {
+func position(c []float64) (contract.Point, string) {
 	if len(c) < 2 || len(c) > 3 {
-		return Point{}, fmt.Sprintf("position %v: want [lon, lat]", c)
+		return contract.Point{}, fmt.Sprintf("position %v: want [lon, lat]", c)
 	}
-	pt := Point{Lon: c[0], Lat: c[1]}
+	pt := contract.Point{Lon: c[0], Lat: c[1]}
 	if !validPoint(pt) {
 		return pt, fmt.Sprintf("position [%v, %v] out of range (want lon -180..180, lat -90..90)", c[0], c[1])
 	}

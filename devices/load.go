@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"io/fs"
 	"os"
 	"path"
@@ -42,10 +43,10 @@ var (
 	maxResidentAge     = 130
 	maxIDLength        = 64
 	siteTypesWant      = "household, corridor, charging_shed or hydrant"
-	deviceSiteTypesFor = map[Kind][]SiteType{
-		KindSmoke:   {SiteHousehold, SiteCorridor, SiteChargingShed},
-		KindHydrant: {SiteHydrant},
-		KindCharger: {SiteChargingShed},
+	deviceSiteTypesFor = map[contract.Kind][]contract.SiteType{
+		contract.KindSmoke:   {contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed},
+		contract.KindHydrant: {contract.SiteHydrant},
+		contract.KindCharger: {contract.SiteChargingShed},
 	}
 )
 
@@ -119,7 +120,7 @@ func load(fsys fs.FS, dir string, show func(string) string) (*Registry, error) {
 			sites:       map[string]*Site{},
 			stations:    map[string]*Station{},
 			areas:       map[string]*Area{},
-			byKind:      map[Kind][]*Device{},
+			byKind:      map[contract.Kind][]*Device{},
 			byLevel:     map[Level][]*Area{},
 			siteDevices: map[string][]*Device{},
 		},
@@ -227,7 +228,7 @@ func (l *loader) readAreas() []rawFeature {
 			Level:   Level(f.props["level"]),
 			Parent:  f.props["parent"],
 			Station: f.props["station"],
-			GridWorker: Contact{
+			GridWorker: contract.Contact{
 				Name:  f.props["grid_worker_name"],
 				Phone: f.props["grid_worker_phone"],
 			},
@@ -366,15 +367,15 @@ func (l *loader) checkAreas(feats []rawFeature) {
 }
 
 // firstVertexOutside returns a vertex of a that lies outside p.
-func firstVertexOutside(a, p *Area) (Point, bool) {
+func firstVertexOutside(a, p *Area) (contract.Point, bool) {
 	flat := a.Polygon.FlatCoords()
 	for i := 0; i+1 < len(flat); i += 2 {
-		v := Point{flat[i], flat[i+1]}
+		v := contract.Point{Lon: flat[i], Lat: flat[i+1]}
 		if locate(p.Polygon, v) == location.Exterior {
 			return v, true
 		}
 	}
-	return Point{}, false
+	return contract.Point{}, false
 }
 
 // overlaps reports whether two areas share interior: two edges crossing, a
@@ -392,12 +393,12 @@ func overlaps(a, b *Area) bool {
 	for _, pair := range [][2]*Area{{a, b}, {b, a}} {
 		flat := pair[0].Polygon.FlatCoords()
 		for i := 0; i+1 < len(flat); i += 2 {
-			if locate(pair[1].Polygon, Point{flat[i], flat[i+1]}) == location.Interior {
+			if locate(pair[1].Polygon, contract.Point{Lon: flat[i], Lat: flat[i+1]}) == location.Interior {
 				return true
 			}
 		}
 		c := xy.MultiPolygonCentroid(pair[0].Polygon)
-		cp := Point{c.X(), c.Y()}
+		cp := contract.Point{Lon: c.X(), Lat: c.Y()}
 		if locate(pair[0].Polygon, cp) == location.Interior && locate(pair[1].Polygon, cp) == location.Interior {
 			return true
 		}
@@ -444,7 +445,7 @@ func edges(mp *geom.MultiPolygon) [][4]float64 {
 }
 
 // zonesAt returns the zones whose closed polygon contains p, sorted by id.
-func (l *loader) zonesAt(p Point) []*Area {
+func (l *loader) zonesAt(p contract.Point) []*Area {
 	var out []*Area
 	for _, z := range l.zoneIdx {
 		if z.box.contains(p) && locate(z.area.Polygon, p) != location.Exterior {
@@ -479,11 +480,11 @@ func (l *loader) readSites() {
 		s := &Site{
 			ID:      id,
 			Name:    t.get(row, "name"),
-			Type:    SiteType(t.get(row, "type")),
+			Type:    contract.SiteType(t.get(row, "type")),
 			Address: t.get(row, "address"),
 		}
 		switch s.Type {
-		case SiteHousehold, SiteCorridor, SiteChargingShed, SiteHydrant:
+		case contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteHydrant:
 		case "":
 			l.p.line(file, row.line, "type", "missing value (want %s)", siteTypesWant)
 		default:
@@ -501,7 +502,7 @@ func (l *loader) readSites() {
 		if msgLon != "" || msgLat != "" {
 			continue
 		}
-		s.Location = Point{Lon: lon, Lat: lat}
+		s.Location = contract.Point{Lon: lon, Lat: lat}
 		if l.brokenAny[GridFile] {
 			continue
 		}
@@ -554,7 +555,7 @@ func (l *loader) readResidents() {
 		res := Resident{
 			Name:     t.get(row, "name"),
 			Phone:    t.get(row, "phone"),
-			Guardian: Contact{Name: t.get(row, "guardian_name"), Phone: t.get(row, "guardian_phone")},
+			Guardian: contract.Contact{Name: t.get(row, "guardian_name"), Phone: t.get(row, "guardian_phone")},
 		}
 		if res.Name == "" {
 			l.p.line(file, row.line, "name", "missing value (want the resident's name)")
@@ -616,7 +617,7 @@ func (l *loader) readDevices() {
 		}
 		first[id] = row.line
 		d := &Device{ID: id, Site: t.get(row, "site"), Model: t.get(row, "model")}
-		kind, err := ParseKind(t.get(row, "kind"))
+		kind, err := contract.ParseKind(t.get(row, "kind"))
 		if err != nil {
 			l.p.line(file, row.line, "kind", "%v", err)
 		}
@@ -637,7 +638,7 @@ func (l *loader) readDevices() {
 		// Ports: chargers only.
 		ports := t.get(row, "ports")
 		switch {
-		case kind == KindCharger:
+		case kind == contract.KindCharger:
 			n, err := strconv.Atoi(ports)
 			if err != nil || n < 1 || n > maxChargerPorts {
 				l.p.line(file, row.line, "ports", "%q is not a port count (want 1..%d for a charger)", ports, maxChargerPorts)
@@ -661,7 +662,7 @@ func (l *loader) readDevices() {
 				l.p.line(file, row.line, "lat", "%s %q (want a latitude in degrees, -90..90, or lon and lat both empty for the site's location)", msgLat, latS)
 			}
 			if msgLon == "" && msgLat == "" {
-				d.Location = Point{Lon: lon, Lat: lat}
+				d.Location = contract.Point{Lon: lon, Lat: lat}
 				if !l.brokenAny[GridFile] && !l.partialGrid && len(l.zonesAt(d.Location)) == 0 {
 					l.p.line(file, row.line, "lon,lat", "[%v, %v] lies outside every zone of %s", lon, lat, GridFile)
 				}
@@ -671,9 +672,9 @@ func (l *loader) readDevices() {
 	}
 }
 
-func knownSiteType(t SiteType) bool {
+func knownSiteType(t contract.SiteType) bool {
 	switch t {
-	case SiteHousehold, SiteCorridor, SiteChargingShed, SiteHydrant:
+	case contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteHydrant:
 		return true
 	}
 	return false

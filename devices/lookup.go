@@ -2,6 +2,7 @@ package devices
 
 import (
 	"cmp"
+	"github.com/firegrid/firegrid/contract"
 	"slices"
 
 	geom "github.com/twpayne/go-geom"
@@ -20,7 +21,7 @@ type Registry struct {
 	areas    map[string]*Area
 
 	allDevices  []*Device // sorted by id
-	byKind      map[Kind][]*Device
+	byKind      map[contract.Kind][]*Device
 	siteList    []*Site
 	stationList []*Station
 	byLevel     map[Level][]*Area
@@ -62,7 +63,7 @@ func (r *Registry) Area(id string) (*Area, bool) {
 
 // Devices returns the devices of the given kind, or all devices when kind
 // is empty, sorted by id.
-func (r *Registry) Devices(kind Kind) []*Device {
+func (r *Registry) Devices(kind contract.Kind) []*Device {
 	if kind == "" {
 		return slices.Clone(r.allDevices)
 	}
@@ -97,7 +98,7 @@ func (r *Registry) SiteDevices(site string) []*Device {
 // Locate returns the responsibility zone containing p. A point on a zone's
 // boundary is in the zone; where zones touch, the zone with the smallest id
 // wins.
-func (r *Registry) Locate(p Point) (zone *Area, ok bool) {
+func (r *Registry) Locate(p contract.Point) (zone *Area, ok bool) {
 	var edge *Area
 	xy := [2]float64{p.Lon, p.Lat}
 	c := geom.Coord(xy[:])
@@ -123,7 +124,7 @@ func (r *Registry) Locate(p Point) (zone *Area, ok bool) {
 // zone contains p, the station nearest to p by great-circle distance. zone
 // is nil outside every zone; station is nil only when the registry has no
 // station at all.
-func (r *Registry) Route(p Point) (zone *Area, station *Station) {
+func (r *Registry) Route(p contract.Point) (zone *Area, station *Station) {
 	zone, _ = r.Locate(p)
 	if zone != nil && zone.Station != "" {
 		if s, ok := r.stations[zone.Station]; ok {
@@ -142,24 +143,24 @@ func (r *Registry) Route(p Point) (zone *Area, station *Station) {
 // NearestStations returns every station ordered by distance from p,
 // nearest first (ties by id): the escalation order when a station does
 // not acknowledge.
-func (r *Registry) NearestStations(p Point) []*Station {
-	return byDistance(r.stationList, p, len(r.stationList), func(s *Station) Point { return s.Location })
+func (r *Registry) NearestStations(p contract.Point) []*Station {
+	return byDistance(r.stationList, p, len(r.stationList), func(s *Station) contract.Point { return s.Location })
 }
 
 // Nearby returns the n devices of the given kind nearest to p (all kinds
 // when kind is empty), nearest first, ties by id; for example the hydrants
 // near a fire. It returns fewer when the registry has fewer.
-func (r *Registry) Nearby(p Point, kind Kind, n int) []*Device {
+func (r *Registry) Nearby(p contract.Point, kind contract.Kind, n int) []*Device {
 	list := r.allDevices
 	if kind != "" {
 		list = r.byKind[kind]
 	}
-	return byDistance(list, p, n, func(d *Device) Point { return d.Location })
+	return byDistance(list, p, n, func(d *Device) contract.Point { return d.Location })
 }
 
 // byDistance returns the n items of list nearest to p. list is sorted by
 // id, and the sort is stable, so ties keep id order.
-func byDistance[T any](list []T, p Point, n int, at func(T) Point) []T {
+func byDistance[T any](list []T, p contract.Point, n int, at func(T) contract.Point) []T {
 	if n <= 0 || len(list) == 0 {
 		return nil
 	}

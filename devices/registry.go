@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"github.com/firegrid/firegrid/contract"
 	geom "github.com/twpayne/go-geom"
 )
 
@@ -14,12 +15,6 @@ const (
 	LevelZone      Level = "zone"      // 小网格: responsibility zone (责任片区)
 )
 
-// Contact is a person firegrid may call or notify.
-type Contact struct {
-	Name  string `json:"name,omitempty"`
-	Phone string `json:"phone,omitempty"`
-}
-
 // Area is one polygon of the grid.
 type Area struct {
 	ID     string `json:"id"`
@@ -29,81 +24,60 @@ type Area struct {
 	// Station is the micro fire station responsible for a zone; it may be
 	// empty, and then the nearest station by great-circle distance answers.
 	Station    string             `json:"station,omitempty"`
-	GridWorker Contact            `json:"grid_worker,omitempty"`
+	GridWorker contract.Contact   `json:"grid_worker,omitempty"`
 	Polygon    *geom.MultiPolygon `json:"-"`
 }
 
 // Station is a community micro fire station (微型消防站).
 type Station struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Location  Point    `json:"location"`
-	Phone     string   `json:"phone,omitempty"`
-	Community string   `json:"community,omitempty"`
-	Zones     []string `json:"zones,omitempty"`
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Location  contract.Point `json:"location"`
+	Phone     string         `json:"phone,omitempty"`
+	Community string         `json:"community,omitempty"`
+	Zones     []string       `json:"zones,omitempty"`
 }
-
-// ResidentFlags mark who lives at a site and needs particular care.
-type ResidentFlags struct {
-	ElderlyAlone bool `json:"elderly_alone,omitempty"` // 独居老人
-	Bereaved     bool `json:"bereaved,omitempty"`      // 失独老人
-	Disabled     bool `json:"disabled,omitempty"`      // 残疾人
-}
-
-// Any reports whether any flag is set.
-func (f ResidentFlags) Any() bool { return f.ElderlyAlone || f.Bereaved || f.Disabled }
 
 // Resident is a person living at a site.
 type Resident struct {
-	Name     string        `json:"name"`
-	Age      int           `json:"age,omitempty"`
-	Phone    string        `json:"phone,omitempty"`
-	Flags    ResidentFlags `json:"flags"`
-	Guardian Contact       `json:"guardian,omitempty"` // 监护人
+	Name     string                 `json:"name"`
+	Age      int                    `json:"age,omitempty"`
+	Phone    string                 `json:"phone,omitempty"`
+	Flags    contract.ResidentFlags `json:"flags"`
+	Guardian contract.Contact       `json:"guardian,omitempty"` // 监护人
 }
-
-// SiteType says what a site is.
-type SiteType string
-
-// Site types.
-const (
-	SiteHousehold    SiteType = "household"
-	SiteCorridor     SiteType = "corridor"
-	SiteChargingShed SiteType = "charging_shed"
-	SiteHydrant      SiteType = "hydrant"
-)
 
 // Site is a place devices are installed in: a household, a building's
 // corridor, a charging shed, a hydrant. Every device of a site shares the
 // site's key on the bus.
 type Site struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Type      SiteType   `json:"type"`
-	Address   string     `json:"address,omitempty"`
-	Location  Point      `json:"location"`
-	Zone      string     `json:"zone"`
-	Community string     `json:"community"`
-	Grid      string     `json:"grid"`
-	Station   string     `json:"station"`
-	Residents []Resident `json:"residents,omitempty"`
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Type      contract.SiteType `json:"type"`
+	Address   string            `json:"address,omitempty"`
+	Location  contract.Point    `json:"location"`
+	Zone      string            `json:"zone"`
+	Community string            `json:"community"`
+	Grid      string            `json:"grid"`
+	Station   string            `json:"station"`
+	Residents []Resident        `json:"residents,omitempty"`
 	// Flags is the union of the residents' flags; Guardian the first
 	// guardian named among them.
-	Flags    ResidentFlags `json:"flags"`
-	Guardian Contact       `json:"guardian,omitempty"`
+	Flags    contract.ResidentFlags `json:"flags"`
+	Guardian contract.Contact       `json:"guardian,omitempty"`
 }
 
 // Device is one registered device. Zone, Community and Station are the
 // site's, copied at load so that enrichment is one map look-up.
 type Device struct {
-	ID        string        `json:"id"`
-	Kind      Kind          `json:"kind"`
-	Site      string        `json:"site"`
-	Location  Point         `json:"location"`
-	Model     string        `json:"model,omitempty"`
-	Ports     int           `json:"ports,omitempty"` // chargers: number of ports
-	Zone      string        `json:"zone"`
-	Community string        `json:"community"`
-	Station   string        `json:"station"`
-	Flags     ResidentFlags `json:"resident_flags"`
+	ID        string                 `json:"id"`
+	Kind      contract.Kind          `json:"kind"`
+	Site      string                 `json:"site"`
+	Location  contract.Point         `json:"location"`
+	Model     string                 `json:"model,omitempty"`
+	Ports     int                    `json:"ports,omitempty"` // chargers: number of ports
+	Zone      string                 `json:"zone"`
+	Community string                 `json:"community"`
+	Station   string                 `json:"station"`
+	Flags     contract.ResidentFlags `json:"resident_flags"`
 }

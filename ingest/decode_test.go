@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/simulator"
 )
 
@@ -18,11 +18,11 @@ func TestDecodeContractExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := time.Date(2026, 11, 23, 8, 0, 0, 120e6, time.UTC)
-	if m.Kind != devices.KindSmoke || m.Device != "SD-0001" || m.Channel != devices.ChannelEvent || !m.TS.Equal(want) ||
+	if m.Kind != contract.KindSmoke || m.Device != "SD-0001" || m.Channel != contract.ChannelEvent || !m.TS.Equal(want) ||
 		m.Seq != 812 || m.Event != "alarm" || m.Values["obscuration_pct_m"] != 12.5 || m.Values["rssi_dbm"] != -91 {
 		t.Errorf("decoded %+v", m)
 	}
-	if id := ReadingID(m); id != "smoke/SD-0001/812/1795420800120" {
+	if id := ReadingID(&m, time.Time{}); id != "smoke/SD-0001/812/1795420800120" {
 		t.Errorf("reading id %s", id)
 	}
 }
@@ -50,34 +50,34 @@ func TestDecodeRejects(t *testing.T) {
 	const ts = `"ts":"2026-11-23T08:00:00Z"`
 	cases := []struct {
 		name, topic, payload string
-		reason               Reason
+		reason               contract.Reason
 		detail               string
 	}{
-		{"not JSON", "fg/v1/smoke/SD-1/event", `alarm!`, ReasonMalformed, "invalid character"},
-		{"truncated", "fg/v1/smoke/SD-1/event", `{"ts":`, ReasonMalformed, "EOF"},
-		{"array", "fg/v1/smoke/SD-1/event", `[1,2]`, ReasonMalformed, "cannot unmarshal"},
-		{"two objects", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1,"event":"alarm"}{}`, ReasonMalformed, "trailing"},
-		{"missing ts", "fg/v1/smoke/SD-1/event", `{"seq":1,"event":"alarm"}`, ReasonMissingField, "ts"},
-		{"ts not a time", "fg/v1/smoke/SD-1/event", `{"ts":"soon","seq":1,"event":"alarm"}`, ReasonInvalidField, "ts"},
-		{"ts negative", "fg/v1/smoke/SD-1/event", `{"ts":-5,"seq":1,"event":"alarm"}`, ReasonInvalidField, "ts"},
-		{"missing seq", "fg/v1/smoke/SD-1/event", `{` + ts + `,"event":"alarm"}`, ReasonMissingField, "seq"},
-		{"seq negative", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":-1,"event":"alarm"}`, ReasonInvalidField, "seq"},
-		{"seq fraction", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1.5,"event":"alarm"}`, ReasonInvalidField, "seq"},
-		{"missing event", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1}`, ReasonMissingField, "event"},
-		{"event of another kind", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1,"event":"impact"}`, ReasonInvalidField, "impact"},
-		{"event not a string", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1,"event":7}`, ReasonMalformed, "event"},
-		{"value a string", "fg/v1/hydrant/HY-1/telemetry", `{` + ts + `,"seq":1,"values":{"pressure_mpa":"0.3"}}`, ReasonInvalidField, "pressure_mpa"},
-		{"value absurd", "fg/v1/hydrant/HY-1/telemetry", `{` + ts + `,"seq":1,"values":{"pressure_mpa":99}}`, ReasonInvalidField, "pressure_mpa"},
-		{"battery over 100", "fg/v1/smoke/SD-1/telemetry", `{` + ts + `,"seq":1,"values":{"battery_pct":140}}`, ReasonInvalidField, "battery_pct"},
-		{"ports on a smoke detector", "fg/v1/smoke/SD-1/telemetry", `{` + ts + `,"seq":1,"values":{"ports":[]}}`, ReasonInvalidField, "ports"},
-		{"port number 0", "fg/v1/charger/CH-1/telemetry", `{` + ts + `,"seq":1,"values":{"ports":[{"port":0}]}}`, ReasonInvalidField, "port"},
-		{"port temp absurd", "fg/v1/charger/CH-1/telemetry", `{` + ts + `,"seq":1,"values":{"ports":[{"port":1,"temp_c":9000}]}}`, ReasonInvalidField, "ports[0]"},
-		{"ports not a list", "fg/v1/charger/CH-1/telemetry", `{` + ts + `,"seq":1,"values":{"ports":{"port":1}}}`, ReasonInvalidField, "ports"},
-		{"topic too short", "fg/v1/smoke/SD-1", `{}`, ReasonBadTopic, "want fg/v1"},
-		{"topic other version", "fg/v2/smoke/SD-1/event", `{}`, ReasonBadTopic, "want fg/v1"},
-		{"topic unknown kind", "fg/v1/lamp/SD-1/event", `{}`, ReasonBadTopic, "lamp"},
-		{"topic empty device", "fg/v1/smoke//event", `{}`, ReasonBadTopic, "empty device"},
-		{"topic cmd channel", "fg/v1/smoke/SD-1/cmd", `{}`, ReasonBadTopic, "cmd"},
+		{"not JSON", "fg/v1/smoke/SD-1/event", `alarm!`, contract.ReasonMalformed, "invalid character"},
+		{"truncated", "fg/v1/smoke/SD-1/event", `{"ts":`, contract.ReasonMalformed, "EOF"},
+		{"array", "fg/v1/smoke/SD-1/event", `[1,2]`, contract.ReasonMalformed, "cannot unmarshal"},
+		{"two objects", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1,"event":"alarm"}{}`, contract.ReasonMalformed, "trailing"},
+		{"missing ts", "fg/v1/smoke/SD-1/event", `{"seq":1,"event":"alarm"}`, contract.ReasonMissingField, "ts"},
+		{"ts not a time", "fg/v1/smoke/SD-1/event", `{"ts":"soon","seq":1,"event":"alarm"}`, contract.ReasonInvalidField, "ts"},
+		{"ts negative", "fg/v1/smoke/SD-1/event", `{"ts":-5,"seq":1,"event":"alarm"}`, contract.ReasonInvalidField, "ts"},
+		{"missing seq", "fg/v1/smoke/SD-1/event", `{` + ts + `,"event":"alarm"}`, contract.ReasonMissingField, "seq"},
+		{"seq negative", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":-1,"event":"alarm"}`, contract.ReasonInvalidField, "seq"},
+		{"seq fraction", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1.5,"event":"alarm"}`, contract.ReasonInvalidField, "seq"},
+		{"missing event", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1}`, contract.ReasonMissingField, "event"},
+		{"event of another kind", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1,"event":"impact"}`, contract.ReasonInvalidField, "impact"},
+		{"event not a string", "fg/v1/smoke/SD-1/event", `{` + ts + `,"seq":1,"event":7}`, contract.ReasonMalformed, "event"},
+		{"value a string", "fg/v1/hydrant/HY-1/telemetry", `{` + ts + `,"seq":1,"values":{"pressure_mpa":"0.3"}}`, contract.ReasonInvalidField, "pressure_mpa"},
+		{"value absurd", "fg/v1/hydrant/HY-1/telemetry", `{` + ts + `,"seq":1,"values":{"pressure_mpa":99}}`, contract.ReasonInvalidField, "pressure_mpa"},
+		{"battery over 100", "fg/v1/smoke/SD-1/telemetry", `{` + ts + `,"seq":1,"values":{"battery_pct":140}}`, contract.ReasonInvalidField, "battery_pct"},
+		{"ports on a smoke detector", "fg/v1/smoke/SD-1/telemetry", `{` + ts + `,"seq":1,"values":{"ports":[]}}`, contract.ReasonInvalidField, "ports"},
+		{"port number 0", "fg/v1/charger/CH-1/telemetry", `{` + ts + `,"seq":1,"values":{"ports":[{"port":0}]}}`, contract.ReasonInvalidField, "port"},
+		{"port temp absurd", "fg/v1/charger/CH-1/telemetry", `{` + ts + `,"seq":1,"values":{"ports":[{"port":1,"temp_c":9000}]}}`, contract.ReasonInvalidField, "ports[0]"},
+		{"ports not a list", "fg/v1/charger/CH-1/telemetry", `{` + ts + `,"seq":1,"values":{"ports":{"port":1}}}`, contract.ReasonInvalidField, "ports"},
+		{"topic too short", "fg/v1/smoke/SD-1", `{}`, contract.ReasonBadTopic, "want fg/v1"},
+		{"topic other version", "fg/v2/smoke/SD-1/event", `{}`, contract.ReasonBadTopic, "want fg/v1"},
+		{"topic unknown kind", "fg/v1/lamp/SD-1/event", `{}`, contract.ReasonBadTopic, "lamp"},
+		{"topic empty device", "fg/v1/smoke//event", `{}`, contract.ReasonBadTopic, "empty device"},
+		{"topic cmd channel", "fg/v1/smoke/SD-1/cmd", `{}`, contract.ReasonBadTopic, "cmd"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,7 +125,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if m.Device == "" || m.TS.IsZero() || (m.Channel == devices.ChannelEvent && m.Event == "") {
+		if m.Device == "" || m.TS.IsZero() || (m.Channel == contract.ChannelEvent && m.Event == "") {
 			t.Fatalf("accepted an incomplete message %+v", m)
 		}
 	})
@@ -133,25 +133,11 @@ func FuzzDecode(f *testing.F) {
 
 func BenchmarkDecodeHeartbeat(b *testing.B) {
 	m := simulator.SmokeHeartbeat("SD-0001")
-	topic, payload := simulator.Topic(m), simulator.Payload(m)
+	topic, payload := m.Topic(), contract.Payload(m)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := (JSON{}).Decode(topic, payload); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-func TestShardKeepsADeviceOnOneWorker(t *testing.T) {
-	seen := map[int]bool{}
-	for i := range 100 {
-		topic := "fg/v1/smoke/SD-" + strings.Repeat("x", i%7) + "/telemetry"
-		if shard(topic, 4) != shard(topic, 4) {
-			t.Fatal("one topic, two workers")
-		}
-		seen[shard("fg/v1/smoke/SD-"+string(rune('A'+i%26))+"/event", 4)] = true
-	}
-	if len(seen) < 3 {
-		t.Errorf("devices spread over %d of 4 workers", len(seen))
 	}
 }

@@ -1,61 +1,66 @@
-// Package ingest takes device messages off MQTT, decodes them, checks them
-// against the registry, enriches them (site, grid, station, location) and
-// hands them to the bus, keyed by site. It also carries the bus's commands
-// back to devices over MQTT.
+// Package ingest is the first stage of the pipeline: it decodes a device's
+// uplink, checks it against the registry (the topic's device must exist and
+// be of the topic's kind), enriches it (site, grid, station, location) and
+// hands the Reading to the pipeline, keyed by site; events on their own
+// topic, so that an alarm never waits behind telemetry.
 //
-// An MQTT message is acknowledged only once the bus has it (at least once,
-// with the worker queues as backpressure). Ingest never crashes on input and
-// never waits on the time-series sink: what it cannot take it counts and
-// dead-letters with the reason, and goes on.
+// It takes uplinks through one seam, Accept, which returns once the pipeline
+// has the result: the broker acknowledges a device's message (PUBACK) only
+// after that. Ingest never crashes on input and never waits on the
+// time-series sink: what it cannot take it counts and dead-letters with the
+// reason, and goes on. It knows nothing of MQTT or of the bus: the broker
+// calls Accept, and the assembly gives it a contract.Publisher.
 package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/firegrid/firegrid/bus"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/clock"
 )
 
-// Config is the ingest role's configuration.
+// Config is ingest's configuration.
 type Config struct {
 	// MaxPayload is the largest payload taken, in bytes.
 	MaxPayload int `yaml:"max_payload"`
 	// MaxFutureSkew is how far ahead of the receive time a device's ts may
-	// be before the message is rejected.
+	// be. Telemetry further ahead is rejected; an event further ahead (or
+	// older than MaxPastSkew) is taken with the receive time instead and
+	// flagged: a fire alarm is never refused for a wrong clock.
 	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
-	// Workers decode and publish in parallel; a device's messages always go
-	// to one worker, so they keep their order.
-	Workers int `yaml:"workers"`
-	// QueueDepth is each worker's queue; when full, MQTT delivery waits.
+	// MaxPastSkew is how far behind the receive time an event's ts may be
+	// before the receive time is used instead (0: no limit).
+	MaxPastSkew time.Duration `yaml:"max_past_skew"`
+	// Workers and QueueDepth size the subscriber that takes uplinks from an
+	// external broker: a device's messages always go to one worker, so
+	// they keep their order; a full queue holds MQTT delivery back.
+	Workers    int `yaml:"workers"`
 	QueueDepth int `yaml:"queue_depth"`
-	// DeadLetterCapacity bounds the dead-letter store.
-	DeadLetterCapacity int `yaml:"dead_letter_capacity"`
-	// SharedGroup, when set, subscribes through $share/{group}/ so that
-	// several ingest processes split the load.
+	// SharedGroup, when set, subscribes to an external broker through
+	// $share/{group}/, so that several ingest processes split the load.
 	SharedGroup string `yaml:"shared_group"`
-	// ClientID is the MQTT client id (a persistent session is kept under it).
+	// ClientID is the MQTT client id with an external broker (a
+	// persistent session is kept under it).
 	ClientID string `yaml:"client_id"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		MaxPayload:         16 << 10,
-		MaxFutureSkew:      5 * time.Minute,
-		Workers:            4,
-		QueueDepth:         256,
-		DeadLetterCapacity: 1000,
-		ClientID:           "firegrid-ingest",
+		MaxPayload:    16 << 10,
+		MaxFutureSkew: 5 * time.Minute,
+		MaxPastSkew:   24 * time.Hour,
+		Workers:       4,
+		QueueDepth:    256,
+		ClientID:      "firegrid-ingest",
 	}
 }
 
@@ -68,14 +73,14 @@ func (c Config) Validate() error {
 	if c.MaxFutureSkew < 0 {
 		errs = append(errs, fmt.Errorf("max_future_skew: want a duration >= 0, got %s", c.MaxFutureSkew))
 	}
+	if c.MaxPastSkew < 0 {
+		errs = append(errs, fmt.Errorf("max_past_skew: want a duration >= 0, got %s", c.MaxPastSkew))
+	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("workers: want 1..1024, got %d", c.Workers))
 	}
 	if c.QueueDepth < 1 {
 		errs = append(errs, fmt.Errorf("queue_depth: want at least 1, got %d", c.QueueDepth))
-	}
-	if c.DeadLetterCapacity < 1 {
-		errs = append(errs, fmt.Errorf("dead_letter_capacity: want at least 1, got %d", c.DeadLetterCapacity))
 	}
 	if c.ClientID == "" {
 		errs = append(errs, errors.New("client_id: want a non-empty MQTT client id"))
@@ -87,24 +92,18 @@ func (c Config) Validate() error {
 type Ingester struct {
 	cfg     Config
 	reg     *devices.Registry
-	bus     bus.Bus
+	out     contract.Publisher
 	clock   clock.Clock
 	decoder Decoder
 	log     *slog.Logger
 	m       *metrics
-
-	ready     chan struct{} // closed once subscribed
-	readyOnce sync.Once
 }
-
-// Subscribed is closed once the ingester has subscribed to the device
-// topics for the first time.
-func (in *Ingester) Subscribed() <-chan struct{} { return in.ready }
 
 // Options are the Ingester's collaborators. Registerer may be nil.
 type Options struct {
-	Registry   *devices.Registry
-	Bus        bus.Bus
+	Registry *devices.Registry
+	// Publisher takes readings and dead letters: the bus.
+	Publisher  contract.Publisher
 	Clock      clock.Clock
 	Decoder    Decoder
 	Logger     *slog.Logger
@@ -116,8 +115,8 @@ func New(cfg Config, o Options) (*Ingester, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Registry == nil || o.Bus == nil {
-		return nil, errors.New("ingest: registry and bus are required")
+	if o.Registry == nil || o.Publisher == nil {
+		return nil, errors.New("ingest: registry and publisher are required")
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -128,37 +127,33 @@ func New(cfg Config, o Options) (*Ingester, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Ingester{cfg: cfg, reg: o.Registry, bus: o.Bus, clock: o.Clock, decoder: o.Decoder,
-		log: o.Logger, m: newMetrics(o.Registerer), ready: make(chan struct{})}, nil
+	return &Ingester{cfg: cfg, reg: o.Registry, out: o.Publisher, clock: o.Clock, decoder: o.Decoder,
+		log: o.Logger, m: newMetrics(o.Registerer)}, nil
 }
 
-// Handle takes one uplink: it publishes a Reading, or a dead letter with
-// the reason. It returns an error only when the bus did not take either, in
-// which case the MQTT message must not be acknowledged.
-func (in *Ingester) Handle(ctx context.Context, topic string, payload []byte) error {
-	now := in.clock.Now()
-	reading, rej := in.accept(now, topic, payload)
+// Config returns the configuration the ingester runs with.
+func (in *Ingester) Config() Config { return in.cfg }
+
+// Accept takes one uplink: it publishes a Reading, or a dead letter with
+// the reason, and returns once the pipeline has it. It returns an error
+// only when the pipeline took neither, in which case the device's message
+// must not be acknowledged. A zero ReceivedAt means now.
+func (in *Ingester) Accept(ctx context.Context, u *contract.Uplink) error {
+	now := u.ReceivedAt
+	if now.IsZero() {
+		now = in.clock.Now()
+	}
+	reading, rej := in.accept(now, u.Topic, u.Payload)
 	if rej != nil {
 		in.m.rejected.WithLabelValues(string(rej.Reason)).Inc()
-		d := newDeadLetter(now, topic, payload, rej)
-		val, err := json.Marshal(d)
-		if err != nil {
-			return fmt.Errorf("ingest: encode dead letter: %w", err)
-		}
-		if err := in.bus.Publish(ctx, bus.Record{Topic: bus.TopicDeadLetters, Key: []byte(rej.Reason), Value: val, Time: now}); err != nil {
+		d := contract.NewDeadLetter(now, u.Topic, u.Payload, rej.Reason, rej.Detail)
+		if err := in.out.Publish(ctx, d.Record()); err != nil {
 			return fmt.Errorf("ingest: publish dead letter: %w", err)
 		}
-		in.log.Debug("rejected device message", "topic", topic, "reason", rej.Reason, "detail", rej.Detail)
+		in.log.Debug("rejected device message", "topic", u.Topic, "reason", rej.Reason, "detail", rej.Detail)
 		return nil
 	}
-	val, err := json.Marshal(reading)
-	if err != nil {
-		return fmt.Errorf("ingest: encode reading: %w", err)
-	}
-	// A device event (an alarm) is sent at once; periodic readings may wait
-	// a few milliseconds for a batch.
-	urgent := reading.Channel == devices.ChannelEvent
-	if err := in.bus.Publish(ctx, bus.Record{Topic: bus.TopicTelemetry, Key: []byte(reading.Site), Value: val, Time: now, Urgent: urgent}); err != nil {
+	if err := in.out.Publish(ctx, reading.Record()); err != nil {
 		return fmt.Errorf("ingest: publish reading: %w", err)
 	}
 	in.m.acceptedBy[reading.Kind].Inc()
@@ -166,40 +161,28 @@ func (in *Ingester) Handle(ctx context.Context, topic string, payload []byte) er
 }
 
 // accept decodes, validates and enriches; it counts the message received.
-func (in *Ingester) accept(now time.Time, topic string, payload []byte) (devices.Reading, *RejectError) {
-	kind, _, _, _ := ParseTopic(topic) // "" for a bad topic: counted as unknown
+func (in *Ingester) accept(now time.Time, topic string, payload []byte) (*contract.Reading, *RejectError) {
+	kind, _, _, _ := contract.ParseUplinkTopic(topic) // "" for a bad topic: counted as unknown
 	in.m.receivedFor(kind).Inc()
 	if len(payload) > in.cfg.MaxPayload {
-		return devices.Reading{}, reject(ReasonOversized, "payload of %d bytes, limit %d", len(payload), in.cfg.MaxPayload)
+		return nil, reject(contract.ReasonOversized, "payload of %d bytes, limit %d", len(payload), in.cfg.MaxPayload)
 	}
 	msg, err := in.decoder.Decode(topic, payload)
 	if err != nil {
 		var rej *RejectError
 		if errors.As(err, &rej) {
-			return devices.Reading{}, rej
+			return nil, rej
 		}
-		return devices.Reading{}, reject(ReasonMalformed, "%v", err)
+		return nil, reject(contract.ReasonMalformed, "%v", err)
 	}
 	dev, ok := in.reg.Device(msg.Device)
 	if !ok {
-		return devices.Reading{}, reject(ReasonUnknownDevice, "device %q is not in the registry", msg.Device)
+		return nil, reject(contract.ReasonUnknownDevice, "device %q is not in the registry", msg.Device)
 	}
 	if dev.Kind != msg.Kind {
-		return devices.Reading{}, reject(ReasonKindMismatch, "device %q is a %s, topic says %s", msg.Device, dev.Kind, msg.Kind)
+		return nil, reject(contract.ReasonKindMismatch, "device %q is a %s, topic says %s", msg.Device, dev.Kind, msg.Kind)
 	}
-	if in.cfg.MaxFutureSkew > 0 && msg.TS.Sub(now) > in.cfg.MaxFutureSkew {
-		return devices.Reading{}, reject(ReasonFutureTimestamp, "ts %s is %s ahead of the receive time (limit %s)",
-			msg.TS.Format(time.RFC3339), msg.TS.Sub(now).Round(time.Second), in.cfg.MaxFutureSkew)
-	}
-	if dev.Kind == devices.KindCharger && dev.Ports > 0 {
-		for _, p := range msg.Ports {
-			if p.Port > dev.Ports {
-				return devices.Reading{}, reject(ReasonInvalidField, "values.ports: port %d, device %q has %d ports", p.Port, dev.ID, dev.Ports)
-			}
-		}
-	}
-	return devices.Reading{
-		ID:         ReadingID(msg),
+	r := &contract.Reading{
 		Message:    msg,
 		ReceivedAt: now,
 		Site:       dev.Site,
@@ -207,12 +190,41 @@ func (in *Ingester) accept(now time.Time, topic string, payload []byte) (devices
 		Community:  dev.Community,
 		Station:    dev.Station,
 		Location:   dev.Location,
-	}, nil
+	}
+	ahead := msg.TS.Sub(now)
+	if msg.Channel == contract.ChannelEvent {
+		if (in.cfg.MaxFutureSkew > 0 && ahead > in.cfg.MaxFutureSkew) || (in.cfg.MaxPastSkew > 0 && -ahead > in.cfg.MaxPastSkew) {
+			// A wrong clock must not keep an alarm from the console: the
+			// receive time stands in for the device's, and the event says so.
+			r.ClockSkewed, r.DeviceTS, r.TS = true, msg.TS, now
+			in.m.skewed.WithLabelValues(string(msg.Kind)).Inc()
+			in.log.Warn("device clock is off; event taken at its receive time", "device", msg.Device, "event", msg.Event,
+				"device_ts", msg.TS.Format(time.RFC3339), "received", now.Format(time.RFC3339))
+		}
+	} else if in.cfg.MaxFutureSkew > 0 && ahead > in.cfg.MaxFutureSkew {
+		return nil, reject(contract.ReasonFutureTimestamp, "ts %s is %s ahead of the receive time (limit %s)",
+			msg.TS.Format(time.RFC3339), ahead.Round(time.Second), in.cfg.MaxFutureSkew)
+	}
+	if dev.Kind == contract.KindCharger && dev.Ports > 0 {
+		for _, p := range msg.Ports {
+			if p.Port > dev.Ports {
+				return nil, reject(contract.ReasonInvalidField, "values.ports: port %d, device %q has %d ports", p.Port, dev.ID, dev.Ports)
+			}
+		}
+	}
+	r.ID = ReadingID(&r.Message, r.DeviceTS)
+	return r, nil
 }
 
-// ReadingID derives a message's id from what the device said, so that a
-// redelivered or replayed message has the id it had the first time.
-func ReadingID(m devices.Message) string {
+// ReadingID derives a message's id from what the device said (kind,
+// device, seq and its own ts), so that a redelivered or replayed message
+// has the id it had the first time. deviceTS, when not zero, is the
+// device's ts of a message whose TS was replaced by the receive time.
+func ReadingID(m *contract.Message, deviceTS time.Time) string {
+	ts := m.TS
+	if !deviceTS.IsZero() {
+		ts = deviceTS
+	}
 	b := make([]byte, 0, 64)
 	b = append(b, m.Kind...)
 	b = append(b, '/')
@@ -220,6 +232,6 @@ func ReadingID(m devices.Message) string {
 	b = append(b, '/')
 	b = strconv.AppendUint(b, m.Seq, 10)
 	b = append(b, '/')
-	b = strconv.AppendInt(b, m.TS.UnixMilli(), 10)
+	b = strconv.AppendInt(b, ts.UnixMilli(), 10)
 	return string(b)
 }

@@ -3,26 +3,25 @@ package ingest
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 )
 
 type metrics struct {
-	received   *prometheus.CounterVec
-	accepted   *prometheus.CounterVec
-	rejected   *prometheus.CounterVec
-	downlinks  *prometheus.CounterVec
-	mqttAckLag prometheus.Histogram
+	received *prometheus.CounterVec
+	accepted *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+	skewed   *prometheus.CounterVec
 
 	// The per-message counters, resolved once: a message costs an
 	// increment, not a label look-up under the vector's lock.
-	receivedBy map[devices.Kind]prometheus.Counter
-	acceptedBy map[devices.Kind]prometheus.Counter
+	receivedBy map[contract.Kind]prometheus.Counter
+	acceptedBy map[contract.Kind]prometheus.Counter
 	unknown    prometheus.Counter
 }
 
 // receivedFor returns the received counter of a kind ("unknown" when the
 // topic named none).
-func (m *metrics) receivedFor(k devices.Kind) prometheus.Counter {
+func (m *metrics) receivedFor(k contract.Kind) prometheus.Counter {
 	if c, ok := m.receivedBy[k]; ok {
 		return c
 	}
@@ -44,28 +43,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "firegrid_ingest_messages_rejected_total",
 			Help: "Device messages rejected and dead-lettered, by reason.",
 		}, []string{"reason"}),
-		downlinks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "firegrid_ingest_downlinks_total",
-			Help: "Commands published to devices over MQTT, by command and result.",
-		}, []string{"cmd", "result"}),
-		mqttAckLag: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "firegrid_ingest_ack_seconds",
-			Help:    "Time from an MQTT message's arrival to its acknowledgement (the bus has it).",
-			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
-		}),
+		skewed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_ingest_clock_skewed_total",
+			Help: "Device events taken at their receive time because the device's ts was too far off, by device kind.",
+		}, []string{"kind"}),
 	}
-	m.receivedBy = map[devices.Kind]prometheus.Counter{}
-	m.acceptedBy = map[devices.Kind]prometheus.Counter{}
-	for _, k := range devices.Kinds {
+	m.receivedBy = map[contract.Kind]prometheus.Counter{}
+	m.acceptedBy = map[contract.Kind]prometheus.Counter{}
+	for _, k := range contract.Kinds {
 		m.receivedBy[k] = m.received.WithLabelValues(string(k))
 		m.acceptedBy[k] = m.accepted.WithLabelValues(string(k))
 	}
 	m.unknown = m.received.WithLabelValues("unknown")
-	for _, r := range Reasons {
+	for _, r := range contract.Reasons {
 		m.rejected.WithLabelValues(string(r))
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.accepted, m.rejected, m.downlinks, m.mqttAckLag)
+		reg.MustRegister(m.received, m.accepted, m.rejected, m.skewed)
 	}
 	return m
 }

@@ -12,16 +12,13 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/firegrid/firegrid/alarm"
-	"github.com/firegrid/firegrid/bus"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/clock"
 )
 
@@ -29,7 +26,7 @@ import (
 type Notification struct {
 	Event    string
 	At       time.Time
-	Incident *alarm.Incident
+	Incident *contract.Incident
 	// Recipient is set for messages to a person (guardian, grid worker).
 	Recipient *Recipient
 }
@@ -53,9 +50,9 @@ type NotifierFunc func(ctx context.Context, n Notification) (bool, error)
 // Notify calls f.
 func (f NotifierFunc) Notify(ctx context.Context, n Notification) (bool, error) { return f(ctx, n) }
 
-// Recorder keeps delivery status on the incident (alarm.Manager).
+// Recorder keeps delivery status on the incident (the alarm stage).
 type Recorder interface {
-	RecordDelivery(ctx context.Context, incident string, d alarm.Delivery) error
+	RecordDelivery(ctx context.Context, incident string, d contract.Delivery) error
 }
 
 // Route is a notifier with what it is told about.
@@ -111,19 +108,15 @@ func NewDispatcher(routes []Route, rec Recorder, clk clock.Clock, log *slog.Logg
 	return &Dispatcher{routes: routes, rec: rec, clock: clk, log: log, queue: make(chan job, depth)}
 }
 
-// Handle is the bus handler for the incidents topic. It only queues, so it
-// never holds up the alarm role that published the change.
-func (d *Dispatcher) Handle(_ context.Context, r bus.Record) error {
-	var c alarm.Change
-	if err := json.Unmarshal(r.Value, &c); err != nil {
-		return fmt.Errorf("%w: incident change: %v", bus.ErrPoison, err)
-	}
-	d.Enqueue(c)
+// Handle is the handler of the incidents topic. It only queues, so it
+// never holds up the alarm stage that published the change.
+func (d *Dispatcher) Handle(_ context.Context, c *contract.IncidentChange) error {
+	d.Enqueue(*c)
 	return nil
 }
 
 // Enqueue queues the notifications a change asks for.
-func (d *Dispatcher) Enqueue(c alarm.Change) {
+func (d *Dispatcher) Enqueue(c contract.IncidentChange) {
 	if c.Incident == nil {
 		return
 	}
@@ -146,7 +139,7 @@ func (d *Dispatcher) Enqueue(c alarm.Change) {
 
 // recipients are the people of the wanted roles an incident names: the
 // guardian only of a resident in care, the zone's grid worker.
-func recipients(in *alarm.Incident, roles []string) []Recipient {
+func recipients(in *contract.Incident, roles []string) []Recipient {
 	var out []Recipient
 	for _, r := range roles {
 		switch r {
@@ -214,7 +207,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 	if n.Recipient != nil {
 		target = n.Recipient.Role + " " + n.Recipient.Phone
 	}
-	rec := alarm.Delivery{Notifier: rt.Name, Target: target, Event: n.Event, Version: n.Incident.Version}
+	rec := contract.Delivery{Notifier: rt.Name, Target: target, Event: n.Event, Version: n.Incident.Version}
 	attempts := max(rt.Retry.Attempts, 1)
 	backoff := rt.Retry.Backoff
 	for attempt := 1; ; attempt++ {
@@ -224,14 +217,14 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 		rec.Attempts, rec.At = attempt, d.clock.Now()
 		switch {
 		case err == nil:
-			rec.Status, rec.Error = alarm.DeliveryDelivered, ""
+			rec.Status, rec.Error = contract.DeliveryDelivered, ""
 		case retry && attempt < attempts && ctx.Err() == nil:
-			rec.Status, rec.Error = alarm.DeliveryRetrying, err.Error()
+			rec.Status, rec.Error = contract.DeliveryRetrying, err.Error()
 		default:
-			rec.Status, rec.Error = alarm.DeliveryFailed, err.Error()
+			rec.Status, rec.Error = contract.DeliveryFailed, err.Error()
 		}
 		d.record(ctx, n.Incident.ID, rec)
-		if rec.Status != alarm.DeliveryRetrying {
+		if rec.Status != contract.DeliveryRetrying {
 			if err != nil {
 				d.log.Error("notification failed", "notifier", rt.Name, "incident", n.Incident.ID, "event", n.Event, "attempts", attempt, "err", err)
 			}
@@ -248,7 +241,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 	}
 }
 
-func (d *Dispatcher) record(ctx context.Context, id string, rec alarm.Delivery) {
+func (d *Dispatcher) record(ctx context.Context, id string, rec contract.Delivery) {
 	if d.rec == nil {
 		return
 	}

@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/capalert"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/testenv"
 	"github.com/firegrid/firegrid/notify"
-	"github.com/firegrid/firegrid/rules"
 	"github.com/firegrid/firegrid/store"
 )
 
@@ -60,17 +61,17 @@ func (rc *receiver) got() (calls int, bodies [][]byte, bad int) {
 type spy struct {
 	next notify.Recorder
 	mu   sync.Mutex
-	seen []alarm.Delivery
+	seen []contract.Delivery
 }
 
-func (s *spy) RecordDelivery(ctx context.Context, id string, d alarm.Delivery) error {
+func (s *spy) RecordDelivery(ctx context.Context, id string, d contract.Delivery) error {
 	s.mu.Lock()
 	s.seen = append(s.seen, d)
 	s.mu.Unlock()
 	return s.next.RecordDelivery(ctx, id, d)
 }
 
-func fire(t *testing.T) (*alarm.Manager, *alarm.Incident) {
+func fire(t *testing.T) (*alarm.Manager, *contract.Incident) {
 	t.Helper()
 	reg, err := devices.LoadFS(configs.FS, "demo")
 	if err != nil {
@@ -85,10 +86,10 @@ func fire(t *testing.T) (*alarm.Manager, *alarm.Incident) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range reg.Devices(devices.KindSmoke) {
+	for _, d := range reg.Devices(contract.KindSmoke) {
 		if site, _ := reg.Site(d.Site); site.Flags.ElderlyAlone && site.Guardian.Phone != "" {
-			in, err := m.Apply(context.Background(), rules.Signal{ID: "sig-1", Rule: "smoke-alarm", Action: rules.ActionRaise, Type: "fire",
-				Severity: rules.SeverityCritical, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, At: time.Now()})
+			in, err := m.Apply(context.Background(), &contract.Signal{ID: "sig-1", Rule: "smoke-alarm", Action: contract.ActionRaise, Type: "fire",
+				Severity: contract.SeverityCritical, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, At: time.Now()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +109,7 @@ func TestWebhookRetriesSignedAndRecorded(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	routes, err := notify.Routes([]notify.Config{{Name: "province", URL: srv.URL, Secret: "s3cret",
-		Retry: notify.Retry{Attempts: 5, Backoff: 5 * time.Millisecond}}}, alarm.DefaultCAPConfig(), nil, nil)
+		Retry: notify.Retry{Attempts: 5, Backoff: 5 * time.Millisecond}}}, capalert.DefaultConfig(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +120,11 @@ func TestWebhookRetriesSignedAndRecorded(t *testing.T) {
 	go func() { done <- d.Run(ctx, 2) }()
 	defer func() { cancel(); <-done }()
 
-	d.Enqueue(alarm.Change{Event: "opened", At: in.OpenedAt, Incident: in})
-	d.Enqueue(alarm.Change{Event: "updated", At: in.OpenedAt, Incident: in}) // not selected by default
+	d.Enqueue(contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
+	d.Enqueue(contract.IncidentChange{Event: "updated", At: in.OpenedAt, Incident: in}) // not selected by default
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		got, _ := m.Get(context.Background(), in.ID)
-		return len(got.Deliveries) == 1 && got.Deliveries[0].Status == alarm.DeliveryDelivered
+		return len(got.Deliveries) == 1 && got.Deliveries[0].Status == contract.DeliveryDelivered
 	}, "delivery recorded as delivered on the incident")
 	got, _ := m.Get(context.Background(), in.ID)
 	if dl := got.Deliveries[0]; dl.Attempts != 3 || dl.Notifier != "province" || dl.Event != "opened" || dl.Error != "" {
@@ -133,13 +134,13 @@ func TestWebhookRetriesSignedAndRecorded(t *testing.T) {
 	if calls != 3 || bad != 0 || len(bodies) != 1 {
 		t.Fatalf("receiver: %d calls, %d bad signatures, %d accepted", calls, bad, len(bodies))
 	}
-	var c alarm.Change
+	var c contract.IncidentChange
 	if err := json.Unmarshal(bodies[0], &c); err != nil || c.Incident.ID != in.ID || c.Event != "opened" {
 		t.Errorf("body: %v %+v", err, c)
 	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if len(sp.seen) != 3 || sp.seen[0].Status != alarm.DeliveryRetrying || sp.seen[0].Error == "" || sp.seen[2].Status != alarm.DeliveryDelivered {
+	if len(sp.seen) != 3 || sp.seen[0].Status != contract.DeliveryRetrying || sp.seen[0].Error == "" || sp.seen[2].Status != contract.DeliveryDelivered {
 		t.Errorf("statuses %+v, want retrying, retrying, delivered", sp.seen)
 	}
 }
@@ -154,18 +155,18 @@ func TestWebhookGivesUp(t *testing.T) {
 	routes, _ := notify.Routes([]notify.Config{
 		{Name: "down", URL: srv.URL, Secret: "right", Retry: notify.Retry{Attempts: 3, Backoff: time.Millisecond}},
 		{Name: "wrong-secret", URL: srv.URL, Secret: "wrong", Retry: notify.Retry{Attempts: 3, Backoff: time.Millisecond}},
-	}, alarm.DefaultCAPConfig(), nil, nil)
+	}, capalert.DefaultConfig(), nil, nil)
 	d := notify.NewDispatcher(routes, m, nil, nil, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Run(ctx, 2) }()
 	defer func() { cancel(); <-done }()
-	d.Enqueue(alarm.Change{Event: "opened", At: in.OpenedAt, Incident: in})
+	d.Enqueue(contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		got, _ := m.Get(context.Background(), in.ID)
 		n := 0
 		for _, dl := range got.Deliveries {
-			if dl.Status == alarm.DeliveryFailed {
+			if dl.Status == contract.DeliveryFailed {
 				n++
 			}
 		}
@@ -183,13 +184,13 @@ func TestWebhookGivesUp(t *testing.T) {
 // TestCAPWebhook: the cap format posts a CAP 1.2 alert.
 func TestCAPWebhook(t *testing.T) {
 	_, in := fire(t)
-	wh := &notify.Webhook{Format: notify.FormatCAP, CAP: alarm.DefaultCAPConfig()}
+	wh := &notify.Webhook{Format: notify.FormatCAP, CAP: capalert.DefaultConfig()}
 	b, ctype, err := wh.Body(notify.Notification{Event: "opened", Incident: in})
 	if err != nil || ctype != "application/cap+xml" {
 		t.Fatal(err, ctype)
 	}
-	var a alarm.CAPAlert
-	if err := xml.Unmarshal(b, &a); err != nil || a.XMLName.Space != alarm.CAPNamespace || a.Identifier == "" || len(a.Info) != 1 {
+	var a capalert.Alert
+	if err := xml.Unmarshal(b, &a); err != nil || a.XMLName.Space != capalert.Namespace || a.Identifier == "" || len(a.Info) != 1 {
 		t.Fatalf("CAP body: %v %+v", err, a)
 	}
 }

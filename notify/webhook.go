@@ -16,7 +16,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/capalert"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/clock"
 )
 
@@ -70,7 +71,7 @@ type Config struct {
 }
 
 // Events a notifier may select.
-var Events = []string{"opened", "updated", "acknowledged", "arrived", "resolved", alarm.EventEscalated, alarm.EventOverdue, alarm.EventSupervised}
+var Events = []string{"opened", "updated", "acknowledged", "arrived", "resolved", contract.EventEscalated, contract.EventOverdue, contract.EventSupervised}
 
 // Defaults fills in what is left out.
 func (c *Config) Defaults() {
@@ -90,7 +91,7 @@ func (c *Config) Defaults() {
 		c.Retry.MaxBackoff = time.Minute
 	}
 	if len(c.Events) == 0 {
-		c.Events = []string{"opened", alarm.EventEscalated, "resolved"}
+		c.Events = []string{"opened", contract.EventEscalated, "resolved"}
 	}
 }
 
@@ -139,7 +140,7 @@ type Webhook struct {
 	URL    string
 	Format string
 	Secret []byte
-	CAP    alarm.CAPConfig
+	CAP    capalert.Config
 	Client *http.Client
 	Clock  clock.Clock
 }
@@ -148,13 +149,13 @@ type Webhook struct {
 func (w *Webhook) Body(n Notification) ([]byte, string, error) {
 	switch w.Format {
 	case FormatCAP:
-		b, err := alarm.MarshalCAP(alarm.CAP(n.Incident, w.CAP))
+		b, err := capalert.Marshal(capalert.FromIncident(n.Incident, w.CAP))
 		return b, "application/cap+xml", err
 	case FormatSMS:
 		b, err := json.Marshal(smsMessage(n))
 		return b, "application/json", err
 	}
-	b, err := json.Marshal(alarm.Change{Event: n.Event, At: n.At, Incident: n.Incident})
+	b, err := json.Marshal(contract.IncidentChange{Event: n.Event, At: n.At, Incident: n.Incident})
 	return b, "application/json", err
 }
 
@@ -223,7 +224,7 @@ func (w *Webhook) Notify(ctx context.Context, n Notification) (bool, error) {
 }
 
 // Routes builds the configured notifiers.
-func Routes(cfgs []Config, capCfg alarm.CAPConfig, lookupEnv func(string) (string, bool), clk clock.Clock) ([]Route, error) {
+func Routes(cfgs []Config, capCfg capalert.Config, lookupEnv func(string) (string, bool), clk clock.Clock) ([]Route, error) {
 	if clk == nil {
 		clk = clock.Real{}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/rules"
 )
@@ -28,13 +29,13 @@ func shipped(t *testing.T) (*rules.Engine, *devices.Registry, time.Time) {
 	return rules.NewEngine(cfg, reg, t0), reg, t0
 }
 
-func reading(reg *devices.Registry, id string, at time.Time, seq uint64, ev string, values map[string]float64, ports ...devices.Port) *devices.Reading {
+func reading(reg *devices.Registry, id string, at time.Time, seq uint64, ev string, values map[string]float64, ports ...contract.Port) *contract.Reading {
 	d, _ := reg.Device(id)
-	ch := devices.ChannelTelemetry
+	ch := contract.ChannelTelemetry
 	if ev != "" {
-		ch = devices.ChannelEvent
+		ch = contract.ChannelEvent
 	}
-	return &devices.Reading{ID: id + "/" + at.Format(time.RFC3339Nano), Message: devices.Message{Kind: d.Kind, Device: id, Channel: ch,
+	return &contract.Reading{ID: id + "/" + at.Format(time.RFC3339Nano), Message: contract.Message{Kind: d.Kind, Device: id, Channel: ch,
 		TS: at, Seq: seq, Event: ev, Values: values, Ports: ports}, ReceivedAt: at, Site: d.Site}
 }
 
@@ -42,19 +43,19 @@ func TestShippedEventRules(t *testing.T) {
 	e, reg, t0 := shipped(t)
 	for _, tc := range []struct {
 		device, event, typ string
-		sev                rules.Severity
+		sev                contract.Severity
 		dispatch           bool
 		cmd                string
 	}{
-		{"SD-0001", "alarm", "fire", rules.SeverityCritical, true, ""},
-		{"SD-0001", "fault", "detector_fault", rules.SeverityMajor, true, ""},
-		{"SD-0001", "tamper", "detector_fault", rules.SeverityMajor, true, ""},
-		{"SD-0001", "low_battery", "low_battery", rules.SeverityMinor, true, ""},
-		{"SD-0001", "test", "test", rules.SeverityInfo, false, ""},
-		{"CH-001", "over_temp", "charger_overheat", rules.SeverityCritical, true, "port_off"},
-		{"CH-001", "overload", "charger_overheat", rules.SeverityCritical, true, "port_off"},
-		{"CH-001", "short_circuit", "charger_overheat", rules.SeverityCritical, true, "port_off"},
-		{"HY-001", "impact", "hydrant_tamper", rules.SeverityMajor, true, ""},
+		{"SD-0001", "alarm", "fire", contract.SeverityCritical, true, ""},
+		{"SD-0001", "fault", "detector_fault", contract.SeverityMajor, true, ""},
+		{"SD-0001", "tamper", "detector_fault", contract.SeverityMajor, true, ""},
+		{"SD-0001", "low_battery", "low_battery", contract.SeverityMinor, true, ""},
+		{"SD-0001", "test", "test", contract.SeverityInfo, false, ""},
+		{"CH-001", "over_temp", "charger_overheat", contract.SeverityCritical, true, "port_off"},
+		{"CH-001", "overload", "charger_overheat", contract.SeverityCritical, true, "port_off"},
+		{"CH-001", "short_circuit", "charger_overheat", contract.SeverityCritical, true, "port_off"},
+		{"HY-001", "impact", "hydrant_tamper", contract.SeverityMajor, true, ""},
 	} {
 		t0 = t0.Add(time.Second) // a new message each time: the same one again is a repeat
 		sigs := e.Evaluate(reading(reg, tc.device, t0, uint64(t0.Unix()), tc.event, map[string]float64{"port": 4}), nil)
@@ -63,7 +64,7 @@ func TestShippedEventRules(t *testing.T) {
 			continue
 		}
 		s := sigs[0]
-		if s.Type != tc.typ || s.Severity != tc.sev || s.Dispatchable != tc.dispatch || s.Command != tc.cmd || s.Action != rules.ActionRaise || s.Message == "" {
+		if s.Type != tc.typ || s.Severity != tc.sev || s.Dispatchable != tc.dispatch || s.Command != tc.cmd || s.Action != contract.ActionRaise || s.Message == "" {
 			t.Errorf("%s %s: %+v", tc.device, tc.event, s)
 		}
 		if tc.cmd != "" && s.Port != 4 {
@@ -79,7 +80,7 @@ func TestShippedEventRules(t *testing.T) {
 // 0.14 MPa for 60 s clears; in between holds.
 func TestShippedHydrantLowPressure(t *testing.T) {
 	e, reg, t0 := shipped(t)
-	p := func(at time.Duration, mpa float64) []rules.Signal {
+	p := func(at time.Duration, mpa float64) []contract.Signal {
 		return e.Evaluate(reading(reg, "HY-001", t0.Add(at), uint64(at/time.Second), "", map[string]float64{"pressure_mpa": mpa}), nil)
 	}
 	if s := p(0, 0.05); len(s) != 0 {
@@ -89,7 +90,7 @@ func TestShippedHydrantLowPressure(t *testing.T) {
 		t.Fatalf("raised at 29 s: %v", s)
 	}
 	s := e.Tick(t0.Add(30*time.Second), nil)
-	if len(s) != 1 || s[0].Type != "low_pressure" || s[0].Action != rules.ActionRaise || *s[0].Value != 0.05 {
+	if len(s) != 1 || s[0].Type != "low_pressure" || s[0].Action != contract.ActionRaise || *s[0].Value != 0.05 {
 		t.Fatalf("at 30 s: %+v", s)
 	}
 	if s := p(40*time.Second, 0.12); len(s) != 0 {
@@ -99,7 +100,7 @@ func TestShippedHydrantLowPressure(t *testing.T) {
 	if s := e.Tick(t0.Add(109*time.Second), nil); len(s) != 0 {
 		t.Fatalf("cleared before 60 s back: %v", s)
 	}
-	if s := e.Tick(t0.Add(110*time.Second), nil); len(s) != 1 || s[0].Action != rules.ActionClear {
+	if s := e.Tick(t0.Add(110*time.Second), nil); len(s) != 1 || s[0].Action != contract.ActionClear {
 		t.Fatalf("not cleared at 60 s back: %+v", s)
 	}
 }
@@ -108,7 +109,7 @@ func TestShippedHydrantLowPressure(t *testing.T) {
 // that port.
 func TestShippedChargerPortTemp(t *testing.T) {
 	e, reg, t0 := shipped(t)
-	s := e.Evaluate(reading(reg, "CH-001", t0, 1, "", nil, devices.Port{Port: 2, TempC: 40}, devices.Port{Port: 3, TempC: 70}), nil)
+	s := e.Evaluate(reading(reg, "CH-001", t0, 1, "", nil, contract.Port{Port: 2, TempC: 40}, contract.Port{Port: 3, TempC: 70}), nil)
 	if len(s) != 1 || s[0].Type != "charger_overheat" || s[0].Port != 3 || s[0].Command != "port_off" {
 		t.Fatalf("%+v", s)
 	}
@@ -136,7 +137,7 @@ func TestShippedOffline(t *testing.T) {
 		t.Fatalf("offline raised twice: %v", s)
 	}
 	s = e.Evaluate(reading(reg, "SD-0001", t0.Add(6*time.Minute), 2, "", nil), nil)
-	if len(s) != 1 || s[0].Type != "offline" || s[0].Action != rules.ActionClear {
+	if len(s) != 1 || s[0].Type != "offline" || s[0].Action != contract.ActionClear {
 		t.Fatalf("back online: %+v", s)
 	}
 }

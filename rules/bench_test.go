@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/simulator"
 )
@@ -60,25 +61,25 @@ func fleet(b *testing.B) *devices.Registry {
 	return reg
 }
 
-func reading(reg *devices.Registry, m devices.Message) *devices.Reading {
+func reading(reg *devices.Registry, m contract.Message) *contract.Reading {
 	d, _ := reg.Device(m.Device)
-	return &devices.Reading{ID: fmt.Sprintf("%s/%s/%d", m.Kind, m.Device, m.Seq), Message: m, Site: d.Site,
+	return &contract.Reading{ID: fmt.Sprintf("%s/%s/%d", m.Kind, m.Device, m.Seq), Message: m, Site: d.Site,
 		Zone: d.Zone, Community: d.Community, Station: d.Station, Location: d.Location}
 }
 
 // mix is a realistic stream: mostly heartbeats and telemetry, a few alarms
 // (one message in a thousand).
-func mix(reg *devices.Registry) []*devices.Reading {
-	var out []*devices.Reading
-	smoke := reg.Devices(devices.KindSmoke)
-	hyd := reg.Devices(devices.KindHydrant)
-	ch := reg.Devices(devices.KindCharger)
-	ports := make([]devices.Port, 10)
+func mix(reg *devices.Registry) []*contract.Reading {
+	var out []*contract.Reading
+	smoke := reg.Devices(contract.KindSmoke)
+	hyd := reg.Devices(contract.KindHydrant)
+	ch := reg.Devices(contract.KindCharger)
+	ports := make([]contract.Port, 10)
 	for p := range ports {
 		ports[p] = simulator.ChargerPort(p+1, 2, 35)
 	}
 	for i := 0; i < 20000; i++ {
-		var m devices.Message
+		var m contract.Message
 		switch {
 		case i%1000 == 999:
 			m = simulator.SmokeAlarm(smoke[i%len(smoke)].ID)
@@ -105,24 +106,24 @@ func BenchmarkEvaluate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ports := make([]devices.Port, 10)
+	ports := make([]contract.Port, 10)
 	for p := range ports {
 		ports[p] = simulator.ChargerPort(p+1, 2, 35)
 	}
 	sets := []struct {
 		name  string
-		rs    []*devices.Reading
+		rs    []*contract.Reading
 		every time.Duration
 	}{
-		{"heartbeat", []*devices.Reading{reading(reg, simulator.SmokeHeartbeat("SD-00042"))}, 30 * time.Second},
-		{"hydrant-telemetry", []*devices.Reading{reading(reg, simulator.HydrantTelemetry("HY-042", 0.30))}, 30 * time.Second},
-		{"charger-telemetry-10-ports", []*devices.Reading{reading(reg, simulator.ChargerTelemetry("CH-042", ports...))}, 30 * time.Second},
+		{"heartbeat", []*contract.Reading{reading(reg, simulator.SmokeHeartbeat("SD-00042"))}, 30 * time.Second},
+		{"hydrant-telemetry", []*contract.Reading{reading(reg, simulator.HydrantTelemetry("HY-042", 0.30))}, 30 * time.Second},
+		{"charger-telemetry-10-ports", []*contract.Reading{reading(reg, simulator.ChargerTelemetry("CH-042", ports...))}, 30 * time.Second},
 		{"mix", mix(reg), 6 * time.Millisecond},
 	}
 	for _, set := range sets {
 		b.Run(set.name, func(b *testing.B) {
 			e := NewEngine(cfg, reg, t0)
-			out := make([]Signal, 0, 16)
+			out := make([]contract.Signal, 0, 16)
 			i := 0
 			step := func() {
 				r := set.rs[i%len(set.rs)]

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"strings"
 	"time"
 )
@@ -44,7 +45,7 @@ type params struct {
 	clearFor  time.Duration
 	rate      rateKind
 	rateBound float64
-	severity  Severity
+	severity  contract.Severity
 }
 
 func (p *params) crossed(v float64) bool {
@@ -88,7 +89,7 @@ func compile(cfg *Config) *ruleSet {
 		if r.Flapping != nil {
 			r.flap = *r.Flapping
 		}
-		for pi, per := range Periods {
+		for pi, per := range contract.Periods {
 			r.params[pi] = r.paramsFor(r.Periods[per])
 		}
 		rs.rules = append(rs.rules, r)

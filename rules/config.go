@@ -14,41 +14,9 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/conf"
 )
-
-// Severity ranks incidents; the console orders its queue by it.
-type Severity string
-
-// Severities, highest first.
-const (
-	SeverityCritical Severity = "critical"
-	SeverityMajor    Severity = "major"
-	SeverityMinor    Severity = "minor"
-	SeverityInfo     Severity = "info"
-)
-
-// Rank orders severities: critical is 0.
-func (s Severity) Rank() int {
-	switch s {
-	case SeverityCritical:
-		return 0
-	case SeverityMajor:
-		return 1
-	case SeverityMinor:
-		return 2
-	}
-	return 3
-}
-
-func (s Severity) valid() bool {
-	switch s {
-	case SeverityCritical, SeverityMajor, SeverityMinor, SeverityInfo:
-		return true
-	}
-	return false
-}
 
 // RuleType says how a rule fires.
 type RuleType string
@@ -75,11 +43,11 @@ const (
 
 // Rule is one rule of the rules file.
 type Rule struct {
-	ID   string       `yaml:"id"`
-	Type RuleType     `yaml:"type"`
-	Kind devices.Kind `yaml:"kind"`
+	ID   string        `yaml:"id"`
+	Type RuleType      `yaml:"type"`
+	Kind contract.Kind `yaml:"kind"`
 	// Kinds lists the device kinds an absence rule watches.
-	Kinds []devices.Kind `yaml:"kinds"`
+	Kinds []contract.Kind `yaml:"kinds"`
 	// Events an event rule matches.
 	Events []string `yaml:"events"`
 	// When is an optional condition (an expr-lang expression over the
@@ -119,17 +87,17 @@ type Rule struct {
 	// different sites within this many metres of each other.
 	RadiusM float64 `yaml:"radius_m"`
 	// SiteTypes restricts a correlation rule to sites of these types.
-	SiteTypes []devices.SiteType `yaml:"site_types"`
+	SiteTypes []contract.SiteType `yaml:"site_types"`
 	// Notify119 marks a correlation rule's incidents for the 119 centre.
 	Notify119 bool `yaml:"notify_119"`
 
 	// Flapping overrides the file's flapping policy for this rule.
 	Flapping *Flapping `yaml:"flapping"`
 	// Periods tighten the rule's bounds or raise its severity in a period.
-	Periods map[Period]Override `yaml:"periods"`
+	Periods map[contract.Period]Override `yaml:"periods"`
 
-	Incident string   `yaml:"incident"`
-	Severity Severity `yaml:"severity"`
+	Incident string            `yaml:"incident"`
+	Severity contract.Severity `yaml:"severity"`
 	// Dispatchable false records the signal without sending a crew (drills).
 	Dispatchable *bool `yaml:"dispatchable"`
 	// Command, when set, is sent to the device on raising (e.g. port_off).
@@ -159,16 +127,16 @@ type Flapping struct {
 // Override is what a period changes in a rule; unset fields keep the
 // rule's own.
 type Override struct {
-	Above       *float64       `yaml:"above"`
-	Below       *float64       `yaml:"below"`
-	ClearAbove  *float64       `yaml:"clear_above"`
-	ClearBelow  *float64       `yaml:"clear_below"`
-	For         *time.Duration `yaml:"for"`
-	ClearFor    *time.Duration `yaml:"clear_for"`
-	FallsBy     *float64       `yaml:"falls_by"`
-	RisesBy     *float64       `yaml:"rises_by"`
-	RisesPerMin *float64       `yaml:"rises_per_min"`
-	Severity    Severity       `yaml:"severity"`
+	Above       *float64          `yaml:"above"`
+	Below       *float64          `yaml:"below"`
+	ClearAbove  *float64          `yaml:"clear_above"`
+	ClearBelow  *float64          `yaml:"clear_below"`
+	For         *time.Duration    `yaml:"for"`
+	ClearFor    *time.Duration    `yaml:"clear_for"`
+	FallsBy     *float64          `yaml:"falls_by"`
+	RisesBy     *float64          `yaml:"rises_by"`
+	RisesPerMin *float64          `yaml:"rises_per_min"`
+	Severity    contract.Severity `yaml:"severity"`
 }
 
 // IsDispatchable reports whether the rule's incidents need a crew.
@@ -215,7 +183,7 @@ type Limits struct {
 type Config struct {
 	// HeartbeatTimeouts per device kind: no sign of life for this long
 	// means offline.
-	HeartbeatTimeouts map[devices.Kind]time.Duration `yaml:"heartbeat_timeouts"`
+	HeartbeatTimeouts map[contract.Kind]time.Duration `yaml:"heartbeat_timeouts"`
 	// Flapping is the default flapping policy of threshold rules.
 	Flapping Flapping `yaml:"flapping"`
 	// Periods is the calendar of the four periods.
@@ -264,7 +232,7 @@ var portFields = map[string]bool{"temp_c": true, "current_a": true, "power_w": t
 func (c *Config) validate(name string) error {
 	var errs []error
 	for k, d := range c.HeartbeatTimeouts {
-		if _, err := devices.ParseKind(string(k)); err != nil {
+		if _, err := contract.ParseKind(string(k)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: heartbeat_timeouts: %v", name, err))
 		}
 		if d < time.Second {
@@ -340,7 +308,7 @@ func (c *Config) validate(name string) error {
 		}
 		if r.Severity == "" {
 			bad("severity", "required: critical, major, minor or info")
-		} else if !r.Severity.valid() {
+		} else if !r.Severity.Valid() {
 			bad("severity", "%q: want critical, major, minor or info", r.Severity)
 		}
 		if r.Command != "" && r.Command != "port_off" {
@@ -348,10 +316,10 @@ func (c *Config) validate(name string) error {
 		}
 		switch r.Type {
 		case TypeEvent, TypeThreshold, TypeRate:
-			if _, err := devices.ParseKind(string(r.Kind)); err != nil {
+			if _, err := contract.ParseKind(string(r.Kind)); err != nil {
 				bad("kind", "%v", err)
 			}
-			if r.Command != "" && r.Kind != devices.KindCharger {
+			if r.Command != "" && r.Kind != contract.KindCharger {
 				bad("command", "only chargers take commands")
 			}
 		case TypeAbsence, TypeCorrelation:
@@ -373,7 +341,7 @@ func (c *Config) validate(name string) error {
 		if r.Value != "" {
 			if f, ok := strings.CutPrefix(r.Value, "ports."); ok && !portFields[f] {
 				bad("value", "%q: want ports.temp_c, ports.current_a or ports.power_w", r.Value)
-			} else if ok && r.Kind != devices.KindCharger {
+			} else if ok && r.Kind != contract.KindCharger {
 				bad("value", "%q: only chargers have ports", r.Value)
 			}
 		}
@@ -417,7 +385,7 @@ func (c *Config) validate(name string) error {
 				bad("kinds", "required: the device kinds to watch")
 			}
 			for _, k := range r.Kinds {
-				if _, err := devices.ParseKind(string(k)); err != nil {
+				if _, err := contract.ParseKind(string(k)); err != nil {
 					bad("kinds", "%v", err)
 				} else if c.HeartbeatTimeouts[k] == 0 {
 					bad("kinds", "no heartbeat_timeouts entry for %s", k)
@@ -462,11 +430,11 @@ func (c *Config) validate(name string) error {
 		}
 		for p, o := range r.Periods {
 			f := "periods." + string(p)
-			if _, ok := periodIndex(p); !ok {
+			if _, ok := p.Index(); !ok {
 				bad(f, "%q: want daily, holiday, major_event or emergency", p)
 				continue
 			}
-			if o.Severity != "" && !o.Severity.valid() {
+			if o.Severity != "" && !o.Severity.Valid() {
 				bad(f+".severity", "%q: want critical, major, minor or info", o.Severity)
 			}
 			if (o.Above != nil || o.Below != nil || o.ClearAbove != nil || o.ClearBelow != nil || o.For != nil || o.ClearFor != nil) && r.Type != TypeThreshold {
@@ -515,3 +483,6 @@ func checkBounds(bad func(field, format string, args ...any), above, below, clea
 		bad("clear_above", "%g is below the raise bound %g: hysteresis must not overlap", *clearAbove, *below)
 	}
 }
+
+// Name is the file the rules were read from.
+func (c *Config) Name() string { return c.name }

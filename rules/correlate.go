@@ -6,17 +6,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 )
 
 // member is one raise a correlation remembers.
 type member struct {
-	Device   string        `json:"device"`
-	Site     string        `json:"site"`
-	Rule     string        `json:"rule"`
-	Message  string        `json:"message"`
-	At       time.Time     `json:"at"`
-	Location devices.Point `json:"location"`
+	Device   string         `json:"device"`
+	Site     string         `json:"site"`
+	Rule     string         `json:"rule"`
+	Message  string         `json:"message"`
+	At       time.Time      `json:"at"`
+	Location contract.Point `json:"location"`
 }
 
 // members is a correlation's memory: the latest raises (bounded), and the
@@ -55,9 +56,33 @@ type radiusState struct {
 	bufs map[string]*members
 }
 
+// merge adds a snapshot's members of the sites keep accepts to a radius
+// correlation's memory.
+func (r *radiusState) merge(rule string, m members, keep func(string) bool) {
+	cur := r.bufs[rule]
+	if cur == nil {
+		cur = &members{}
+		r.bufs[rule] = cur
+	}
+	for _, x := range m.List {
+		if keep(x.Site) && !slices.ContainsFunc(cur.List, func(y member) bool { return y == x }) {
+			cur.List = append(cur.List, x)
+		}
+	}
+	slices.SortFunc(cur.List, func(a, b member) int { return a.At.Compare(b.At) })
+	for site, t := range m.Fired {
+		if keep(site) {
+			if cur.Fired == nil {
+				cur.Fired = map[string]time.Time{}
+			}
+			cur.Fired[site] = t
+		}
+	}
+}
+
 // correlate adds a raise to a correlation rule and, when every term is
 // met, confirms the incident of each site involved, once.
-func (e *Engine) correlate(rs *ruleSet, cr *rule, site *siteState, d *deviceState, s Signal, pi int, out []Signal) []Signal {
+func (e *Engine) correlate(rs *ruleSet, cr *rule, site *siteState, d *deviceState, s contract.Signal, pi int, out []contract.Signal) []contract.Signal {
 	if len(cr.SiteTypes) > 0 && (site.site == nil || !slices.Contains(cr.SiteTypes, site.site.Type)) {
 		return out
 	}
@@ -134,7 +159,7 @@ func (e *Engine) correlate(rs *ruleSet, cr *rule, site *siteState, d *deviceStat
 		if !ok {
 			continue
 		}
-		sig := Signal{
+		sig := contract.Signal{
 			// Named after the site's own first raise in the cluster, not
 			// after the raise that completed it: the other sites' raises
 			// come from other partitions, so a replay after a crash may
@@ -142,7 +167,7 @@ func (e *Engine) correlate(rs *ruleSet, cr *rule, site *siteState, d *deviceStat
 			// must keep the id it had, or the alarm role applies it twice.
 			ID:           cr.ID + "/raise/" + first.Message + "/" + siteID,
 			Rule:         cr.ID,
-			Action:       ActionRaise,
+			Action:       contract.ActionRaise,
 			Type:         cr.Incident,
 			Severity:     cr.params[pi].severity,
 			Dispatchable: cr.IsDispatchable(),

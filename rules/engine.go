@@ -22,71 +22,10 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/minheap"
 )
-
-// Action is what a signal asks of the alarm role.
-type Action string
-
-// Signal actions.
-const (
-	ActionRaise Action = "raise"
-	ActionClear Action = "clear"
-)
-
-// Suppression reasons: a suppressed signal is recorded, never dispatched,
-// and never counts towards a correlation.
-const (
-	SuppressedTest        = "test"
-	SuppressedMaintenance = "maintenance"
-)
-
-// Signal is the engine's output: a rule fired on a message (or on silence).
-type Signal struct {
-	// ID is deterministic: the rule and the message (or deadline) that
-	// fired it, so that a redelivered message yields the same signal.
-	ID           string       `json:"id"`
-	Rule         string       `json:"rule"`
-	Action       Action       `json:"action"`
-	Type         string       `json:"type"`
-	Severity     Severity     `json:"severity"`
-	Dispatchable bool         `json:"dispatchable"`
-	Kind         devices.Kind `json:"kind"`
-	Device       string       `json:"device"`
-	Site         string       `json:"site"`
-	Port         int          `json:"port,omitempty"`
-	// Message is the id of the reading that fired the signal; for an
-	// absence, the last reading heard (empty when none since start).
-	Message string   `json:"message,omitempty"`
-	Event   string   `json:"event,omitempty"`
-	Value   *float64 `json:"value,omitempty"`
-	// At is when the condition was met (device time for messages, engine
-	// time for durations and absences).
-	At time.Time `json:"at"`
-	// ReceivedAt is when ingest received the message that led here; the
-	// alarm role measures its latency from it.
-	ReceivedAt time.Time `json:"received_at"`
-	// Command is sent to the device when the signal raises an incident.
-	Command string `json:"command,omitempty"`
-	Detail  string `json:"detail,omitempty"`
-
-	// Period is the period in force when the rule fired.
-	Period Period `json:"period,omitempty"`
-	// Confirmed is set by a correlation rule: several devices agree, the
-	// incident is a confirmed one (a fire becomes confirmed_fire).
-	Confirmed bool `json:"confirmed,omitempty"`
-	// Notify119 marks the incident for the 119 command centre.
-	Notify119 bool `json:"notify_119,omitempty"`
-	// Flapping says the condition raised and cleared too often: this raise
-	// stands for the ones that follow, until the condition is quiet.
-	Flapping bool `json:"flapping,omitempty"`
-	// Suppressed, when set, says why the signal is recorded only: "test"
-	// or "maintenance".
-	Suppressed string `json:"suppressed,omitempty"`
-	// Related lists the other messages a correlation joined.
-	Related []string `json:"related,omitempty"`
-}
 
 const nShards = 64
 
@@ -219,11 +158,11 @@ func NewEngine(cfg *Config, reg *devices.Registry, start time.Time) *Engine {
 	return e
 }
 
-func kindIndex(k devices.Kind) int {
+func kindIndex(k contract.Kind) int {
 	switch k {
-	case devices.KindSmoke:
+	case contract.KindSmoke:
 		return 0
-	case devices.KindHydrant:
+	case contract.KindHydrant:
 		return 1
 	}
 	return 2
@@ -250,7 +189,7 @@ func (e *Engine) Config() *Config { return e.rs.Load().cfg }
 
 // Evaluate runs the rules on one reading and appends the signals it fires
 // to out.
-func (e *Engine) Evaluate(r *devices.Reading, out []Signal) []Signal {
+func (e *Engine) Evaluate(r *contract.Reading, out []contract.Signal) []contract.Signal {
 	sh := e.shardFor(r.Site)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -276,7 +215,7 @@ func (e *Engine) Evaluate(r *devices.Reading, out []Signal) []Signal {
 	if d.offline {
 		d.offline = false
 		for _, ar := range rs.absence[d.kind] {
-			s := e.signal(ar, d, ActionClear, now, r.ID+"/back", now, pi, per, "back online")
+			s := e.signal(ar, d, contract.ActionClear, now, r.ID+"/back", now, pi, per, "back online")
 			s.Message = r.ID
 			out = e.emit(sh, rs, nil, d, s, pi, out)
 		}
@@ -291,7 +230,7 @@ func (e *Engine) Evaluate(r *devices.Reading, out []Signal) []Signal {
 	}
 	suppressed := ""
 	if r.Event == "test" {
-		suppressed = SuppressedTest
+		suppressed = contract.SuppressedTest
 	}
 	for _, rule := range rs.perKind[d.kind] {
 		switch rule.Type {
@@ -299,7 +238,7 @@ func (e *Engine) Evaluate(r *devices.Reading, out []Signal) []Signal {
 			if r.Event == "" || !slices.Contains(rule.Events, r.Event) || !e.when(sh, rule, r, d, per) {
 				continue
 			}
-			s := e.signal(rule, d, ActionRaise, r.TS, r.ID, r.ReceivedAt, pi, per, "event "+r.Event)
+			s := e.signal(rule, d, contract.ActionRaise, r.TS, r.ID, r.ReceivedAt, pi, per, "event "+r.Event)
 			s.Message, s.Event, s.Suppressed = r.ID, r.Event, suppressed
 			s.Port = eventPort(r)
 			if v, ok := r.Values["temp_c"]; ok {
@@ -318,7 +257,7 @@ func (e *Engine) Evaluate(r *devices.Reading, out []Signal) []Signal {
 	return out
 }
 
-func (e *Engine) when(sh *shard, rule *rule, r *devices.Reading, d *deviceState, per Period) bool {
+func (e *Engine) when(sh *shard, rule *rule, r *contract.Reading, d *deviceState, per contract.Period) bool {
 	if rule.program == nil {
 		return true
 	}
@@ -335,7 +274,7 @@ func (e *Engine) when(sh *shard, rule *rule, r *devices.Reading, d *deviceState,
 
 // eventPort finds the charger port an event is about: values.port, or the
 // hottest port listed; 0 means the whole charger.
-func eventPort(r *devices.Reading) int {
+func eventPort(r *contract.Reading) int {
 	if p, ok := r.Values["port"]; ok && p >= 1 {
 		return int(p)
 	}
@@ -350,7 +289,7 @@ func eventPort(r *devices.Reading) int {
 
 // values feeds a reading's value (or each port's) to a threshold or rate
 // rule.
-func (e *Engine) values(sh *shard, rs *ruleSet, rule *rule, d *deviceState, r *devices.Reading, pi int, per Period, out []Signal) []Signal {
+func (e *Engine) values(sh *shard, rs *ruleSet, rule *rule, d *deviceState, r *contract.Reading, pi int, per contract.Period, out []contract.Signal) []contract.Signal {
 	if rule.portField != "" {
 		for i := range r.Ports {
 			p := &r.Ports[i]
@@ -408,7 +347,7 @@ func (e *Engine) cond(sh *shard, rs *ruleSet, d *deviceState, rule *rule, port i
 	return c
 }
 
-func (e *Engine) value(sh *shard, rs *ruleSet, rule *rule, d *deviceState, port int, v float64, r *devices.Reading, pi int, per Period, out []Signal) []Signal {
+func (e *Engine) value(sh *shard, rs *ruleSet, rule *rule, d *deviceState, port int, v float64, r *contract.Reading, pi int, per contract.Period, out []contract.Signal) []contract.Signal {
 	now := r.ReceivedAt
 	c := e.cond(sh, rs, d, rule, port, now)
 	if c == nil {
@@ -441,7 +380,7 @@ func (e *Engine) value(sh *shard, rs *ruleSet, rule *rule, d *deviceState, port 
 
 // due raises or clears a threshold condition whose duration has run, and
 // ends a flapping spell that has gone quiet.
-func (e *Engine) due(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *condition, now time.Time, pi int, per Period, out []Signal) []Signal {
+func (e *Engine) due(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *condition, now time.Time, pi int, per contract.Period, out []contract.Signal) []contract.Signal {
 	p := &rule.params[pi]
 	port := c.key.port
 	switch {
@@ -452,7 +391,7 @@ func (e *Engine) due(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *cond
 			c.flap.deferred = false
 			return out // folded into the flapping raise
 		}
-		s := e.signal(rule, d, ActionRaise, now, c.reading+portSuffix(port), c.receivedAt, pi, per,
+		s := e.signal(rule, d, contract.ActionRaise, now, c.reading+portSuffix(port), c.receivedAt, pi, per,
 			fmt.Sprintf("%s %s for %s", rule.Value, p.bound(), p.forD))
 		s.Message, s.Port = c.reading, port
 		v := c.last
@@ -481,8 +420,8 @@ func (e *Engine) due(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *cond
 	return out
 }
 
-func (e *Engine) clearSignal(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *condition, now time.Time, pi int, per Period, detail string, out []Signal) []Signal {
-	s := e.signal(rule, d, ActionClear, now, c.reading+portSuffix(c.key.port)+"/clear", c.receivedAt, pi, per, detail)
+func (e *Engine) clearSignal(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *condition, now time.Time, pi int, per contract.Period, detail string, out []contract.Signal) []contract.Signal {
+	s := e.signal(rule, d, contract.ActionClear, now, c.reading+portSuffix(c.key.port)+"/clear", c.receivedAt, pi, per, detail)
 	s.Message, s.Port = c.reading, c.key.port
 	v := c.last
 	s.Value = &v
@@ -536,7 +475,7 @@ func portSuffix(port int) string {
 // second; it costs what falls due. A clock that jumps forward fires each
 // deadline once; one that jumps back fires nothing and restarts the
 // durations at now.
-func (e *Engine) Tick(now time.Time, out []Signal) []Signal {
+func (e *Engine) Tick(now time.Time, out []contract.Signal) []contract.Signal {
 	if last := e.lastTick.Swap(now.UnixNano()); last != 0 && now.UnixNano() < last-int64(time.Second) {
 		e.rebase(now)
 	}
@@ -551,7 +490,7 @@ func (e *Engine) Tick(now time.Time, out []Signal) []Signal {
 			timeout := rs.timeout[d.kind]
 			id := d.dev.ID + "/silent-since/" + strconv.FormatInt(d.lastSeen.UnixMilli(), 10)
 			for _, ar := range rs.absence[d.kind] {
-				s := e.signal(ar, d, ActionRaise, now, id, d.lastSeen, pi, per,
+				s := e.signal(ar, d, contract.ActionRaise, now, id, d.lastSeen, pi, per,
 					fmt.Sprintf("no sign of life since %s (timeout %s)", d.lastSeen.UTC().Format(time.RFC3339), timeout))
 				if d.seen {
 					s.Message = d.lastMsg
@@ -649,12 +588,12 @@ func (e *Engine) rebase(now time.Time) {
 	}
 }
 
-func (e *Engine) signal(rule *rule, d *deviceState, a Action, at time.Time, key string, received time.Time, pi int, per Period, detail string) Signal {
+func (e *Engine) signal(rule *rule, d *deviceState, a contract.Action, at time.Time, key string, received time.Time, pi int, per contract.Period, detail string) contract.Signal {
 	cmd := ""
-	if a == ActionRaise {
+	if a == contract.ActionRaise {
 		cmd = rule.Command
 	}
-	return Signal{
+	return contract.Signal{
 		ID:           rule.ID + "/" + string(a) + "/" + key,
 		Rule:         rule.ID,
 		Action:       a,
@@ -674,9 +613,9 @@ func (e *Engine) signal(rule *rule, d *deviceState, a Action, at time.Time, key 
 
 // emit applies suppression, appends the signal, and feeds a raise to the
 // correlations it takes part in.
-func (e *Engine) emit(sh *shard, rs *ruleSet, site *siteState, d *deviceState, s Signal, pi int, out []Signal) []Signal {
+func (e *Engine) emit(sh *shard, rs *ruleSet, site *siteState, d *deviceState, s contract.Signal, pi int, out []contract.Signal) []contract.Signal {
 	if s.Suppressed == "" && rs.inMaintenance(s.Device, s.Site, s.ReceivedAt, s.At) {
-		s.Suppressed = SuppressedMaintenance
+		s.Suppressed = contract.SuppressedMaintenance
 	}
 	if s.Suppressed != "" {
 		s.Dispatchable = false
@@ -684,7 +623,7 @@ func (e *Engine) emit(sh *shard, rs *ruleSet, site *siteState, d *deviceState, s
 		s.Detail += " (" + s.Suppressed + ": recorded, not dispatched)"
 	}
 	out = append(out, s)
-	if s.Action != ActionRaise || s.Suppressed != "" {
+	if s.Action != contract.ActionRaise || s.Suppressed != "" {
 		return out
 	}
 	rule := rs.byID[s.Rule]
@@ -729,4 +668,11 @@ func (e *Engine) Stats() Stats {
 	}
 	st.Dropped, st.Evicted = e.dropped.Load(), e.evicted.Load()
 	return st
+}
+
+// isAbsence reports whether the rule in force with this id is an absence
+// rule.
+func (e *Engine) isAbsence(id string) bool {
+	r := e.rs.Load().byID[id]
+	return r != nil && r.Type == TypeAbsence
 }

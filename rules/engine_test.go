@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/simulator"
 )
@@ -18,22 +19,22 @@ func TestEventRules(t *testing.T) {
 	noFlow.Event, noFlow.Values["flow_lpm"] = "valve_open", 0
 	cases := []struct {
 		name       string
-		msg        devices.Message
+		msg        contract.Message
 		rule, typ  string
-		severity   Severity
+		severity   contract.Severity
 		dispatch   bool
 		suppressed string
 		command    string
 		none       bool
 	}{
-		{name: "smoke alarm", msg: simulator.SmokeAlarm("SD-0001"), rule: "smoke-alarm", typ: "fire", severity: SeverityCritical, dispatch: true},
-		{name: "self-test is recorded only", msg: simulator.SmokeTest("SD-0001"), rule: "smoke-test", typ: "test", severity: SeverityInfo, suppressed: SuppressedTest},
-		{name: "low battery", msg: simulator.SmokeLowBattery("SD-0001"), rule: "smoke-low-battery", typ: "low_battery", severity: SeverityMinor, dispatch: true},
+		{name: "smoke alarm", msg: simulator.SmokeAlarm("SD-0001"), rule: "smoke-alarm", typ: "fire", severity: contract.SeverityCritical, dispatch: true},
+		{name: "self-test is recorded only", msg: simulator.SmokeTest("SD-0001"), rule: "smoke-test", typ: "test", severity: contract.SeverityInfo, suppressed: contract.SuppressedTest},
+		{name: "low battery", msg: simulator.SmokeLowBattery("SD-0001"), rule: "smoke-low-battery", typ: "low_battery", severity: contract.SeverityMinor, dispatch: true},
 		{name: "heartbeat fires nothing", msg: simulator.SmokeHeartbeat("SD-0001"), none: true},
-		{name: "hydrant impact", msg: simulator.HydrantImpact("HY-001"), rule: "hydrant-impact", typ: "hydrant_tamper", severity: SeverityMajor, dispatch: true},
-		{name: "valve opened with flow (when holds)", msg: withFlow, rule: "hydrant-impact", typ: "hydrant_tamper", severity: SeverityMajor, dispatch: true},
+		{name: "hydrant impact", msg: simulator.HydrantImpact("HY-001"), rule: "hydrant-impact", typ: "hydrant_tamper", severity: contract.SeverityMajor, dispatch: true},
+		{name: "valve opened with flow (when holds)", msg: withFlow, rule: "hydrant-impact", typ: "hydrant_tamper", severity: contract.SeverityMajor, dispatch: true},
 		{name: "valve opened without flow (when fails)", msg: noFlow, none: true},
-		{name: "charger over_temp cuts the port", msg: simulator.ChargerOverTemp("CH-001", 3, 78.5), rule: "charger-protection", typ: "charger_overheat", severity: SeverityCritical, dispatch: true, command: "port_off"},
+		{name: "charger over_temp cuts the port", msg: simulator.ChargerOverTemp("CH-001", 3, 78.5), rule: "charger-protection", typ: "charger_overheat", severity: contract.SeverityCritical, dispatch: true, command: "port_off"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,7 +55,7 @@ func TestEventRules(t *testing.T) {
 			}
 			g := sigs[0]
 			if g.Rule != tc.rule || g.Type != tc.typ || g.Severity != tc.severity || g.Dispatchable != tc.dispatch ||
-				g.Suppressed != tc.suppressed || g.Command != tc.command || g.Action != ActionRaise || g.Period != PeriodDaily {
+				g.Suppressed != tc.suppressed || g.Command != tc.command || g.Action != contract.ActionRaise || g.Period != contract.PeriodDaily {
 				t.Errorf("got %+v", g)
 			}
 			if tc.command != "" && g.Port != 3 {
@@ -100,7 +101,7 @@ func TestThresholdHysteresis(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, shippedRules(t))
 			for i, st := range tc.steps {
-				var sigs []Signal
+				var sigs []contract.Signal
 				if math.IsNaN(st.v) {
 					sigs = h.tick(st.off)
 				} else {
@@ -164,17 +165,17 @@ func TestThresholdPerPortAndPeriods(t *testing.T) {
 		t.Fatalf("60 C in the daily period: %+v", sigs)
 	}
 	// The emergency period tightens the bound to 55 C.
-	if _, err := h.e.SetPeriod(PeriodEmergency, time.Time{}, "drill", t0.Add(5*s)); err != nil {
+	if _, err := h.e.SetPeriod(contract.PeriodEmergency, time.Time{}, "drill", t0.Add(5*s)); err != nil {
 		t.Fatal(err)
 	}
 	sigs = of(h.send(simulator.ChargerTelemetry("CH-001", simulator.ChargerPort(2, 2, 35), simulator.ChargerPort(3, 3, 60)), 10*s), "charger-port-overheat")
-	if len(sigs) != 1 || sigs[0].Port != 3 || sigs[0].Command != "port_off" || sigs[0].Period != PeriodEmergency {
+	if len(sigs) != 1 || sigs[0].Port != 3 || sigs[0].Command != "port_off" || sigs[0].Period != contract.PeriodEmergency {
 		t.Fatalf("emergency: %+v", sigs)
 	}
 	// Hydrant: the emergency raises below 0.14 after 10 s, critical.
 	h.send(simulator.HydrantTelemetry("HY-001", 0.13), 20*s)
 	sigs = of(h.tick(30*s), "hydrant-low-pressure")
-	if len(sigs) != 1 || sigs[0].Severity != SeverityCritical || sigs[0].Period != PeriodEmergency {
+	if len(sigs) != 1 || sigs[0].Severity != contract.SeverityCritical || sigs[0].Period != contract.PeriodEmergency {
 		t.Fatalf("emergency hydrant: %+v", sigs)
 	}
 }
@@ -254,7 +255,7 @@ func TestRateRules(t *testing.T) {
 			h := newHarness(t, shippedRules(t))
 			var got []string
 			for _, st := range tc.steps {
-				var m devices.Message
+				var m contract.Message
 				if tc.rule == "charger-thermal-runaway" {
 					m = simulator.ChargerTelemetry("CH-001", simulator.ChargerPort(4, 3, st.v))
 				} else {
@@ -294,9 +295,9 @@ func TestAbsence(t *testing.T) {
 	t.Run("never heard: offline one timeout after start, within a second", func(t *testing.T) {
 		h := newHarness(t, shippedRules(t))
 		all := len(h.reg.Devices(""))
-		smoke := len(h.reg.Devices(devices.KindSmoke))
+		smoke := len(h.reg.Devices(contract.KindSmoke))
 		for _, g := range h.tick(timeout - time.Millisecond) {
-			if g.Kind == devices.KindSmoke {
+			if g.Kind == contract.KindSmoke {
 				t.Fatalf("early: %+v", g)
 			}
 		}
@@ -305,7 +306,7 @@ func TestAbsence(t *testing.T) {
 		n := 0
 		for at := timeout - 200*time.Millisecond; at <= timeout+2*s; at += 200 * time.Millisecond {
 			for _, g := range of(h.tick(at), "offline") {
-				if g.Kind == devices.KindSmoke {
+				if g.Kind == contract.KindSmoke {
 					if n == 0 {
 						first = at
 					}
@@ -328,7 +329,7 @@ func TestAbsence(t *testing.T) {
 				t.Fatalf("offline despite a heartbeat at 4 min")
 			}
 		}
-		var got []Signal
+		var got []contract.Signal
 		for _, g := range of(h.tick(9*time.Minute), "offline") {
 			if g.Device == "SD-0001" {
 				got = append(got, g)
@@ -373,22 +374,22 @@ func TestCorrelation(t *testing.T) {
 	a, b := pair[0].ID, pair[1].ID
 	// Two households of one building: different sites, metres apart.
 	var n1, n2, far *devices.Device
-	for _, x := range reg.Devices(devices.KindSmoke) {
-		for _, y := range reg.Devices(devices.KindSmoke) {
+	for _, x := range reg.Devices(contract.KindSmoke) {
+		for _, y := range reg.Devices(contract.KindSmoke) {
 			if x.Site != y.Site && devices.Distance(x.Location, y.Location) < 10 && n1 == nil {
 				n1, n2 = x, y
 			}
 		}
 	}
-	for _, y := range reg.Devices(devices.KindSmoke) {
+	for _, y := range reg.Devices(contract.KindSmoke) {
 		if devices.Distance(n1.Location, y.Location) > 200 {
 			far = y
 			break
 		}
 	}
-	alarm := func(id string) devices.Message { return simulator.SmokeAlarm(id) }
+	alarm := func(id string) contract.Message { return simulator.SmokeAlarm(id) }
 	type ev struct {
-		msg devices.Message
+		msg contract.Message
 		off time.Duration
 	}
 	cases := []struct {
@@ -423,7 +424,7 @@ func TestCorrelation(t *testing.T) {
 						continue
 					}
 					got = append(got, g.Site)
-					if g.Type != "fire" || !g.Notify119 || g.Severity != SeverityCritical || len(g.Related) < 2 || i == 0 {
+					if g.Type != "fire" || !g.Notify119 || g.Severity != contract.SeverityCritical || len(g.Related) < 2 || i == 0 {
 						t.Errorf("confirmation %+v (index %d): want a critical fire for 119 after the raise it completes", g, i)
 					}
 				}
@@ -442,8 +443,8 @@ func TestCorrelation(t *testing.T) {
 func TestCorrelationReplayKeepsIDs(t *testing.T) {
 	reg := demo(t)
 	var n1, n2 *devices.Device
-	for _, x := range reg.Devices(devices.KindSmoke) {
-		for _, y := range reg.Devices(devices.KindSmoke) {
+	for _, x := range reg.Devices(contract.KindSmoke) {
+		for _, y := range reg.Devices(contract.KindSmoke) {
 			if x.Site != y.Site && devices.Distance(x.Location, y.Location) < 10 && n1 == nil {
 				n1, n2 = x, y
 			}
@@ -452,7 +453,7 @@ func TestCorrelationReplayKeepsIDs(t *testing.T) {
 	h := newHarness(t, shippedRules(t))
 	r1 := h.reading(simulator.SmokeAlarm(n1.ID), t0, t0)
 	r2 := h.reading(simulator.SmokeAlarm(n2.ID), t0.Add(10*s), t0.Add(10*s))
-	confirmations := func(rs ...*devices.Reading) map[string]string {
+	confirmations := func(rs ...*contract.Reading) map[string]string {
 		cfg, err := Parse("rules.yaml", shippedRules(t))
 		if err != nil {
 			t.Fatal(err)
@@ -478,7 +479,7 @@ func TestMaintenanceSuppresses(t *testing.T) {
 	rules := append(shippedRules(t), []byte("\nmaintenance:\n  - {devices: ["+pair[0].ID+", CH-001], from: 2026-11-23T07:00:00Z, to: 2026-11-23T09:00:00Z, note: battery swap}\n")...)
 	h := newHarness(t, rules)
 	sigs := h.send(simulator.SmokeAlarm(pair[0].ID), 0)
-	if len(sigs) != 1 || sigs[0].Suppressed != SuppressedMaintenance || sigs[0].Dispatchable {
+	if len(sigs) != 1 || sigs[0].Suppressed != contract.SuppressedMaintenance || sigs[0].Dispatchable {
 		t.Fatalf("in maintenance: %+v", sigs)
 	}
 	sigs = h.send(simulator.SmokeAlarm(pair[1].ID), 10*s)
@@ -487,7 +488,7 @@ func TestMaintenanceSuppresses(t *testing.T) {
 	}
 	sigs = h.send(simulator.ChargerOverTemp("CH-001", 1, 90), 20*s)
 	for _, g := range sigs {
-		if g.Command != "" || g.Dispatchable || g.Suppressed != SuppressedMaintenance {
+		if g.Command != "" || g.Dispatchable || g.Suppressed != contract.SuppressedMaintenance {
 			t.Fatalf("charger in maintenance: %+v", g)
 		}
 	}
@@ -504,15 +505,15 @@ func TestPeriods(t *testing.T) {
 	h := newHarness(t, shippedRules(t))
 	cases := []struct {
 		at   time.Time
-		want Period
+		want contract.Period
 	}{
-		{t0, PeriodDaily},
-		{time.Date(2026, 2, 17, 12, 0, 0, 0, time.UTC), PeriodHoliday},
+		{t0, contract.PeriodDaily},
+		{time.Date(2026, 2, 17, 12, 0, 0, 0, time.UTC), contract.PeriodHoliday},
 		// 2026-03-03 16:30 UTC is 00:30 on the 4th in Beijing: the Two Sessions.
-		{time.Date(2026, 3, 3, 16, 30, 0, 0, time.UTC), PeriodMajorEvent},
-		{time.Date(2026, 3, 3, 15, 30, 0, 0, time.UTC), PeriodHoliday},
-		{time.Date(2026, 3, 11, 15, 59, 0, 0, time.UTC), PeriodMajorEvent},
-		{time.Date(2026, 3, 11, 16, 0, 0, 0, time.UTC), PeriodDaily},
+		{time.Date(2026, 3, 3, 16, 30, 0, 0, time.UTC), contract.PeriodMajorEvent},
+		{time.Date(2026, 3, 3, 15, 30, 0, 0, time.UTC), contract.PeriodHoliday},
+		{time.Date(2026, 3, 11, 15, 59, 0, 0, time.UTC), contract.PeriodMajorEvent},
+		{time.Date(2026, 3, 11, 16, 0, 0, 0, time.UTC), contract.PeriodDaily},
 	}
 	for _, tc := range cases {
 		if got := h.e.Period(tc.at).Period; got != tc.want {
@@ -522,11 +523,11 @@ func TestPeriods(t *testing.T) {
 			t.Errorf("%v: signal period %s, want %s", tc.at, g[0].Period, tc.want)
 		}
 	}
-	st, err := h.e.SetPeriod(PeriodEmergency, t0.Add(time.Hour), "typhoon", t0)
-	if err != nil || st.Period != PeriodEmergency || st.Source != "override" {
+	st, err := h.e.SetPeriod(contract.PeriodEmergency, t0.Add(time.Hour), "typhoon", t0)
+	if err != nil || st.Period != contract.PeriodEmergency || st.Source != "override" {
 		t.Fatalf("override: %+v %v", st, err)
 	}
-	if got := h.e.Period(t0.Add(time.Hour)).Period; got != PeriodDaily {
+	if got := h.e.Period(t0.Add(time.Hour)).Period; got != contract.PeriodDaily {
 		t.Errorf("override past its end: %s", got)
 	}
 	if _, err := h.e.SetPeriod("wartime", time.Time{}, "", t0); err == nil {
@@ -546,7 +547,7 @@ rules:
   - {id: low, kind: hydrant, type: threshold, value: pressure_mpa, below: 0.10, for: 30s, incident: low_pressure, severity: major}
 `)
 	h := newHarness(t, rules)
-	ports := []devices.Port{}
+	ports := []contract.Port{}
 	for p := 1; p <= 10; p++ {
 		ports = append(ports, simulator.ChargerPort(p, 1, 30))
 	}
@@ -606,8 +607,8 @@ func TestSnapshotRestore(t *testing.T) {
 	h.send(simulator.HydrantTelemetry("HY-001", 0.05), 0)      // pending
 	h.send(simulator.SmokeAlarm(pair[0].ID), 3*time.Minute)    // one of two
 	h.send(simulator.SmokeHeartbeat("SD-0001"), 4*time.Minute) // last seen
-	h.e.SetPeriod(PeriodMajorEvent, time.Time{}, "summit", t0)
-	b, err := h.e.Snapshot(t0.Add(4 * time.Minute))
+	h.e.SetPeriod(contract.PeriodMajorEvent, time.Time{}, "summit", t0)
+	b, err := h.e.Snapshot(t0.Add(4*time.Minute), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -615,12 +616,12 @@ func TestSnapshotRestore(t *testing.T) {
 	cfg, _ := Parse("rules.yaml", shippedRules(t))
 	start := t0.Add(4*time.Minute + 10*s)
 	e2 := NewEngine(cfg, reg, start)
-	if err := e2.Restore(b, start); err != nil {
+	if err := e2.Restore(b, start, nil); err != nil {
 		t.Fatal(err)
 	}
 	h2 := &harness{t: t, e: e2, reg: reg, seq: h.seq}
-	if e2.Period(start).Period != PeriodMajorEvent {
-		t.Error("override lost")
+	if e2.Period(start).Period == contract.PeriodMajorEvent {
+		t.Error("the period override came back from a snapshot; it is kept with the settings, which a restore must not overrule")
 	}
 	// The pending duration (started at 0) had run out during the restart:
 	// the first tick raises it, once.
@@ -653,7 +654,7 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	// Devices never heard count from the original start, shifted likewise:
 	// the hydrants (3 min) were offline before the snapshot...
-	if err := e2.Restore([]byte(`{"version":99}`), start); err == nil {
+	if err := e2.Restore([]byte(`{"version":99}`), start, nil); err == nil {
 		t.Error("a snapshot of another version was accepted")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/ingest"
 )
@@ -58,7 +59,7 @@ func newHarness(t testing.TB, rulesYAML []byte) *harness {
 
 // reading makes an accepted reading of m, sent at device time ts and
 // received at recv.
-func (h *harness) reading(m devices.Message, ts, recv time.Time) *devices.Reading {
+func (h *harness) reading(m contract.Message, ts, recv time.Time) *contract.Reading {
 	h.t.Helper()
 	d, ok := h.reg.Device(m.Device)
 	if !ok {
@@ -69,20 +70,20 @@ func (h *harness) reading(m devices.Message, ts, recv time.Time) *devices.Readin
 		m.Seq = h.seq[m.Device]
 	}
 	m.TS = ts
-	return &devices.Reading{ID: ingest.ReadingID(m), Message: m, ReceivedAt: recv, Site: d.Site, Zone: d.Zone,
+	return &contract.Reading{ID: ingest.ReadingID(&m, time.Time{}), Message: m, ReceivedAt: recv, Site: d.Site, Zone: d.Zone,
 		Community: d.Community, Station: d.Station, Location: d.Location}
 }
 
-func (h *harness) send(m devices.Message, off time.Duration) []Signal {
+func (h *harness) send(m contract.Message, off time.Duration) []contract.Signal {
 	h.t.Helper()
 	return h.e.Evaluate(h.reading(m, t0.Add(off), t0.Add(off)), nil)
 }
 
-func (h *harness) tick(off time.Duration) []Signal { return h.e.Tick(t0.Add(off), nil) }
+func (h *harness) tick(off time.Duration) []contract.Signal { return h.e.Tick(t0.Add(off), nil) }
 
 // of keeps the signals of one rule.
-func of(sigs []Signal, rule string) []Signal {
-	var out []Signal
+func of(sigs []contract.Signal, rule string) []contract.Signal {
+	var out []contract.Signal
 	for _, s := range sigs {
 		if s.Rule == rule {
 			out = append(out, s)
@@ -92,7 +93,7 @@ func of(sigs []Signal, rule string) []Signal {
 }
 
 // actions summarises signals as "raise,clear".
-func actions(sigs []Signal) string {
+func actions(sigs []contract.Signal) string {
 	var a []string
 	for _, s := range sigs {
 		a = append(a, string(s.Action))
@@ -102,7 +103,7 @@ func actions(sigs []Signal) string {
 
 // explained fails unless every signal says which rule and which message
 // (or, for a silence, which device) made it.
-func explained(t testing.TB, sigs []Signal) {
+func explained(t testing.TB, sigs []contract.Signal) {
 	t.Helper()
 	for _, s := range sigs {
 		if s.Rule == "" || s.ID == "" || (s.Message == "" && s.Rule != "offline") || s.Period == "" {
@@ -117,7 +118,7 @@ func siteWith(t testing.TB, reg *devices.Registry, n int) []*devices.Device {
 	for _, s := range reg.Sites() {
 		var smoke []*devices.Device
 		for _, d := range reg.SiteDevices(s.ID) {
-			if d.Kind == devices.KindSmoke {
+			if d.Kind == contract.KindSmoke {
 				smoke = append(smoke, d)
 			}
 		}

@@ -3,46 +3,14 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"strings"
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // the calendar's time zone must load on hosts without zoneinfo
 )
 
-// Period is one of the four periods (四个时期) of the fire-prevention
-// plans; in the higher ones rules may tighten thresholds or raise
-// severities.
-type Period string
-
-// The four periods, lowest first.
-const (
-	PeriodDaily      Period = "daily"
-	PeriodHoliday    Period = "holiday"
-	PeriodMajorEvent Period = "major_event"
-	PeriodEmergency  Period = "emergency"
-)
-
-// Periods lists the periods, lowest first.
-var Periods = []Period{PeriodDaily, PeriodHoliday, PeriodMajorEvent, PeriodEmergency}
-
 const nPeriods = 4
-
-func periodIndex(p Period) (int, bool) {
-	for i, q := range Periods {
-		if q == p {
-			return i, true
-		}
-	}
-	return 0, false
-}
-
-// ParsePeriod returns the period named s.
-func ParsePeriod(s string) (Period, error) {
-	if _, ok := periodIndex(Period(s)); ok {
-		return Period(s), nil
-	}
-	return "", fmt.Errorf("period %q: want daily, holiday, major_event or emergency", s)
-}
 
 // Calendar says which period is in force on which dates. Where entries
 // overlap, the higher period wins; outside every entry it is daily.
@@ -57,11 +25,11 @@ type Calendar struct {
 // CalendarEntry is a period on some dates: single Dates and/or a range
 // From..To (inclusive), each YYYY-MM-DD.
 type CalendarEntry struct {
-	Period Period   `yaml:"period"`
-	Name   string   `yaml:"name"`
-	Dates  []string `yaml:"dates"`
-	From   string   `yaml:"from"`
-	To     string   `yaml:"to"`
+	Period contract.Period `yaml:"period"`
+	Name   string          `yaml:"name"`
+	Dates  []string        `yaml:"dates"`
+	From   string          `yaml:"from"`
+	To     string          `yaml:"to"`
 
 	line   int
 	ranges [][2]time.Time // [start, end) in the calendar's zone
@@ -84,7 +52,7 @@ func (c *Calendar) validate(name string) []error {
 		if e.Name != "" {
 			where += fmt.Sprintf(" (%s)", e.Name)
 		}
-		if _, ok := periodIndex(e.Period); !ok || e.Period == PeriodDaily {
+		if _, ok := e.Period.Index(); !ok || e.Period == contract.PeriodDaily {
 			errs = append(errs, fmt.Errorf("%s: period: %q: want holiday, major_event or emergency", where, e.Period))
 		}
 		for _, d := range e.Dates {
@@ -141,7 +109,7 @@ func (c *Calendar) parseTime(s string, end bool) (time.Time, error) {
 
 // at returns the calendar's period at t, and the day [start, end) it holds
 // for (the calendar changes only at midnight).
-func (c *Calendar) at(t time.Time) (Period, time.Time, time.Time) {
+func (c *Calendar) at(t time.Time) (contract.Period, time.Time, time.Time) {
 	loc := c.loc
 	if loc == nil {
 		loc = time.UTC
@@ -154,57 +122,48 @@ func (c *Calendar) at(t time.Time) (Period, time.Time, time.Time) {
 		e := &c.Entries[i]
 		for _, r := range e.ranges {
 			if !t.Before(r[0]) && t.Before(r[1]) {
-				if k, _ := periodIndex(e.Period); k > best {
+				if k, _ := e.Period.Index(); k > best {
 					best = k
 				}
 			}
 		}
 	}
-	return Periods[best], day, next
-}
-
-// PeriodOverride is a period set at run time (PUT /api/v1/period); it wins
-// over the calendar until Until (zero: until cleared).
-type PeriodOverride struct {
-	Period Period    `json:"period"`
-	Until  time.Time `json:"until,omitzero"`
-	Reason string    `json:"reason,omitempty"`
-	SetAt  time.Time `json:"set_at"`
+	return contract.Periods[best], day, next
 }
 
 // PeriodStatus is the period in force and why.
 type PeriodStatus struct {
-	Period Period `json:"period"`
+	Period contract.Period `json:"period"`
 	// Source is "override", "calendar" or "default".
-	Source   string          `json:"source"`
-	Override *PeriodOverride `json:"override,omitempty"`
+	Source   string                   `json:"source"`
+	Override *contract.PeriodOverride `json:"override,omitempty"`
 }
 
 // periods resolves the period in force; Evaluate asks it on every reading,
 // so a hit costs two atomic loads.
 type periods struct {
-	override atomic.Pointer[PeriodOverride]
+	override atomic.Pointer[contract.PeriodOverride]
 	day      atomic.Pointer[periodDay]
 }
 
 type periodDay struct {
 	cal        *Calendar
 	from, to   time.Time
-	period     Period
+	period     contract.Period
 	idx        int
 	fromSource string
 }
 
-func (p *periods) at(cal *Calendar, t time.Time) (int, Period) {
+func (p *periods) at(cal *Calendar, t time.Time) (int, contract.Period) {
 	if o := p.override.Load(); o != nil && (o.Until.IsZero() || t.Before(o.Until)) {
-		i, _ := periodIndex(o.Period)
+		i, _ := o.Period.Index()
 		return i, o.Period
 	}
 	if d := p.day.Load(); d != nil && d.cal == cal && !t.Before(d.from) && t.Before(d.to) {
 		return d.idx, d.period
 	}
 	per, from, to := cal.at(t)
-	i, _ := periodIndex(per)
+	i, _ := per.Index()
 	p.day.Store(&periodDay{cal: cal, from: from, to: to, period: per, idx: i})
 	return i, per
 }
@@ -216,16 +175,31 @@ func (p *periods) status(cal *Calendar, t time.Time) PeriodStatus {
 	}
 	per, _, _ := cal.at(t)
 	src := "calendar"
-	if per == PeriodDaily {
+	if per == contract.PeriodDaily {
 		src = "default"
 	}
 	return PeriodStatus{Period: per, Source: src}
 }
 
 func periodList() string {
-	s := make([]string, len(Periods))
-	for i, p := range Periods {
+	s := make([]string, len(contract.Periods))
+	for i, p := range contract.Periods {
 		s[i] = string(p)
 	}
 	return strings.Join(s, ", ")
 }
+
+// PeriodIn returns the period in force at now under the calendar of cfg
+// and the override o (nil: none), and why: what a console shows without
+// an engine of its own.
+func PeriodIn(cfg *Config, o *contract.PeriodOverride, now time.Time) PeriodStatus {
+	var p periods
+	if o != nil && o.Period != "" {
+		c := *o
+		p.override.Store(&c)
+	}
+	return p.status(&cfg.Periods, now)
+}
+
+// PeriodList names the periods, for messages.
+func PeriodList() string { return periodList() }

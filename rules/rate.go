@@ -2,9 +2,8 @@ package rules
 
 import (
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"time"
-
-	"github.com/firegrid/firegrid/devices"
 )
 
 const rateSamples = 16
@@ -42,7 +41,7 @@ func (r *rateRing) each(f func(sample)) {
 // rateStep feeds one value to a rate condition: it raises once when the
 // change within the window passes the bound, and re-arms when it no longer
 // does.
-func (e *Engine) rateStep(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *condition, p *params, v float64, r *devices.Reading, pi int, per Period, out []Signal) []Signal {
+func (e *Engine) rateStep(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c *condition, p *params, v float64, r *contract.Reading, pi int, per contract.Period, out []contract.Signal) []contract.Signal {
 	ring := c.rate
 	c.last, c.reading, c.receivedAt = v, r.ID, r.ReceivedAt
 	ts := r.TS
@@ -96,7 +95,7 @@ func (e *Engine) rateStep(sh *shard, rs *ruleSet, rule *rule, d *deviceState, c 
 	default:
 		what = fmt.Sprintf("%s rising %.3g per minute (bound %g)", rule.Value, detail, p.rateBound)
 	}
-	s := e.signal(rule, d, ActionRaise, ts, r.ID+portSuffix(c.key.port), r.ReceivedAt, pi, per, what)
+	s := e.signal(rule, d, contract.ActionRaise, ts, r.ID+portSuffix(c.key.port), r.ReceivedAt, pi, per, what)
 	s.Message, s.Port = r.ID, c.key.port
 	val := v
 	s.Value = &val

@@ -1,21 +1,12 @@
 package rules
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/firegrid/firegrid/contract"
 	"slices"
 	"time"
 )
-
-// StateStore keeps the engine's snapshot across restarts: the SQL store
-// implements it in the incident database (one row per name).
-type StateStore interface {
-	// LoadState returns the snapshot saved under name, or nil when none.
-	LoadState(ctx context.Context, name string) ([]byte, error)
-	// SaveState replaces the snapshot saved under name.
-	SaveState(ctx context.Context, name string, b []byte) error
-}
 
 const snapshotVersion = 1
 
@@ -23,12 +14,11 @@ const snapshotVersion = 1
 // life, pending and raised conditions with their flapping history and rate
 // samples, open correlations, and the period override.
 type snapshot struct {
-	Version      int             `json:"version"`
-	TakenAt      time.Time       `json:"taken_at"`
-	Override     *PeriodOverride `json:"override,omitempty"`
-	Devices      []deviceSnap    `json:"devices"`
-	Conditions   []condSnap      `json:"conditions,omitempty"`
-	Correlations []corrSnap      `json:"correlations,omitempty"`
+	Version      int          `json:"version"`
+	TakenAt      time.Time    `json:"taken_at"`
+	Devices      []deviceSnap `json:"devices"`
+	Conditions   []condSnap   `json:"conditions,omitempty"`
+	Correlations []corrSnap   `json:"correlations,omitempty"`
 }
 
 type deviceSnap struct {
@@ -67,19 +57,30 @@ type corrSnap struct {
 	Members     members `json:"state"`
 }
 
-// Snapshot encodes the state that matters across a restart. Shards are
-// copied one at a time, so the snapshot is not one instant of the whole
-// engine; each site's part is consistent.
-func (e *Engine) Snapshot(now time.Time) ([]byte, error) {
+// Snapshot encodes the state of the sites keep accepts (nil: every site)
+// that matters across a restart. Shards are copied one at a time, so the
+// snapshot is not one instant of the whole engine; each site's part is
+// consistent. The period override is not part of it: it is kept with the
+// settings.
+func (e *Engine) Snapshot(now time.Time, keep func(site string) bool) ([]byte, error) {
+	if keep == nil {
+		keep = func(string) bool { return true }
+	}
 	rs := e.rs.Load()
-	snap := snapshot{Version: snapshotVersion, TakenAt: now, Override: e.per.override.Load()}
+	snap := snapshot{Version: snapshotVersion, TakenAt: now}
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for _, d := range sh.devs {
+			if !keep(d.dev.Site) {
+				continue
+			}
 			snap.Devices = append(snap.Devices, deviceSnap{ID: d.dev.ID, LastSeen: d.lastSeen, LastTS: d.lastTS,
 				LastSeq: d.lastSeq, LastMsg: d.lastMsg, Seen: d.seen, Offline: d.offline})
 		}
 		for _, s := range sh.sites {
+			if !keep(s.id) {
+				continue
+			}
 			for _, c := range s.conds {
 				r := rs.byID[c.key.rule]
 				if r == nil {
@@ -108,8 +109,28 @@ func (e *Engine) Snapshot(now time.Time) ([]byte, error) {
 	}
 	e.radius.mu.Lock()
 	for id, m := range e.radius.bufs {
-		if r := rs.byID[id]; r != nil && len(m.List) > 0 {
-			snap.Correlations = append(snap.Correlations, corrSnap{Rule: id, Fingerprint: r.fp, Members: *m})
+		r := rs.byID[id]
+		if r == nil {
+			continue
+		}
+		// A radius correlation spans sites: each partition keeps its own
+		// sites' members.
+		var mine members
+		for _, x := range m.List {
+			if keep(x.Site) {
+				mine.List = append(mine.List, x)
+			}
+		}
+		for site, t := range m.Fired {
+			if keep(site) {
+				if mine.Fired == nil {
+					mine.Fired = map[string]time.Time{}
+				}
+				mine.Fired[site] = t
+			}
+		}
+		if len(mine.List) > 0 || len(mine.Fired) > 0 {
+			snap.Correlations = append(snap.Correlations, corrSnap{Rule: id, Fingerprint: r.fp, Members: mine})
 		}
 	}
 	b, err := json.Marshal(snap)
@@ -117,13 +138,17 @@ func (e *Engine) Snapshot(now time.Time) ([]byte, error) {
 	return b, err
 }
 
-// Restore loads a snapshot into a fresh engine, before it takes readings.
-// The time the engine was down (now minus the snapshot's time) does not
+// Restore loads the state of the sites keep accepts (nil: every site) from
+// a snapshot, before the engine takes their readings: at start, or when a
+// rules instance takes over their partition. The time the engine was down (now minus the snapshot's time) does not
 // count as silence: last signs of life move forward by it, so a restart
 // does not turn the whole fleet offline at once. Pending durations keep
 // their start: the last value heard still stands. State of rules whose
 // definition changed since the snapshot is dropped.
-func (e *Engine) Restore(b []byte, now time.Time) error {
+func (e *Engine) Restore(b []byte, now time.Time, keep func(site string) bool) error {
+	if keep == nil {
+		keep = func(string) bool { return true }
+	}
 	var snap snapshot
 	if err := json.Unmarshal(b, &snap); err != nil {
 		return fmt.Errorf("rules: engine state: %w", err)
@@ -138,12 +163,9 @@ func (e *Engine) Restore(b []byte, now time.Time) error {
 	if down < 0 {
 		down = 0
 	}
-	if o := snap.Override; o != nil {
-		e.per.override.Store(o)
-	}
 	for _, ds := range snap.Devices {
 		dev, ok := e.reg.Device(ds.ID)
-		if !ok {
+		if !ok || !keep(dev.Site) {
 			continue
 		}
 		sh := e.shardFor(dev.Site)
@@ -158,7 +180,7 @@ func (e *Engine) Restore(b []byte, now time.Time) error {
 	for _, cs := range snap.Conditions {
 		r := rs.byID[cs.Rule]
 		dev, ok := e.reg.Device(cs.Device)
-		if r == nil || r.fp != cs.Fingerprint || !ok || dev.Site != cs.Site {
+		if r == nil || r.fp != cs.Fingerprint || !ok || dev.Site != cs.Site || !keep(dev.Site) {
 			continue
 		}
 		sh := e.shardFor(dev.Site)
@@ -191,8 +213,11 @@ func (e *Engine) Restore(b []byte, now time.Time) error {
 		m := cs.Members
 		if cs.Site == "" {
 			e.radius.mu.Lock()
-			e.radius.bufs[cs.Rule] = &m
+			e.radius.merge(cs.Rule, m, keep)
 			e.radius.mu.Unlock()
+			continue
+		}
+		if !keep(cs.Site) {
 			continue
 		}
 		devs := e.reg.SiteDevices(cs.Site)
@@ -287,20 +312,33 @@ func (e *Engine) Reload(cfg *Config) ReloadReport {
 	return rep
 }
 
+// CheckOverride says whether o may be put in force at now: a known period
+// (or none, which hands back to the calendar) and an end in the future.
+func CheckOverride(o *contract.PeriodOverride, now time.Time) error {
+	if o == nil || o.Period == "" {
+		return nil
+	}
+	if _, err := contract.ParsePeriod(string(o.Period)); err != nil {
+		return err
+	}
+	if !o.Until.IsZero() && !o.Until.After(now) {
+		return fmt.Errorf("until %s is not in the future", o.Until.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // SetPeriod puts a period in force until until (zero: until cleared),
 // whatever the calendar says. An empty period clears the override.
-func (e *Engine) SetPeriod(p Period, until time.Time, reason string, now time.Time) (PeriodStatus, error) {
+func (e *Engine) SetPeriod(p contract.Period, until time.Time, reason string, now time.Time) (PeriodStatus, error) {
 	if p == "" {
 		e.per.override.Store(nil)
 		return e.Period(now), nil
 	}
-	if _, err := ParsePeriod(string(p)); err != nil {
+	o := &contract.PeriodOverride{Period: p, Until: until, Reason: reason, SetAt: now}
+	if err := CheckOverride(o, now); err != nil {
 		return PeriodStatus{}, err
 	}
-	if !until.IsZero() && !until.After(now) {
-		return PeriodStatus{}, fmt.Errorf("until %s is not in the future", until.Format(time.RFC3339))
-	}
-	e.per.override.Store(&PeriodOverride{Period: p, Until: until, Reason: reason, SetAt: now})
+	e.per.override.Store(o)
 	return e.Period(now), nil
 }
 

@@ -3,6 +3,7 @@ package simulator
 import (
 	"bytes"
 	"context"
+	"github.com/firegrid/firegrid/contract"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +128,7 @@ func TestRecordAndReplayThroughMosquitto(t *testing.T) {
 	for i := range 6 {
 		m := SmokeAlarm("SD-0001")
 		m.Seq = uint64(i + 1)
-		src = append(src, Record{Time: t0.Add(time.Duration(i) * 400 * time.Millisecond), Topic: Topic(m), QoS: 1, Payload: Payload(m)})
+		src = append(src, Record{Time: t0.Add(time.Duration(i) * 400 * time.Millisecond), Topic: m.Topic(), QoS: 1, Payload: contract.Payload(m)})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/simulator"
 )
@@ -35,7 +36,7 @@ steps:
 	r := &simulator.Runner{
 		Config:    simulator.Config{Speed: 100, NoFleet: true},
 		Scenario:  sc,
-		Devices:   []*devices.Device{{ID: "SD-0108", Kind: devices.KindSmoke, Site: "H-0108"}},
+		Devices:   []*devices.Device{{ID: "SD-0108", Kind: contract.KindSmoke, Site: "H-0108"}},
 		Publisher: rec,
 	}
 	if err := r.Run(context.Background()); err != nil {
@@ -52,8 +53,8 @@ steps:
 // Fixtures give other packages' tests the bytes the simulator sends.
 func ExampleSmokeAlarm() {
 	m := simulator.SmokeAlarm("SD-0001")
-	fmt.Println(simulator.Topic(m))
-	fmt.Println(string(simulator.Payload(m)))
+	fmt.Println(m.Topic())
+	fmt.Println(string(contract.Payload(m)))
 	// Output:
 	// fg/v1/smoke/SD-0001/event
 	// {"ts":"2026-11-23T08:00:00.120Z","seq":812,"event":"alarm","values":{"battery_pct":88,"obscuration_pct_m":12.5,"rssi_dbm":-91,"temp_c":41}}

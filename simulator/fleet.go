@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/minheap"
 )
@@ -37,20 +38,20 @@ type FleetConfig struct {
 	// means the default 0.1; a negative value means none. At most 0.5.
 	Jitter float64 `yaml:"jitter"`
 	// Kinds, when not empty, limits heartbeats to devices of these kinds.
-	Kinds []devices.Kind `yaml:"kinds"`
+	Kinds []contract.Kind `yaml:"kinds"`
 	// Devices, when not empty, limits heartbeats to these device ids.
 	Devices []string `yaml:"devices"`
 }
 
 // Interval returns the heartbeat interval of kind, defaults applied.
-func (c FleetConfig) Interval(kind devices.Kind) time.Duration {
+func (c FleetConfig) Interval(kind contract.Kind) time.Duration {
 	var d, def time.Duration
 	switch kind {
-	case devices.KindSmoke:
+	case contract.KindSmoke:
 		d, def = c.SmokeInterval, DefaultSmokeInterval
-	case devices.KindHydrant:
+	case contract.KindHydrant:
 		d, def = c.HydrantInterval, DefaultHydrantInterval
-	case devices.KindCharger:
+	case contract.KindCharger:
 		d, def = c.ChargerInterval, DefaultChargerInterval
 	}
 	if d == 0 {
@@ -86,7 +87,7 @@ func (c FleetConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("jitter: %g is too large (want at most 0.5)", c.Jitter))
 	}
 	for i, k := range c.Kinds {
-		if _, err := devices.ParseKind(string(k)); err != nil {
+		if _, err := contract.ParseKind(string(k)); err != nil {
 			errs = append(errs, fmt.Errorf("kinds[%d]: %w", i, err))
 		}
 	}
@@ -131,7 +132,7 @@ type Publication struct {
 	Topic    string
 	QoS      byte
 	Retained bool
-	Message  devices.Message
+	Message  contract.Message
 	Payload  []byte
 	// Step is the scenario step this entry comes from, nil for a fleet
 	// heartbeat or an event the fleet's own models raised (a low battery).
@@ -144,7 +145,7 @@ type Publication struct {
 // p.Payload's storage.
 func (p *Publication) Stamp(t time.Time) {
 	p.Message.TS = t
-	p.Payload = AppendPayload(p.Payload[:0], p.Message)
+	p.Payload = contract.AppendPayload(p.Payload[:0], p.Message)
 }
 
 // Fleet is a set of simulated devices and their heartbeat schedule. Next
@@ -185,7 +186,7 @@ func NewFleet(devs []*devices.Device, cfg FleetConfig, seed uint64) (*Fleet, err
 		if d == nil {
 			continue
 		}
-		if _, err := devices.ParseKind(string(d.Kind)); err != nil {
+		if _, err := contract.ParseKind(string(d.Kind)); err != nil {
 			return nil, fmt.Errorf("fleet: device %s: %w", d.ID, err)
 		}
 		if _, dup := f.byID[d.ID]; dup {
@@ -215,7 +216,7 @@ func NewFleet(devs []*devices.Device, cfg FleetConfig, seed uint64) (*Fleet, err
 }
 
 // add models a device that has no heartbeats (yet).
-func (f *Fleet) add(id string, kind devices.Kind, ports int) *model {
+func (f *Fleet) add(id string, kind contract.Kind, ports int) *model {
 	m := newModel(id, kind, ports, len(f.models), f.seed)
 	f.models = append(f.models, m)
 	f.byID[id] = m
@@ -226,7 +227,7 @@ func (f *Fleet) add(id string, kind devices.Kind, ports int) *model {
 func (f *Fleet) Len() int { return len(f.models) }
 
 // Kind returns the kind of the device id, if the fleet has it.
-func (f *Fleet) Kind(id string) (devices.Kind, bool) {
+func (f *Fleet) Kind(id string) (contract.Kind, bool) {
 	m, ok := f.byID[id]
 	if !ok {
 		return "", false
@@ -276,23 +277,23 @@ func (f *Fleet) Next() (Publication, bool) {
 	m := f.models[s.index]
 	m.tick(s.at-m.last, f.start.Add(s.at))
 	m.last = s.at
-	p := f.publication(s.at, m, devices.ChannelTelemetry, "", nil)
+	p := f.publication(s.at, m, contract.ChannelTelemetry, "", nil)
 	f.queue.Push(slot{at: s.at + m.interval(f.cfg.Interval(m.kind), f.cfg.jitter()), index: s.index})
 	if m.batteryLow() {
-		f.pending = append(f.pending[:0], f.publication(s.at, m, devices.ChannelEvent, "low_battery", nil))
+		f.pending = append(f.pending[:0], f.publication(s.at, m, contract.ChannelEvent, "low_battery", nil))
 	}
 	return p, true
 }
 
 // publication builds the message m sends at offset at: its current values,
 // with extra on top.
-func (f *Fleet) publication(at time.Duration, m *model, ch devices.Channel, event string, extra map[string]float64) Publication {
+func (f *Fleet) publication(at time.Duration, m *model, ch contract.Channel, event string, extra map[string]float64) Publication {
 	m.seq++
 	vals := m.values()
 	for k, x := range extra {
 		vals[k] = x
 	}
-	msg := devices.Message{
+	msg := contract.Message{
 		Kind:    m.kind,
 		Device:  m.id,
 		Channel: ch,
@@ -325,9 +326,9 @@ func (f *Fleet) apply(at time.Duration, st *Step, repeat int) Publication {
 			m.last = at
 		}
 		m.impose(st.Values, st.Ports)
-		ch, event := devices.ChannelTelemetry, ""
+		ch, event := contract.ChannelTelemetry, ""
 		if st.Action == ActionEvent {
-			ch, event = devices.ChannelEvent, st.Event
+			ch, event = contract.ChannelEvent, st.Event
 		}
 		pub := f.publication(at, m, ch, event, nil)
 		pub.Step, pub.Repeat = st, repeat

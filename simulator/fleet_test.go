@@ -3,10 +3,9 @@ package simulator
 import (
 	"bytes"
 	"context"
+	"github.com/firegrid/firegrid/contract"
 	"testing"
 	"time"
-
-	"github.com/firegrid/firegrid/devices"
 )
 
 // entry is what determinism is about: when, where and what.
@@ -114,7 +113,7 @@ func TestFleetSchedule(t *testing.T) {
 			t.Errorf("%s: seq %d after %d", id, p.Message.Seq, s)
 		}
 		seq[id] = p.Message.Seq
-		if p.Message.Channel != devices.ChannelTelemetry {
+		if p.Message.Channel != contract.ChannelTelemetry {
 			continue
 		}
 		interval := FleetConfig{}.Interval(p.Message.Kind)
@@ -145,18 +144,18 @@ func TestFleetConfigSelectsDevices(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  FleetConfig
-		want map[devices.Kind]bool
+		want map[contract.Kind]bool
 	}{
-		{"kinds", FleetConfig{Kinds: []devices.Kind{devices.KindHydrant}}, map[devices.Kind]bool{devices.KindHydrant: true}},
-		{"devices", FleetConfig{Devices: []string{"CH-002"}}, map[devices.Kind]bool{devices.KindCharger: true}},
-		{"intervals", FleetConfig{ChargerInterval: time.Second, Jitter: -1}, map[devices.Kind]bool{devices.KindCharger: true, devices.KindHydrant: true, devices.KindSmoke: true}},
+		{"kinds", FleetConfig{Kinds: []contract.Kind{contract.KindHydrant}}, map[contract.Kind]bool{contract.KindHydrant: true}},
+		{"devices", FleetConfig{Devices: []string{"CH-002"}}, map[contract.Kind]bool{contract.KindCharger: true}},
+		{"intervals", FleetConfig{ChargerInterval: time.Second, Jitter: -1}, map[contract.Kind]bool{contract.KindCharger: true, contract.KindHydrant: true, contract.KindSmoke: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := NewFleet(demoDevices(), tc.cfg, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			seen := make(map[devices.Kind]bool)
+			seen := make(map[contract.Kind]bool)
 			for range 500 {
 				p, ok := f.Next()
 				if !ok {
@@ -167,7 +166,7 @@ func TestFleetConfigSelectsDevices(t *testing.T) {
 					t.Fatalf("%s beats, want only CH-002", p.Message.Device)
 				}
 			}
-			for _, k := range devices.Kinds {
+			for _, k := range contract.Kinds {
 				if seen[k] != tc.want[k] {
 					t.Errorf("%s beats: %v, want %v", k, seen[k], tc.want[k])
 				}
@@ -208,7 +207,7 @@ func TestSomeBatteriesDrainToLowBattery(t *testing.T) {
 }
 
 func TestChargerSessions(t *testing.T) {
-	f, _ := NewFleet(demoDevices(), FleetConfig{Kinds: []devices.Kind{devices.KindCharger}}, 1)
+	f, _ := NewFleet(demoDevices(), FleetConfig{Kinds: []contract.Kind{contract.KindCharger}}, 1)
 	started, ended := 0, 0
 	state := make(map[[2]int]string)
 	for {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 )
 
@@ -13,13 +14,13 @@ import (
 func demoDevices() []*devices.Device {
 	var devs []*devices.Device
 	for i := 1; i <= 227; i++ {
-		devs = append(devs, &devices.Device{ID: fmt.Sprintf("SD-%04d", i), Kind: devices.KindSmoke, Site: fmt.Sprintf("H-%04d", i)})
+		devs = append(devs, &devices.Device{ID: fmt.Sprintf("SD-%04d", i), Kind: contract.KindSmoke, Site: fmt.Sprintf("H-%04d", i)})
 	}
 	for i := 1; i <= 20; i++ {
-		devs = append(devs, &devices.Device{ID: fmt.Sprintf("HY-%03d", i), Kind: devices.KindHydrant, Site: fmt.Sprintf("HYD-%03d", i)})
+		devs = append(devs, &devices.Device{ID: fmt.Sprintf("HY-%03d", i), Kind: contract.KindHydrant, Site: fmt.Sprintf("HYD-%03d", i)})
 	}
 	for i := 1; i <= 5; i++ {
-		devs = append(devs, &devices.Device{ID: fmt.Sprintf("CH-%03d", i), Kind: devices.KindCharger, Site: fmt.Sprintf("SHED-%02d", i), Ports: 10})
+		devs = append(devs, &devices.Device{ID: fmt.Sprintf("CH-%03d", i), Kind: contract.KindCharger, Site: fmt.Sprintf("SHED-%02d", i), Ports: 10})
 	}
 	return devs
 }

@@ -17,6 +17,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 )
 
@@ -168,7 +169,7 @@ func newLoadGen(devs []*devices.Device, seed uint64, share float64, seqBase uint
 	}
 	g := &loadGen{fleet: f, seq: seqBase}
 	for _, d := range devs {
-		if d.Kind == devices.KindSmoke {
+		if d.Kind == contract.KindSmoke {
 			g.smoke = append(g.smoke, d.ID)
 		}
 	}
@@ -186,10 +187,10 @@ func (g *loadGen) next(now time.Time) (topic string, payload []byte, alarm strin
 		dev := g.smoke[g.a%len(g.smoke)]
 		g.a++
 		g.seq++
-		m := devices.Message{Kind: devices.KindSmoke, Device: dev, Channel: devices.ChannelEvent, TS: now, Seq: g.seq,
+		m := contract.Message{Kind: contract.KindSmoke, Device: dev, Channel: contract.ChannelEvent, TS: now, Seq: g.seq,
 			Event: "alarm", Values: map[string]float64{"obscuration_pct_m": 12.5, "temp_c": 41}}
-		g.buf = AppendPayload(g.buf[:0], m)
-		return Topic(m), g.buf, messageID(m)
+		g.buf = contract.AppendPayload(g.buf[:0], m)
+		return m.Topic(), g.buf, messageID(m)
 	}
 	p, ok := g.fleet.Next()
 	if !ok {
@@ -203,7 +204,7 @@ func (g *loadGen) next(now time.Time) (topic string, payload []byte, alarm strin
 
 // messageID is the id firegrid gives a message (ingest.ReadingID), and
 // that an incident's signals carry: kind/device/seq/ts in Unix ms.
-func messageID(m devices.Message) string {
+func messageID(m contract.Message) string {
 	return string(m.Kind) + "/" + m.Device + "/" + strconv.FormatUint(m.Seq, 10) + "/" + strconv.FormatInt(m.TS.UnixMilli(), 10)
 }
 

@@ -1,11 +1,10 @@
 package simulator
 
 import (
+	"github.com/firegrid/firegrid/contract"
 	"math"
 	"math/rand/v2"
 	"time"
-
-	"github.com/firegrid/firegrid/devices"
 )
 
 // Model constants. They shape plausible values, not physics: what matters
@@ -35,7 +34,7 @@ const (
 // what a scenario has imposed on it.
 type model struct {
 	id     string
-	kind   devices.Kind
+	kind   contract.Kind
 	index  int // position in the fleet, the tie-break of the schedule
 	rng    *rand.Rand
 	seq    uint64 // messages sent so far
@@ -73,7 +72,7 @@ type portState struct {
 // newModel builds the model of a device. Its random source is derived from
 // the fleet seed and the device id alone, so adding a device to the fleet
 // changes no other device's sequence.
-func newModel(id string, kind devices.Kind, ports int, index int, seed uint64) *model {
+func newModel(id string, kind contract.Kind, ports int, index int, seed uint64) *model {
 	m := &model{
 		id:    id,
 		kind:  kind,
@@ -82,7 +81,7 @@ func newModel(id string, kind devices.Kind, ports int, index int, seed uint64) *
 	}
 	r := m.rng
 	switch kind {
-	case devices.KindSmoke:
+	case contract.KindSmoke:
 		m.ambient = 18 + 8*r.Float64()
 		m.temp = m.ambient
 		m.obscuration = 0.05 + 0.1*r.Float64()
@@ -94,14 +93,14 @@ func newModel(id string, kind devices.Kind, ports int, index int, seed uint64) *
 			m.battery = 60 + 40*r.Float64()
 			m.drainPerHour = 0.002
 		}
-	case devices.KindHydrant:
+	case contract.KindHydrant:
 		m.nominal = min(max(hydrantNominalMPa+0.01*r.NormFloat64(), 0.29), 0.35)
 		m.pressure = m.nominal
 		m.demandScale = 0.8 + 0.4*r.Float64()
 		m.tilt = 0.2 + 0.8*r.Float64()
 		m.battery = 70 + 30*r.Float64()
 		m.drainPerHour = 0.002
-	case devices.KindCharger:
+	case contract.KindCharger:
 		if ports <= 0 {
 			ports = chargerDefaultPorts
 		}
@@ -133,14 +132,14 @@ func (m *model) tick(dt time.Duration, now time.Time) {
 	s := dt.Seconds()
 	r := m.rng
 	switch m.kind {
-	case devices.KindSmoke:
+	case contract.KindSmoke:
 		m.temp += (m.ambient-m.temp)*settle(s, 600) + 0.15*r.NormFloat64()
 		m.obscuration = 0.05 + math.Abs(0.05*r.NormFloat64())
 		m.battery = max(m.battery-m.drainPerHour*s/3600, 0)
-	case devices.KindHydrant:
+	case contract.KindHydrant:
 		m.pressure = m.nominal - m.demandScale*HydrantDemand(now) + hydrantNoiseMPa*r.NormFloat64()
 		m.battery = max(m.battery-m.drainPerHour*s/3600, 0)
-	case devices.KindCharger:
+	case contract.KindCharger:
 		m.voltage = chargerMainsV + 2*r.NormFloat64()
 		for i := range m.ports {
 			p := &m.ports[i]
@@ -195,17 +194,17 @@ func (m *model) portCurrent(p *portState) float64 {
 func (m *model) values() map[string]float64 {
 	v := make(map[string]float64, 4)
 	switch m.kind {
-	case devices.KindSmoke:
+	case contract.KindSmoke:
 		v["obscuration_pct_m"] = round(m.obscuration, 2)
 		v["temp_c"] = round(m.temp, 1)
 		v["battery_pct"] = math.Floor(m.battery)
 		v["rssi_dbm"] = math.Round(m.rssi + 2*m.rng.NormFloat64())
-	case devices.KindHydrant:
+	case contract.KindHydrant:
 		v["pressure_mpa"] = round(m.pressure, 3)
 		v["flow_lpm"] = 0
 		v["tilt_deg"] = round(m.tilt, 1)
 		v["battery_pct"] = math.Floor(m.battery)
-	case devices.KindCharger:
+	case contract.KindCharger:
 		v["voltage_v"] = round(m.voltage, 1)
 	}
 	for k, x := range m.override {
@@ -216,15 +215,15 @@ func (m *model) values() map[string]float64 {
 
 // portValues returns a charger's ports as the contract carries them, with
 // what a scenario imposed applied on top; nil for other kinds.
-func (m *model) portValues(voltage float64) []devices.Port {
-	if m.kind != devices.KindCharger {
+func (m *model) portValues(voltage float64) []contract.Port {
+	if m.kind != contract.KindCharger {
 		return nil
 	}
-	out := make([]devices.Port, len(m.ports))
+	out := make([]contract.Port, len(m.ports))
 	for i := range m.ports {
 		p := &m.ports[i]
 		cur := m.portCurrent(p)
-		out[i] = devices.Port{
+		out[i] = contract.Port{
 			Port:     i + 1,
 			CurrentA: round(cur, 2),
 			PowerW:   math.Round(voltage * cur * chargerPowerFactor),
@@ -271,7 +270,7 @@ func (m *model) resume() {
 // batteryLow reports, once, that a smoke detector's battery fell below the
 // low-battery threshold.
 func (m *model) batteryLow() bool {
-	if m.kind != devices.KindSmoke || m.lowBatterySent {
+	if m.kind != contract.KindSmoke || m.lowBatterySent {
 		return false
 	}
 	b, ok := m.override["battery_pct"]
@@ -286,13 +285,13 @@ func (m *model) batteryLow() bool {
 }
 
 // topic returns the device's uplink topic on channel ch.
-func (m *model) topic(ch devices.Channel) string {
+func (m *model) topic(ch contract.Channel) string {
 	i := 0
-	if ch == devices.ChannelEvent {
+	if ch == contract.ChannelEvent {
 		i = 1
 	}
 	if m.topics[i] == "" {
-		m.topics[i] = Topic(devices.Message{Kind: m.kind, Device: m.id, Channel: ch})
+		m.topics[i] = contract.Message{Kind: m.kind, Device: m.id, Channel: ch}.Topic()
 	}
 	return m.topics[i]
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/clock"
 )
 
@@ -15,7 +15,7 @@ import (
 // minute of the day each was read at.
 func hydrantDay(t *testing.T, start time.Time, seed uint64) map[int][]float64 {
 	t.Helper()
-	f, err := NewFleet(demoDevices(), FleetConfig{Kinds: []devices.Kind{devices.KindHydrant}, HydrantInterval: 5 * time.Minute}, seed)
+	f, err := NewFleet(demoDevices(), FleetConfig{Kinds: []contract.Kind{contract.KindHydrant}, HydrantInterval: 5 * time.Minute}, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestHydrantStartDecidesValues(t *testing.T) {
 		fake := clock.NewFake(start)
 		rec := &Recorder{Clock: fake}
 		var out [][]byte
-		r := &Runner{Config: Config{Duration: 10 * time.Minute, Fleet: FleetConfig{Kinds: []devices.Kind{devices.KindHydrant}}, Seed: 3},
+		r := &Runner{Config: Config{Duration: 10 * time.Minute, Fleet: FleetConfig{Kinds: []contract.Kind{contract.KindHydrant}}, Seed: 3},
 			Devices: demoDevices(), Publisher: rec,
 			OnPublish: func(p Publication) { out = append(out, bytes.Clone(p.Payload)) }}
 		if err := runOnFake(t, context.Background(), r, fake, time.Second); err != nil {
@@ -138,7 +138,7 @@ func TestHydrantStartDecidesValues(t *testing.T) {
 	// 19:30 sees the evening's pressures.
 	fake := clock.NewFake(time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC))
 	var evening []float64
-	r := &Runner{Config: Config{Duration: 10 * time.Minute, Fleet: FleetConfig{Kinds: []devices.Kind{devices.KindHydrant}}, Seed: 3,
+	r := &Runner{Config: Config{Duration: 10 * time.Minute, Fleet: FleetConfig{Kinds: []contract.Kind{contract.KindHydrant}}, Seed: 3,
 		Start: time.Date(2026, 11, 23, 19, 30, 0, 0, time.UTC)},
 		Devices: demoDevices(), Publisher: &Recorder{Clock: fake},
 		OnPublish: func(p Publication) { evening = append(evening, p.Message.Values["pressure_mpa"]) }}

@@ -2,13 +2,12 @@ package simulator
 
 import (
 	"encoding/json"
+	"github.com/firegrid/firegrid/contract"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/firegrid/firegrid/devices"
 )
 
 // wire is a contract-v1 payload as a consumer decodes it, strictly.
@@ -21,7 +20,7 @@ type wire struct {
 
 // decodeWire decodes payload as contract v1 and checks what every payload
 // must satisfy; it returns the numeric values and the ports.
-func decodeWire(t *testing.T, topic string, payload []byte) (wire, map[string]float64, []devices.Port) {
+func decodeWire(t *testing.T, topic string, payload []byte) (wire, map[string]float64, []contract.Port) {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(string(payload)))
 	dec.DisallowUnknownFields()
@@ -40,10 +39,10 @@ func decodeWire(t *testing.T, topic string, payload []byte) (wire, map[string]fl
 	if len(parts) != 5 || parts[0] != "fg" || parts[1] != "v1" {
 		t.Fatalf("topic %q, want fg/v1/{kind}/{id}/{channel}", topic)
 	}
-	kind := devices.Kind(parts[2])
+	kind := contract.Kind(parts[2])
 	switch parts[4] {
 	case "event":
-		if !KnownEvent(kind, w.Event) {
+		if !contract.KnownEvent(kind, w.Event) {
 			t.Errorf("%s: event %q is not a %s event", topic, w.Event, kind)
 		}
 	case "telemetry":
@@ -54,10 +53,10 @@ func decodeWire(t *testing.T, topic string, payload []byte) (wire, map[string]fl
 		t.Errorf("%s: channel %q", topic, parts[4])
 	}
 	vals := make(map[string]float64)
-	var ports []devices.Port
+	var ports []contract.Port
 	for k, raw := range w.Values {
 		if k == "ports" {
-			if kind != devices.KindCharger {
+			if kind != contract.KindCharger {
 				t.Errorf("%s: ports on a %s", topic, kind)
 			}
 			pd := json.NewDecoder(strings.NewReader(string(raw)))
@@ -67,7 +66,7 @@ func decodeWire(t *testing.T, topic string, payload []byte) (wire, map[string]fl
 			}
 			continue
 		}
-		if !slices.Contains(ValueNames(kind), k) {
+		if !slices.Contains(contract.ValueNames(kind), k) {
 			t.Errorf("%s: value %q is not a %s value", topic, k, kind)
 		}
 		var f float64
@@ -97,7 +96,7 @@ func TestFixturesMatchContract(t *testing.T) {
 					t.Errorf("values.%s = %v, want %v", k, vals[k], v)
 				}
 			}
-			if m.Kind == devices.KindCharger {
+			if m.Kind == contract.KindCharger {
 				if len(ports) == 0 || !slices.Equal(ports, m.Ports) {
 					t.Errorf("values.ports = %+v, want %+v", ports, m.Ports)
 				}
@@ -111,32 +110,16 @@ func TestFixturesMatchContract(t *testing.T) {
 
 func TestPayloadExactBytes(t *testing.T) {
 	for _, tc := range []struct {
-		m    devices.Message
+		m    contract.Message
 		want string
 	}{
 		{SmokeAlarm("SD-0001"), `{"ts":"2026-11-23T08:00:00.120Z","seq":812,"event":"alarm","values":{"battery_pct":88,"obscuration_pct_m":12.5,"rssi_dbm":-91,"temp_c":41}}`},
 		{ChargerOverTemp("CH-001", 3, 78.5), `{"ts":"2026-11-23T08:00:00.120Z","seq":812,"event":"over_temp","values":{"voltage_v":219.5,"ports":[{"port":3,"current_a":3,"power_w":627,"temp_c":78.5,"state":"charging"}]}}`},
-		{devices.Message{Kind: devices.KindSmoke, Device: "x", Channel: devices.ChannelTelemetry, TS: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("CST", 8*3600)), Seq: 1}, `{"ts":"2026-01-01T19:04:05.000Z","seq":1}`},
-		{devices.Message{Event: "a\"b\\c\n\x01é", Values: map[string]float64{"v": math.NaN()}, TS: FixtureTime()}, `{"ts":"2026-11-23T08:00:00.120Z","seq":0,"event":"a\"b\\c\u000a\u0001é","values":{"v":null}}`},
+		{contract.Message{Kind: contract.KindSmoke, Device: "x", Channel: contract.ChannelTelemetry, TS: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("CST", 8*3600)), Seq: 1}, `{"ts":"2026-01-01T19:04:05.000Z","seq":1}`},
+		{contract.Message{Event: "a\"b\\c\n\x01é", Values: map[string]float64{"v": math.NaN()}, TS: FixtureTime()}, `{"ts":"2026-11-23T08:00:00.120Z","seq":0,"event":"a\"b\\c\u000a\u0001é","values":{"v":null}}`},
 	} {
-		if got := string(Payload(tc.m)); got != tc.want {
+		if got := string(contract.Payload(tc.m)); got != tc.want {
 			t.Errorf("payload\n got %s\nwant %s", got, tc.want)
-		}
-	}
-}
-
-func TestTimestampMatchesRFC3339Millis(t *testing.T) {
-	for _, ts := range []time.Time{
-		FixtureTime(),
-		time.Date(2026, 1, 2, 3, 4, 5, 999_999_999, time.FixedZone("CST", 8*3600)),
-		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(9999, 12, 31, 23, 59, 59, 1e6, time.UTC),
-		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Unix(1_795_000_000, 7e6),
-	} {
-		want := ts.UTC().Format(tsLayout)
-		if got := string(appendTimestamp(nil, ts)); got != want {
-			t.Errorf("appendTimestamp(%v) = %s, want %s", ts, got, want)
 		}
 	}
 }
@@ -147,33 +130,33 @@ func TestFleetPayloadsMatchContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := FixtureTime()
-	kinds := make(map[devices.Kind]int)
+	kinds := make(map[contract.Kind]int)
 	for range 3000 {
 		p, ok := f.Next()
 		if !ok {
 			t.Fatal("fleet ran dry")
 		}
 		p.Stamp(start.Add(p.At))
-		if p.Topic != Topic(p.Message) {
-			t.Fatalf("topic %q, message says %q", p.Topic, Topic(p.Message))
+		if p.Topic != p.Message.Topic() {
+			t.Fatalf("topic %q, message says %q", p.Topic, p.Message.Topic())
 		}
 		_, vals, ports := decodeWire(t, p.Topic, p.Payload)
 		kinds[p.Message.Kind]++
-		for _, name := range ValueNames(p.Message.Kind) {
+		for _, name := range contract.ValueNames(p.Message.Kind) {
 			if _, ok := vals[name]; !ok {
 				t.Errorf("%s: values.%s missing", p.Topic, name)
 			}
 		}
 		switch p.Message.Kind {
-		case devices.KindHydrant:
+		case contract.KindHydrant:
 			if v := vals["pressure_mpa"]; v < 0.15 || v > 0.40 {
 				t.Errorf("%s: pressure %v, want between 0.26 and 0.32 MPa or so", p.Topic, v)
 			}
-		case devices.KindSmoke:
+		case contract.KindSmoke:
 			if v := vals["temp_c"]; v < 10 || v > 35 {
 				t.Errorf("%s: temp %v, want room temperature", p.Topic, v)
 			}
-		case devices.KindCharger:
+		case contract.KindCharger:
 			if len(ports) != 10 {
 				t.Fatalf("%s: %d ports, want 10", p.Topic, len(ports))
 			}
@@ -184,7 +167,7 @@ func TestFleetPayloadsMatchContract(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range devices.Kinds {
+	for _, k := range contract.Kinds {
 		if kinds[k] == 0 {
 			t.Errorf("no %s telemetry in 3000 publications", k)
 		}

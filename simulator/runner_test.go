@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/clock"
 )
 
@@ -120,8 +120,8 @@ func TestRunnerPublishesStepsAtTheirOffsets(t *testing.T) {
 			if err := json.Unmarshal(g.Payload, &body); err != nil {
 				t.Fatal(err)
 			}
-			if body.Event != w.event || body.TS != Timestamp(g.Time) {
-				t.Errorf("publication %d: event %q ts %s, want %q stamped %s", i, body.Event, body.TS, w.event, Timestamp(g.Time))
+			if body.Event != w.event || body.TS != contract.Timestamp(g.Time) {
+				t.Errorf("publication %d: event %q ts %s, want %q stamped %s", i, body.Event, body.TS, w.event, contract.Timestamp(g.Time))
 			}
 			if w.topic == "fg/v1/smoke/SD-0001/event" {
 				if lastSeq != 0 && body.Seq != lastSeq+1 {
@@ -160,7 +160,7 @@ steps:
 	if err := runOnFake(t, context.Background(), r, fake, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	counts := make(map[devices.Kind]int)
+	counts := make(map[contract.Kind]int)
 	low, normal := 0, 0
 	for _, p := range pubs {
 		if p.At > 5*time.Minute {
@@ -185,10 +185,10 @@ steps:
 		t.Errorf("HY-001 heartbeats: %d low before the resume, %d normal after, want 3+ and 5+", low, normal)
 	}
 	// About 5 heartbeats per detector and 10 per hydrant and charger.
-	if n := counts[devices.KindSmoke]; n < 226*4 || n > 226*6 {
+	if n := counts[contract.KindSmoke]; n < 226*4 || n > 226*6 {
 		t.Errorf("%d smoke publications in 5 minutes", n)
 	}
-	if n := counts[devices.KindCharger]; n < 5*9 || n > 5*11 {
+	if n := counts[contract.KindCharger]; n < 5*9 || n > 5*11 {
 		t.Errorf("%d charger publications in 5 minutes", n)
 	}
 	if rec.Len() != len(pubs) {
@@ -278,7 +278,7 @@ func TestRunnerPlaysASource(t *testing.T) {
 	bad := BadUplinks()[0]
 	src := &sliceSource{
 		{At: 0, Topic: bad.Topic, QoS: 1, Payload: bad.Payload},
-		{At: time.Second, Topic: Topic(SmokeAlarm("SD-0001")), QoS: 1, Message: SmokeAlarm("SD-0001")},
+		{At: time.Second, Topic: SmokeAlarm("SD-0001").Topic(), QoS: 1, Message: SmokeAlarm("SD-0001")},
 	}
 	fake := clock.NewFake(FixtureTime().Add(time.Hour))
 	rec := &Recorder{Clock: fake}
@@ -289,7 +289,7 @@ func TestRunnerPlaysASource(t *testing.T) {
 	if len(got) != 2 || string(got[0].Payload) != string(bad.Payload) {
 		t.Fatalf("records %+v", got)
 	}
-	if want := `"ts":"` + Timestamp(FixtureTime().Add(time.Hour+time.Second)) + `"`; !strings.Contains(string(got[1].Payload), want) {
+	if want := `"ts":"` + contract.Timestamp(FixtureTime().Add(time.Hour+time.Second)) + `"`; !strings.Contains(string(got[1].Payload), want) {
 		t.Errorf("second payload %s, want it stamped %s", got[1].Payload, want)
 	}
 }
@@ -303,7 +303,7 @@ func TestConfigFromYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{MQTTURL: "tcp://localhost:1883", Scenario: "configs/scenarios/drill.yaml", Registry: "configs/demo", Speed: 10, Seed: 4,
-		Duration: 2 * time.Minute, NoFleet: true, Fleet: FleetConfig{SmokeInterval: 20 * time.Second, Kinds: []devices.Kind{devices.KindSmoke}}}
+		Duration: 2 * time.Minute, NoFleet: true, Fleet: FleetConfig{SmokeInterval: 20 * time.Second, Kinds: []contract.Kind{contract.KindSmoke}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("decoded %+v\nwant %+v", c, want)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 )
 
@@ -78,7 +79,7 @@ type Step struct {
 	Device string
 	// Kind is the device's kind: given in the file for a device the
 	// registry does not have, otherwise the registry's.
-	Kind   devices.Kind
+	Kind   contract.Kind
 	Action Action
 	// Event is the event name of an ActionEvent step.
 	Event string
@@ -129,7 +130,7 @@ func (p PortValues) merge(over PortValues) PortValues {
 }
 
 // applyTo writes the values p sets onto port; voltage is the charger's.
-func (p PortValues) applyTo(port *devices.Port, voltage float64) {
+func (p PortValues) applyTo(port *contract.Port, voltage float64) {
 	if p.CurrentA != nil {
 		port.CurrentA = *p.CurrentA
 		port.PowerW = round(voltage**p.CurrentA*chargerPowerFactor, 0)
@@ -227,7 +228,7 @@ func (s *Scenario) Check(devs []*devices.Device) error {
 			byID[d.ID] = d
 		}
 	}
-	return s.check(func(id string) (devices.Kind, int, bool) {
+	return s.check(func(id string) (contract.Kind, int, bool) {
 		d, ok := byID[id]
 		if !ok {
 			return "", 0, false
@@ -238,7 +239,7 @@ func (s *Scenario) Check(devs []*devices.Device) error {
 
 // check is Check on a look-up function that returns a device's kind and
 // ports.
-func (s *Scenario) check(lookup func(id string) (devices.Kind, int, bool)) error {
+func (s *Scenario) check(lookup func(id string) (contract.Kind, int, bool)) error {
 	var errs []*ScenarioError
 	for i, id := range s.Fleet.Devices {
 		if _, _, ok := lookup(id); !ok {
@@ -259,23 +260,23 @@ func (s *Scenario) check(lookup func(id string) (devices.Kind, int, bool)) error
 		case !known:
 			kind = st.Kind
 		}
-		if st.Action == ActionEvent && !KnownEvent(kind, st.Event) {
-			errs = append(errs, s.errorf(path+".event", "%s is not a %s event (want one of %s)", st.Event, kind, strings.Join(Events(kind), ", ")))
+		if st.Action == ActionEvent && !contract.KnownEvent(kind, st.Event) {
+			errs = append(errs, s.errorf(path+".event", "%s is not a %s event (want one of %s)", st.Event, kind, strings.Join(contract.Events[kind], ", ")))
 		}
 		field := path + "." + string(st.Action)
 		if st.Action == ActionEvent {
 			field = path + ".values"
 		}
-		names := ValueNames(kind)
+		names := contract.ValueNames(kind)
 		for _, k := range sortedKeys(st.Values) {
 			if !slices.Contains(names, k) {
 				errs = append(errs, s.errorf(field+"."+k, "not a %s value (want one of %s)", kind, strings.Join(names, ", ")))
 			}
 		}
-		if len(st.Ports) > 0 && kind != devices.KindCharger {
+		if len(st.Ports) > 0 && kind != contract.KindCharger {
 			errs = append(errs, s.errorf(field+".ports", "only chargers have ports; %s is a %s device", st.Device, kind))
 		}
-		if kind == devices.KindCharger {
+		if kind == contract.KindCharger {
 			n := ports
 			if n <= 0 {
 				n = chargerDefaultPorts
@@ -294,7 +295,7 @@ func (s *Scenario) check(lookup func(id string) (devices.Kind, int, bool)) error
 // checkExpect checks that expectations name devices the run knows.
 // Sites and stations are the registry's business: a wrong one makes the
 // expectation fail with what happened instead.
-func (s *Scenario) checkExpect(lookup func(id string) (devices.Kind, int, bool)) []*ScenarioError {
+func (s *Scenario) checkExpect(lookup func(id string) (contract.Kind, int, bool)) []*ScenarioError {
 	var errs []*ScenarioError
 	steps := make(map[string]bool)
 	for _, st := range s.Steps {

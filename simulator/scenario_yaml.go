@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firegrid/firegrid/contract"
 	"gopkg.in/yaml.v3"
-
-	"github.com/firegrid/firegrid/devices"
 )
 
 // The raw forms of a scenario file. They are decoded strictly (unknown
@@ -539,7 +538,7 @@ func (p *scenarioParser) fleet(raw *rawFleet) {
 	}
 	if present(&raw.Kinds) {
 		for i, s := range p.strings(&raw.Kinds, "fleet.kinds") {
-			k, err := devices.ParseKind(s)
+			k, err := contract.ParseKind(s)
 			if err != nil {
 				p.errorf(nil, fmt.Sprintf("fleet.kinds[%d]", i), "%v", strings.TrimPrefix(err.Error(), "unknown device kind "))
 				continue
@@ -581,7 +580,7 @@ func (p *scenarioParser) step(i int, raw *rawStep) {
 	}
 	if present(&raw.Kind) {
 		if s, good := p.str(&raw.Kind, path+".kind"); good {
-			k, err := devices.ParseKind(s)
+			k, err := contract.ParseKind(s)
 			if err != nil {
 				p.errorf(&raw.Kind, path+".kind", "%v", strings.TrimPrefix(err.Error(), "unknown device kind "))
 				ok = false
@@ -597,7 +596,7 @@ func (p *scenarioParser) step(i int, raw *rawStep) {
 		if s, good := p.str(&raw.Event, path+".event"); good {
 			if !anyKindEvent(s) {
 				p.errorf(&raw.Event, path+".event", "unknown event %q (contract v1: smoke %s; hydrant %s; charger %s)", s,
-					strings.Join(Events(devices.KindSmoke), ", "), strings.Join(Events(devices.KindHydrant), ", "), strings.Join(Events(devices.KindCharger), ", "))
+					strings.Join(contract.Events[contract.KindSmoke], ", "), strings.Join(contract.Events[contract.KindHydrant], ", "), strings.Join(contract.Events[contract.KindCharger], ", "))
 				ok = false
 			}
 			st.Event = s
@@ -689,8 +688,8 @@ func (p *scenarioParser) values(n *yaml.Node, path string) (map[string]float64, 
 			continue
 		}
 		if !anyKindValue(k.Value) {
-			p.errorf(k, kp, "unknown value (contract v1: smoke %s; hydrant %s; charger %s, ports)", strings.Join(ValueNames(devices.KindSmoke), ", "),
-				strings.Join(ValueNames(devices.KindHydrant), ", "), strings.Join(ValueNames(devices.KindCharger), ", "))
+			p.errorf(k, kp, "unknown value (contract v1: smoke %s; hydrant %s; charger %s, ports)", strings.Join(contract.ValueNames(contract.KindSmoke), ", "),
+				strings.Join(contract.ValueNames(contract.KindHydrant), ", "), strings.Join(contract.ValueNames(contract.KindCharger), ", "))
 			continue
 		}
 		if f, ok := p.number(v, kp); ok {
@@ -774,8 +773,8 @@ func stateWord(s string) bool {
 }
 
 func anyKindEvent(e string) bool {
-	for _, k := range devices.Kinds {
-		if KnownEvent(k, e) {
+	for _, k := range contract.Kinds {
+		if contract.KnownEvent(k, e) {
 			return true
 		}
 	}
@@ -783,8 +782,8 @@ func anyKindEvent(e string) bool {
 }
 
 func anyKindValue(v string) bool {
-	for _, k := range devices.Kinds {
-		for _, n := range ValueNames(k) {
+	for _, k := range contract.Kinds {
+		for _, n := range contract.ValueNames(k) {
 			if n == v {
 				return true
 			}

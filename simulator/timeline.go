@@ -3,7 +3,7 @@ package simulator
 import (
 	"time"
 
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/minheap"
 )
 
@@ -34,7 +34,7 @@ func NewTimeline(f *Fleet, sc *Scenario) (*Timeline, error) {
 	if sc == nil {
 		return t, nil
 	}
-	err := sc.check(func(id string) (kind devices.Kind, ports int, ok bool) {
+	err := sc.check(func(id string) (kind contract.Kind, ports int, ok bool) {
 		m, ok := f.byID[id]
 		if !ok {
 			return "", 0, false

@@ -8,6 +8,7 @@ import (
 
 	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/rules"
@@ -62,7 +63,7 @@ func TestConfirmationUpgradesTheFire(t *testing.T) {
 			for _, s := range reg.Sites() {
 				pair = pair[:0]
 				for _, d := range reg.SiteDevices(s.ID) {
-					if d.Kind == devices.KindSmoke {
+					if d.Kind == contract.KindSmoke {
 						pair = append(pair, d)
 					}
 				}
@@ -71,13 +72,13 @@ func TestConfirmationUpgradesTheFire(t *testing.T) {
 				}
 			}
 			e := rules.NewEngine(cfg, reg, clk.Now())
-			var last *alarm.Incident
+			var last *contract.Incident
 			for i, d := range pair[:2] {
 				at := clk.Now().Add(time.Duration(i) * time.Second)
-				rd := &devices.Reading{ID: "smoke/" + d.ID + "/1/1", Message: devices.Message{Kind: d.Kind, Device: d.ID, Channel: devices.ChannelEvent,
+				rd := &contract.Reading{ID: "smoke/" + d.ID + "/1/1", Message: contract.Message{Kind: d.Kind, Device: d.ID, Channel: contract.ChannelEvent,
 					TS: at, Seq: 1, Event: "alarm"}, ReceivedAt: at, Site: d.Site}
 				for _, s := range e.Evaluate(rd, nil) {
-					in, err := m.Apply(ctx, s)
+					in, err := m.Apply(ctx, &s)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -86,7 +87,7 @@ func TestConfirmationUpgradesTheFire(t *testing.T) {
 					}
 				}
 			}
-			if last == nil || last.Type != "confirmed_fire" || !last.Confirmed || !last.Notify119 || last.Period != rules.PeriodDaily ||
+			if last == nil || last.Type != "confirmed_fire" || !last.Confirmed || !last.Notify119 || last.Period != contract.PeriodDaily ||
 				len(last.Devices) != 2 || len(last.Signals) != 3 {
 				t.Fatalf("after two detectors: %+v", last)
 			}
@@ -94,14 +95,14 @@ func TestConfirmationUpgradesTheFire(t *testing.T) {
 			if conf.Rule != "smoke-confirmed" || len(conf.Related) != 2 || conf.Message == "" {
 				t.Errorf("the confirmation does not say why: %+v", conf)
 			}
-			open, _ := m.List(ctx, alarm.Filter{Status: alarm.StatusOpen})
+			open, _ := m.List(ctx, alarm.Filter{Status: contract.StatusOpen})
 			if len(open) != 1 || open[0].ID != last.ID {
 				t.Fatalf("open incidents %d, want the one confirmed fire", len(open))
 			}
 			// A third alarm joins the confirmed fire.
 			d := pair[0]
-			in, err := m.Apply(ctx, rules.Signal{ID: "smoke-alarm/raise/x", Rule: "smoke-alarm", Action: rules.ActionRaise, Type: "fire",
-				Severity: rules.SeverityCritical, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, Message: "x"})
+			in, err := m.Apply(ctx, &contract.Signal{ID: "smoke-alarm/raise/x", Rule: "smoke-alarm", Action: contract.ActionRaise, Type: "fire",
+				Severity: contract.SeverityCritical, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, Message: "x"})
 			if err != nil || in == nil || in.ID != last.ID || in.Type != "confirmed_fire" {
 				t.Fatalf("third alarm: %+v %v", in, err)
 			}

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/devices"
 )
@@ -115,7 +115,7 @@ func TestRegistry(t *testing.T) {
 // refused.
 func TestUsers(t *testing.T) {
 	hash := func(pw string) string {
-		h, err := alarm.HashPasswordCost(pw, bcrypt.MinCost)
+		h, err := access.HashPasswordCost(pw, bcrypt.MinCost)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,9 +128,9 @@ func TestUsers(t *testing.T) {
 			if us, err := s.Users(ctx); err != nil || len(us) != 0 {
 				t.Fatalf("empty: %v %v", us, err)
 			}
-			crew := alarm.User{Username: "mfs1", Name: "王队长", Role: alarm.RoleCrew, Station: "MFS-1", PasswordHash: hash("first-password")}
-			center := alarm.User{Username: "center119", Role: alarm.RoleCenter119, PasswordHash: hash("center-password")}
-			for _, u := range []alarm.User{crew, center} {
+			crew := access.User{Username: "mfs1", Name: "王队长", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("first-password")}
+			center := access.User{Username: "center119", Role: access.RoleCenter119, PasswordHash: hash("center-password")}
+			for _, u := range []access.User{crew, center} {
 				if err := s.SaveUser(ctx, u); err != nil {
 					t.Fatal(err)
 				}
@@ -148,16 +148,16 @@ func TestUsers(t *testing.T) {
 			if len(us) != 2 || us[1] != crew {
 				t.Fatalf("after replacing mfs1: %+v", us)
 			}
-			auth := alarm.NewAuth(us, nil, 0, nil)
+			auth := access.NewAuth(us, nil, 0, nil)
 			if _, p, _, err := auth.Login("mfs1", "second-password"); err != nil || p.Station != "MFS-2" {
 				t.Errorf("log in with the new password: %+v %v", p, err)
 			}
 			if _, _, _, err := auth.Login("mfs1", "first-password"); err == nil {
 				t.Error("the old password still logs in")
 			}
-			for _, bad := range []alarm.User{
-				{Username: "nostation", Role: alarm.RoleCrew, PasswordHash: hash("some-password")},
-				{Username: "plain", Role: alarm.RoleCenter119, PasswordHash: "not-a-hash"},
+			for _, bad := range []access.User{
+				{Username: "nostation", Role: access.RoleCrew, PasswordHash: hash("some-password")},
+				{Username: "plain", Role: access.RoleCenter119, PasswordHash: "not-a-hash"},
 				{Username: "x", Role: "admin", PasswordHash: hash("some-password")},
 			} {
 				if err := s.SaveUser(ctx, bad); err == nil {

@@ -15,7 +15,9 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/contract"
 )
 
 // Dialect is the SQL flavour.
@@ -135,14 +137,38 @@ var migrations = []string{
 		created_at BIGINT NOT NULL,
 		updated_at BIGINT NOT NULL
 	);`,
+	// The outbox: records a transaction of the alarm stage emits (incident
+	// changes, commands), published by the relay once it committed.
+	`CREATE TABLE outbox (
+		id AUTOID,
+		topic TEXT NOT NULL,
+		rkey TEXT NOT NULL,
+		value TEXT NOT NULL,
+		at BIGINT NOT NULL
+	);`,
+	// The rules in force, one row per version, and settings such as the
+	// period override: every rules instance runs what is kept here.
+	`CREATE TABLE rules_versions (
+		version INTEGER PRIMARY KEY,
+		name TEXT NOT NULL,
+		content BLOB NOT NULL,
+		saved_at BIGINT NOT NULL,
+		saved_by TEXT NOT NULL
+	);
+	CREATE TABLE settings (
+		name TEXT PRIMARY KEY,
+		doc TEXT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);`,
 }
 
 // dialectDDL adapts a migration statement's types to the dialect.
 func (s *SQL) dialectDDL(stmt string) string {
 	if s.dialect == Postgres {
+		stmt = strings.ReplaceAll(stmt, " AUTOID", " BIGSERIAL PRIMARY KEY")
 		return strings.ReplaceAll(stmt, " BLOB ", " BYTEA ")
 	}
-	return stmt
+	return strings.ReplaceAll(stmt, " AUTOID", " INTEGER PRIMARY KEY AUTOINCREMENT")
 }
 
 func (s *SQL) migrate(ctx context.Context) error {
@@ -217,7 +243,7 @@ func (s *SQL) Tx(ctx context.Context, f func(alarm.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := f(&sqlTx{s: s, tx: tx, ctx: ctx, loaded: map[string]bool{}}); err != nil {
+	if err := f(&sqlTx{s: s, tx: tx, ctx: ctx, loaded: map[string]bool{}, at: time.Now()}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -244,6 +270,7 @@ type sqlTx struct {
 	// loaded holds the ids of the incidents read (and locked) in this
 	// transaction; Save replaces those and only inserts others.
 	loaded map[string]bool
+	at     time.Time
 }
 
 func (t *sqlTx) forUpdate() string {
@@ -253,7 +280,7 @@ func (t *sqlTx) forUpdate() string {
 	return ""
 }
 
-func (t *sqlTx) one(query string, args ...any) (*alarm.Incident, error) {
+func (t *sqlTx) one(query string, args ...any) (*contract.Incident, error) {
 	var doc string
 	err := t.tx.QueryRowContext(t.ctx, t.s.q(query+t.forUpdate()), args...).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -270,7 +297,7 @@ func (t *sqlTx) one(query string, args ...any) (*alarm.Incident, error) {
 }
 
 // OpenFor returns the open incident of a site and type, locked, or nil.
-func (t *sqlTx) OpenFor(site, typ string) (*alarm.Incident, error) {
+func (t *sqlTx) OpenFor(site, typ string) (*contract.Incident, error) {
 	in, err := t.one(`SELECT doc FROM incidents WHERE site = ? AND type = ? AND status = 'open'`, site, typ)
 	if errors.Is(err, alarm.ErrNotFound) {
 		return nil, nil
@@ -279,7 +306,7 @@ func (t *sqlTx) OpenFor(site, typ string) (*alarm.Incident, error) {
 }
 
 // Lock returns an incident, locked.
-func (t *sqlTx) Lock(id string) (*alarm.Incident, error) {
+func (t *sqlTx) Lock(id string) (*contract.Incident, error) {
 	return t.one(`SELECT doc FROM incidents WHERE id = ?`, id)
 }
 
@@ -291,7 +318,7 @@ func (t *sqlTx) HasSignal(id string) (bool, error) {
 }
 
 // Save upserts an incident and records signal ids.
-func (t *sqlTx) Save(in *alarm.Incident, signals ...string) error {
+func (t *sqlTx) Save(in *contract.Incident, signals ...string) error {
 	doc, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -374,7 +401,7 @@ func (s *SQL) NextTimer(ctx context.Context) (time.Time, bool, error) {
 }
 
 // Audit records an access decision.
-func (s *SQL) Audit(ctx context.Context, e alarm.AuditEntry) error {
+func (s *SQL) Audit(ctx context.Context, e access.AuditEntry) error {
 	allowed := 0
 	if e.Allowed {
 		allowed = 1
@@ -385,7 +412,7 @@ func (s *SQL) Audit(ctx context.Context, e alarm.AuditEntry) error {
 }
 
 // Audits lists access decisions, newest first.
-func (s *SQL) Audits(ctx context.Context, limit int) ([]alarm.AuditEntry, error) {
+func (s *SQL) Audits(ctx context.Context, limit int) ([]access.AuditEntry, error) {
 	if limit <= 0 {
 		limit = 500
 	}
@@ -394,9 +421,9 @@ func (s *SQL) Audits(ctx context.Context, limit int) ([]alarm.AuditEntry, error)
 		return nil, err
 	}
 	defer rows.Close()
-	var out []alarm.AuditEntry
+	var out []access.AuditEntry
 	for rows.Next() {
-		var e alarm.AuditEntry
+		var e access.AuditEntry
 		var at int64
 		var allowed int
 		if err := rows.Scan(&at, &e.Username, &e.Role, &e.Action, &e.Target, &allowed, &e.Detail); err != nil {
@@ -409,7 +436,7 @@ func (s *SQL) Audits(ctx context.Context, limit int) ([]alarm.AuditEntry, error)
 }
 
 // Get returns one incident.
-func (s *SQL) Get(ctx context.Context, id string) (*alarm.Incident, error) {
+func (s *SQL) Get(ctx context.Context, id string) (*contract.Incident, error) {
 	var doc string
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT doc FROM incidents WHERE id = ?`), id).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -421,8 +448,8 @@ func (s *SQL) Get(ctx context.Context, id string) (*alarm.Incident, error) {
 	return decode(doc)
 }
 
-func decode(doc string) (*alarm.Incident, error) {
-	var in alarm.Incident
+func decode(doc string) (*contract.Incident, error) {
+	var in contract.Incident
 	if err := json.Unmarshal([]byte(doc), &in); err != nil {
 		return nil, fmt.Errorf("decode incident: %w", err)
 	}
@@ -430,7 +457,7 @@ func decode(doc string) (*alarm.Incident, error) {
 }
 
 // List returns incidents, newest first. A negative limit means no limit.
-func (s *SQL) List(ctx context.Context, f alarm.Filter) ([]*alarm.Incident, error) {
+func (s *SQL) List(ctx context.Context, f alarm.Filter) ([]*contract.Incident, error) {
 	var where []string
 	var args []any
 	if f.Status != "" {
@@ -466,7 +493,7 @@ func (s *SQL) List(ctx context.Context, f alarm.Filter) ([]*alarm.Incident, erro
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*alarm.Incident
+	var out []*contract.Incident
 	for rows.Next() {
 		var doc string
 		if err := rows.Scan(&doc); err != nil {

@@ -14,10 +14,10 @@ import (
 
 	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/internal/testenv"
-	"github.com/firegrid/firegrid/rules"
 )
 
 // stores opens each implementation for the shared suite.
@@ -44,12 +44,12 @@ var stores = map[string]func(t *testing.T) *SQL{
 	},
 }
 
-func incident(id, site, typ string, opened time.Time) *alarm.Incident {
-	return &alarm.Incident{ID: id, Type: typ, Severity: "critical", Status: alarm.StatusOpen, Stage: alarm.StageNew,
+func incident(id, site, typ string, opened time.Time) *contract.Incident {
+	return &contract.Incident{ID: id, Type: typ, Severity: "critical", Status: contract.StatusOpen, Stage: contract.StageNew,
 		Site: site, Station: "MFS-1", Community: "C-1", Devices: []string{"SD-1"}, OpenedAt: opened, UpdatedAt: opened, Version: 1}
 }
 
-func save(t *testing.T, s *SQL, in *alarm.Incident, signals ...string) {
+func save(t *testing.T, s *SQL, in *contract.Incident, signals ...string) {
 	t.Helper()
 	if err := s.Tx(context.Background(), func(tx alarm.Tx) error { return tx.Save(in, signals...) }); err != nil {
 		t.Fatalf("save %s: %v", in.ID, err)
@@ -74,7 +74,7 @@ func TestStoreSuite(t *testing.T) {
 			if _, err := s.Get(ctx, "INC-9"); !errors.Is(err, alarm.ErrNotFound) {
 				t.Errorf("get unknown: %v, want ErrNotFound", err)
 			}
-			list, err := s.List(ctx, alarm.Filter{Status: alarm.StatusOpen})
+			list, err := s.List(ctx, alarm.Filter{Status: contract.StatusOpen})
 			if err != nil || len(list) != 3 || list[0].ID != "INC-3" {
 				t.Fatalf("list open: %d %v", len(list), err)
 			}
@@ -89,14 +89,14 @@ func TestStoreSuite(t *testing.T) {
 				if seen, err := tx.HasSignal("sig-9"); err != nil || seen {
 					return fmt.Errorf("sig-9 recorded: %v", err)
 				}
-				in.Status = alarm.StatusResolved
+				in.Status = contract.StatusResolved
 				in.Version++
 				return tx.Save(in)
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if l, _ := s.List(ctx, alarm.Filter{Status: alarm.StatusResolved}); len(l) != 1 || l[0].ID != "INC-1" {
+			if l, _ := s.List(ctx, alarm.Filter{Status: contract.StatusResolved}); len(l) != 1 || l[0].ID != "INC-1" {
 				t.Errorf("resolved: %v", l)
 			}
 			if l, _ := s.List(ctx, alarm.Filter{Station: "MFS-2"}); len(l) != 0 {
@@ -325,10 +325,10 @@ func TestTwoInstancesEscalateOnce(t *testing.T) {
 				}
 				ms = append(ms, m)
 			}
-			smoke := reg.Devices(devices.KindSmoke)[:10]
+			smoke := reg.Devices(contract.KindSmoke)[:10]
 			for i, d := range smoke {
-				if _, err := ms[i%2].Apply(ctx, rules.Signal{ID: fmt.Sprintf("sig-%d", i), Rule: "smoke-alarm", Action: rules.ActionRaise,
-					Type: "fire", Severity: rules.SeverityCritical, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, At: t0}); err != nil {
+				if _, err := ms[i%2].Apply(ctx, &contract.Signal{ID: fmt.Sprintf("sig-%d", i), Rule: "smoke-alarm", Action: contract.ActionRaise,
+					Type: "fire", Severity: contract.SeverityCritical, Dispatchable: true, Kind: d.Kind, Device: d.ID, Site: d.Site, At: t0}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -350,14 +350,14 @@ func TestTwoInstancesEscalateOnce(t *testing.T) {
 			if fired[0]+fired[1] != len(smoke) {
 				t.Errorf("fired %v, want %d ack timers in all", fired, len(smoke))
 			}
-			list, err := s.List(ctx, alarm.Filter{Status: alarm.StatusOpen})
+			list, err := s.List(ctx, alarm.Filter{Status: contract.StatusOpen})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, in := range list {
 				n := 0
 				for _, st := range in.Steps {
-					if st.Action == alarm.EventEscalated {
+					if st.Action == contract.EventEscalated {
 						n++
 					}
 				}

@@ -3,9 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/firegrid/firegrid/access"
 	"time"
-
-	"github.com/firegrid/firegrid/alarm"
 )
 
 // SaveUser adds a console user, or replaces the one of the same username
@@ -13,8 +12,8 @@ import (
 // as `firegrid users add` does in a users file. The user is checked as a
 // users file's entries are, without the registry: the caller checks the
 // station against the registry it serves.
-func (s *SQL) SaveUser(ctx context.Context, u alarm.User) error {
-	if err := (&alarm.UsersFile{Users: []alarm.User{u}}).Validate(nil); err != nil {
+func (s *SQL) SaveUser(ctx context.Context, u access.User) error {
+	if err := (&access.UsersFile{Users: []access.User{u}}).Validate(nil); err != nil {
 		return fmt.Errorf("user %q: %w", u.Username, err)
 	}
 	now := time.Now().UnixMilli()
@@ -30,20 +29,20 @@ func (s *SQL) SaveUser(ctx context.Context, u alarm.User) error {
 }
 
 // Users lists the console users by username.
-func (s *SQL) Users(ctx context.Context) ([]alarm.User, error) {
+func (s *SQL) Users(ctx context.Context) ([]access.User, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT username, name, role, station, password_hash FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("store: users: %w", err)
 	}
 	defer rows.Close()
-	var out []alarm.User
+	var out []access.User
 	for rows.Next() {
-		var u alarm.User
+		var u access.User
 		var role string
 		if err := rows.Scan(&u.Username, &u.Name, &role, &u.Station, &u.PasswordHash); err != nil {
 			return nil, fmt.Errorf("store: users: %w", err)
 		}
-		u.Role = alarm.Role(role)
+		u.Role = access.Role(role)
 		out = append(out, u)
 	}
 	return out, rows.Err()

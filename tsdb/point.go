@@ -5,8 +5,7 @@ import (
 
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
-	"github.com/firegrid/firegrid/alarm"
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 )
 
 // Measurement names. A reading is one point of its device kind's
@@ -21,7 +20,7 @@ const (
 // community, station (and port for charger_port); fields: every value the
 // device sent, seq, and event on the event channel. The time is the
 // device's ts, so a redelivered reading overwrites itself.
-func ReadingPoints(r *devices.Reading) []*write.Point {
+func ReadingPoints(r *contract.Reading) []*write.Point {
 	p := write.NewPointWithMeasurement(string(r.Kind)).SetTime(r.TS)
 	tag(p, r)
 	for k, v := range r.Values {
@@ -47,7 +46,7 @@ func ReadingPoints(r *devices.Reading) []*write.Point {
 	return out
 }
 
-func tag(p *write.Point, r *devices.Reading) {
+func tag(p *write.Point, r *contract.Reading) {
 	p.AddTag("device", r.Device)
 	p.AddTag("site", r.Site)
 	p.AddTag("zone", r.Zone)
@@ -59,7 +58,7 @@ func tag(p *write.Point, r *devices.Reading) {
 // event (opened, updated, acknowledged, arrived, resolved), type,
 // severity, site, zone, community, station; fields: version, status,
 // stage, dispatchable, devices (how many), outcome when resolved.
-func IncidentPoint(c *alarm.Change) *write.Point {
+func IncidentPoint(c *contract.IncidentChange) *write.Point {
 	in := c.Incident
 	p := write.NewPointWithMeasurement(MeasurementIncident).SetTime(c.At)
 	p.AddTag("id", in.ID)

@@ -12,7 +12,6 @@ package tsdb
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,9 +27,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/firegrid/firegrid/alarm"
-	"github.com/firegrid/firegrid/bus"
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 )
 
 // Config says where and how the sink writes.
@@ -107,7 +104,7 @@ const (
 	DropBufferFull = "buffer_full" // InfluxDB was down or slow for longer than the buffer holds
 	DropRejected   = "rejected"    // InfluxDB refused the batch (4xx other than 429)
 	DropShutdown   = "shutdown"    // still buffered when the sink stopped
-	DropUndecoded  = "undecodable" // the bus record was not a reading or change
+	DropUndecoded  = "undecodable" // the record held no incident
 )
 
 // Sink buffers points and writes them to InfluxDB.
@@ -147,26 +144,21 @@ func New(cfg Config, o Options) (*Sink, error) {
 		m: newMetrics(o.Registerer), ready: make(chan struct{}, 1)}, nil
 }
 
-// HandleReading is the bus handler for the telemetry topic: it buffers the
-// reading's points and returns at once.
-func (s *Sink) HandleReading(_ context.Context, r bus.Record) error {
-	var rd devices.Reading
-	if err := json.Unmarshal(r.Value, &rd); err != nil {
-		s.m.dropped.WithLabelValues(DropUndecoded).Inc()
-		return fmt.Errorf("%w: reading: %v", bus.ErrPoison, err)
-	}
-	s.add(ReadingPoints(&rd)...)
+// HandleReading buffers a reading's points and returns at once: the
+// handler of the telemetry and events topics.
+func (s *Sink) HandleReading(_ context.Context, r *contract.Reading) error {
+	s.add(ReadingPoints(r)...)
 	return nil
 }
 
-// HandleIncident is the bus handler for the incidents topic.
-func (s *Sink) HandleIncident(_ context.Context, r bus.Record) error {
-	var c alarm.Change
-	if err := json.Unmarshal(r.Value, &c); err != nil || c.Incident == nil {
+// HandleIncident buffers an incident change's point: the handler of the
+// incidents topic.
+func (s *Sink) HandleIncident(_ context.Context, c *contract.IncidentChange) error {
+	if c.Incident == nil {
 		s.m.dropped.WithLabelValues(DropUndecoded).Inc()
-		return fmt.Errorf("%w: incident change: %v", bus.ErrPoison, err)
+		return fmt.Errorf("%w: incident change without an incident", contract.ErrPoison)
 	}
-	s.add(IncidentPoint(&c))
+	s.add(IncidentPoint(c))
 	return nil
 }
 

@@ -2,7 +2,6 @@ package tsdb_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/firegrid/firegrid/alarm"
-	"github.com/firegrid/firegrid/bus"
-	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/testenv"
 	"github.com/firegrid/firegrid/tsdb"
 )
@@ -39,19 +36,11 @@ func count(t testing.TB, base, db, measurement string) int {
 	return int(n)
 }
 
-func reading(kind devices.Kind, dev string, seq int, ts time.Time) devices.Reading {
-	return devices.Reading{ID: fmt.Sprintf("%s/%d", dev, seq),
-		Message: devices.Message{Kind: kind, Device: dev, Channel: devices.ChannelTelemetry, TS: ts, Seq: uint64(seq),
+func reading(kind contract.Kind, dev string, seq int, ts time.Time) contract.Reading {
+	return contract.Reading{ID: fmt.Sprintf("%s/%d", dev, seq),
+		Message: contract.Message{Kind: kind, Device: dev, Channel: contract.ChannelTelemetry, TS: ts, Seq: uint64(seq),
 			Values: map[string]float64{"battery_pct": 88}},
 		Site: "H-1", Zone: "Z-1", Community: "C-1", Station: "MFS-1"}
-}
-
-func record(t testing.TB, topic string, v any) bus.Record {
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bus.Record{Topic: topic, Value: b}
 }
 
 func newSink(t *testing.T, base string, cfg tsdb.Config) (*tsdb.Sink, context.CancelFunc) {
@@ -81,27 +70,27 @@ func TestSinkSchema(t *testing.T) {
 	s, _ := newSink(t, base, cfg)
 
 	ts := time.Date(2026, 11, 23, 8, 0, 0, 120e6, time.UTC)
-	smoke := reading(devices.KindSmoke, "SD-1", 7, ts)
-	smoke.Channel, smoke.Event = devices.ChannelEvent, "alarm"
+	smoke := reading(contract.KindSmoke, "SD-1", 7, ts)
+	smoke.Channel, smoke.Event = contract.ChannelEvent, "alarm"
 	smoke.Values["obscuration_pct_m"] = 12.5
-	charger := reading(devices.KindCharger, "CH-1", 3, ts)
+	charger := reading(contract.KindCharger, "CH-1", 3, ts)
 	charger.Values = map[string]float64{"voltage_v": 229.5}
-	charger.Ports = []devices.Port{{Port: 1, CurrentA: 2.1, PowerW: 480, TempC: 41, State: "charging"}, {Port: 2}}
-	hydrant := reading(devices.KindHydrant, "HY-1", 1, ts)
+	charger.Ports = []contract.Port{{Port: 1, CurrentA: 2.1, PowerW: 480, TempC: 41, State: "charging"}, {Port: 2}}
+	hydrant := reading(contract.KindHydrant, "HY-1", 1, ts)
 	hydrant.Values["pressure_mpa"] = 0.08
 	ctx := context.Background()
-	for _, r := range []devices.Reading{smoke, charger, hydrant} {
-		if err := s.HandleReading(ctx, record(t, bus.TopicTelemetry, r)); err != nil {
+	for _, r := range []contract.Reading{smoke, charger, hydrant} {
+		if err := s.HandleReading(ctx, &r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A redelivered reading overwrites itself.
-	if err := s.HandleReading(ctx, record(t, bus.TopicTelemetry, smoke)); err != nil {
+	if err := s.HandleReading(ctx, &smoke); err != nil {
 		t.Fatal(err)
 	}
-	in := &alarm.Incident{ID: "INC-1", Type: "fire", Severity: "critical", Status: alarm.StatusOpen, Stage: alarm.StageNew,
+	in := &contract.Incident{ID: "INC-1", Type: "fire", Severity: "critical", Status: contract.StatusOpen, Stage: contract.StageNew,
 		Site: "H-1", Zone: "Z-1", Community: "C-1", Station: "MFS-1", Devices: []string{"SD-1"}, Version: 1, Dispatchable: true}
-	if err := s.HandleIncident(ctx, record(t, bus.TopicIncidents, alarm.Change{Event: "opened", At: ts.Add(time.Second), Incident: in})); err != nil {
+	if err := s.HandleIncident(ctx, &contract.IncidentChange{Event: "opened", At: ts.Add(time.Second), Incident: in}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, func() bool { return s.Written() == 7 && s.Buffered() == 0 }, "7 points written")
@@ -156,7 +145,8 @@ func TestSinkOutageBuffersAndCounts(t *testing.T) {
 		for range n {
 			seq++
 			start := time.Now()
-			if err := s.HandleReading(ctx, record(t, bus.TopicTelemetry, reading(devices.KindHydrant, "HY-1", seq, t0.Add(time.Duration(seq)*time.Second)))); err != nil {
+			rd := reading(contract.KindHydrant, "HY-1", seq, t0.Add(time.Duration(seq)*time.Second))
+			if err := s.HandleReading(ctx, &rd); err != nil {
 				t.Fatal(err)
 			}
 			if d := time.Since(start); d > 50*time.Millisecond {

@@ -12,9 +12,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/firegrid/firegrid/assembly"
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/devices"
-	"github.com/firegrid/firegrid/internal/app"
 )
 
 // storeFlags name the store a command reads or writes: --postgres DSN,
@@ -44,14 +44,14 @@ func (f *storeFlags) named() bool { return f.set("postgres") || f.set("data") ||
 // configuration returns the configuration the flags make: the file's,
 // then --postgres or --data over it (--data alone means SQLite, even when
 // the file names PostgreSQL).
-func (f *storeFlags) configuration() (app.Config, error) {
+func (f *storeFlags) configuration() (assembly.Config, error) {
 	if f.set("postgres") && f.set("data") {
-		return app.Config{}, errors.New("give --postgres or --data, not both")
+		return assembly.Config{}, errors.New("give --postgres or --data, not both")
 	}
-	cfg := app.DefaultConfig()
+	cfg := assembly.DefaultConfig()
 	if *f.config != "" {
 		var err error
-		if cfg, err = app.LoadConfig(*f.config); err != nil {
+		if cfg, err = assembly.LoadConfig(*f.config); err != nil {
 			return cfg, err
 		}
 	}
@@ -68,7 +68,7 @@ func (f *storeFlags) configuration() (app.Config, error) {
 }
 
 // describeStore names a store for messages, without its password.
-func describeStore(cfg app.Config) string {
+func describeStore(cfg assembly.Config) string {
 	if cfg.Postgres.DSN == "" {
 		return "SQLite " + filepath.Join(cfg.Data, "firegrid.db")
 	}
@@ -131,7 +131,7 @@ func registryImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *note == "" {
 		*note = "imported from " + source
 	}
-	st, err := app.OpenStore(ctx, cfg)
+	st, err := assembly.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func registryExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	st, err := app.OpenStore(ctx, cfg)
+	st, err := assembly.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/testenv"
@@ -116,7 +116,7 @@ func TestUsersAddDatabase(t *testing.T) {
 			if err != nil || len(us) != 2 {
 				t.Fatalf("users in the database: %+v %v", us, err)
 			}
-			if _, _, _, err := alarm.NewAuth(us, nil, 0, nil).Login("mfs1", "s3cret-password"); err != nil {
+			if _, _, _, err := access.NewAuth(us, nil, 0, nil).Login("mfs1", "s3cret-password"); err != nil {
 				t.Errorf("log in with the added user: %v", err)
 			}
 		})

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
-	"github.com/firegrid/firegrid/internal/app"
+	"github.com/firegrid/firegrid/assembly"
 )
 
 // runRole runs one scale-out role until a signal or a failure. It takes
@@ -16,13 +19,22 @@ func runRole(ctx context.Context, role string, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	p, err := app.StartRole(ctx, role, cfg, nil, nil)
+	p, err := assembly.Start(ctx, role, cfg, assembly.Options{})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	fmt.Fprintf(stdout, "firegrid %s is up (instance %s)\n  http:   http://%s/ (metrics, healthz)\n  kafka:  %v\n",
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if p.RulesAdmin != nil {
+		go p.ReloadOn(ctx, hup)
+	}
+	fmt.Fprintf(stdout, "firegrid %s is up (instance %s)\n  http:   http://%s/\n  kafka:  %v\n  runs:\n",
 		role, p.Instance, p.HTTPAddr, cfg.Kafka.Brokers)
+	for _, r := range p.Running() {
+		fmt.Fprintf(stdout, "    %s\n", r)
+	}
 	select {
 	case <-ctx.Done():
 		p.Log.Info("shutting down")

@@ -10,12 +10,12 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/firegrid/firegrid/internal/app"
+	"github.com/firegrid/firegrid/assembly"
 )
 
 // serveFlags binds the serve flags over cfg; the file given by --config is
 // read first and the flags set on the command line win.
-func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, error) {
+func loadServeConfig(name string, args []string, stderr io.Writer) (assembly.Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -36,15 +36,15 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (app.Config, 
 		usersFile  = fs.String("users", "", "users file, or db for the store's users (make them with firegrid users add); none: no log-ins")
 	)
 	if err := fs.Parse(args); err != nil {
-		return app.Config{}, err
+		return assembly.Config{}, err
 	}
 	if fs.NArg() > 0 {
-		return app.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return assembly.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg := app.DefaultConfig()
+	cfg := assembly.DefaultConfig()
 	if *configFile != "" {
 		var err error
-		if cfg, err = app.LoadConfig(*configFile); err != nil {
+		if cfg, err = assembly.LoadConfig(*configFile); err != nil {
 			return cfg, err
 		}
 	}
@@ -103,7 +103,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := app.StartServe(ctx, cfg, nil, nil)
+	s, err := assembly.Start(ctx, assembly.Serve, cfg, assembly.Options{})
 	if err != nil {
 		return err
 	}
@@ -138,11 +138,11 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg, err := app.LoadConfiguredRegistry(context.Background(), cfg)
+	reg, err := assembly.LoadConfiguredRegistry(context.Background(), cfg)
 	if err != nil {
 		return err
 	}
-	rc, err := app.LoadRules(cfg.Rules)
+	rc, err := assembly.LoadRules(cfg.Rules)
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}

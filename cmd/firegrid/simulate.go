@@ -14,8 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/firegrid/firegrid/assembly"
 	"github.com/firegrid/firegrid/configs"
-	"github.com/firegrid/firegrid/internal/app"
 	"github.com/firegrid/firegrid/simulator"
 	"github.com/firegrid/firegrid/simulator/territory"
 )
@@ -122,19 +122,19 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		scfg := app.DefaultConfig()
+		scfg := assembly.DefaultConfig()
 		scfg.Registry, scfg.Rules, scfg.Log.Level = *registry, *rules, "warn"
 		cfg.MQTTURL = ""
-		run := app.ScenarioRun{Run: cfg, Log: log, OnPublish: cfg.OnPublish}
+		run := assembly.ScenarioRun{Run: cfg, Log: log, OnPublish: cfg.OnPublish}
 		if run.Source, err = captureSource(sc); err != nil {
 			return err
 		}
-		rep, err = app.RunScenario(ctx, scfg, sc, run)
+		rep, err = assembly.RunScenario(ctx, scfg, sc, run)
 		if err != nil {
 			return err
 		}
 	} else {
-		reg, lerr := app.LoadRegistry(*registry)
+		reg, lerr := assembly.LoadRegistry(*registry)
 		if lerr != nil {
 			return fmt.Errorf("registry: %w", lerr)
 		}
@@ -284,11 +284,11 @@ func simulateTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(list) == 0 {
 		return errors.New("no scenario with expectations to play")
 	}
-	cfg := app.DefaultConfig()
+	cfg := assembly.DefaultConfig()
 	cfg.Registry, cfg.Rules, cfg.Log.Level = *registry, *rules, "warn"
 	var reps []*simulator.Report
 	for _, e := range list {
-		rep, err := app.RunScenario(ctx, cfg, e.sc, app.ScenarioRun{Source: e.src, Log: log})
+		rep, err := assembly.RunScenario(ctx, cfg, e.sc, assembly.ScenarioRun{Source: e.src, Log: log})
 		if err != nil {
 			rep = &simulator.Report{Scenario: e.sc.Name, File: e.sc.File, Mode: "virtual time", Err: err}
 		}
@@ -402,7 +402,7 @@ func simulateLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if !*quiet {
 		cfg.Progress = stderr
 	}
-	reg, err := app.LoadRegistry(*registry)
+	reg, err := assembly.LoadRegistry(*registry)
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/firegrid/firegrid/devices"
-	"github.com/firegrid/firegrid/internal/app"
+	"github.com/firegrid/firegrid/assembly"
+	"github.com/firegrid/firegrid/contract"
 )
 
 // runCLI runs the firegrid command with args and returns its exit code and
@@ -133,14 +133,14 @@ func TestSimulateGenerate(t *testing.T) {
 			t.Errorf("summary: %s", out)
 		}
 	}
-	reg, err := app.LoadRegistry(a)
+	reg, err := assembly.LoadRegistry(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(reg.Devices(devices.KindHydrant)); n != 50 {
+	if n := len(reg.Devices(contract.KindHydrant)); n != 50 {
 		t.Errorf("%d hydrant monitors, want 50", n)
 	}
-	if n := len(reg.Devices(devices.KindCharger)); n != 12 {
+	if n := len(reg.Devices(contract.KindCharger)); n != 12 {
 		t.Errorf("%d chargers, want 12", n)
 	}
 	for _, name := range []string{"grid.geojson", "sites.csv", "devices.csv", "residents.csv", "stations.geojson"} {

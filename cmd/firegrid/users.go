@@ -10,9 +10,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/access"
+	"github.com/firegrid/firegrid/assembly"
 	"github.com/firegrid/firegrid/devices"
-	"github.com/firegrid/firegrid/internal/app"
 	"github.com/firegrid/firegrid/store"
 )
 
@@ -49,7 +49,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	u := alarm.User{Username: *username, Name: *name, Role: alarm.Role(*role), Station: *station}
+	u := access.User{Username: *username, Name: *name, Role: access.Role(*role), Station: *station}
 	if u.Username == "" || u.Role == "" {
 		return errors.New("--username and --role are required")
 	}
@@ -57,7 +57,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	toDB := sf.set("postgres") || sf.set("data") || (sf.set("config") && cfg.Dispatch.Users == app.FromDatabase)
+	toDB := sf.set("postgres") || sf.set("data") || (sf.set("config") && cfg.Dispatch.Users == assembly.FromDatabase)
 	switch {
 	case toDB && sf.set("file"):
 		return errors.New("--file writes a users file, --postgres and --data a database: give one")
@@ -66,7 +66,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	var st *store.SQL
 	if toDB {
-		if st, err = app.OpenStore(ctx, cfg); err != nil {
+		if st, err = assembly.OpenStore(ctx, cfg); err != nil {
 			return err
 		}
 		defer st.Close()
@@ -82,7 +82,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			}
 		}
 		if reg == nil {
-			if reg, err = app.LoadConfiguredRegistry(ctx, cfg); err != nil {
+			if reg, err = assembly.LoadConfiguredRegistry(ctx, cfg); err != nil {
 				return err
 			}
 		}
@@ -98,7 +98,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 		password = strings.TrimRight(line, "\r\n")
 	}
-	hash, err := alarm.HashPassword(password)
+	hash, err := access.HashPassword(password)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintf(stdout, "user %s (%s) written to %s\n", u.Username, u.Role, describeStore(cfg))
 		return nil
 	}
-	if err := alarm.AddUser(*file, u); err != nil {
+	if err := access.AddUser(*file, u); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "user %s (%s) written to %s\n", u.Username, u.Role, *file)

@@ -2,12 +2,11 @@ package main
 
 import (
 	"bytes"
+	"github.com/firegrid/firegrid/access"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/firegrid/firegrid/alarm"
 )
 
 func TestUsersAdd(t *testing.T) {
@@ -21,11 +20,11 @@ func TestUsersAdd(t *testing.T) {
 	if strings.Contains(string(b), "s3cret") || !strings.Contains(string(b), "password_hash: $2") {
 		t.Fatalf("users file does not hold a bcrypt hash only:\n%s", b)
 	}
-	f, err := alarm.LoadUsers(path, nil)
+	f, err := access.LoadUsers(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := alarm.NewAuth(f.Users, nil, 0, nil).Login("mfs1", "s3cret-password"); err != nil {
+	if _, _, _, err := access.NewAuth(f.Users, nil, 0, nil).Login("mfs1", "s3cret-password"); err != nil {
 		t.Errorf("log in with the added user: %v", err)
 	}
 	errb.Reset()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/simulator/territory"
 )
@@ -109,7 +110,7 @@ func TestGeneratedTerritoriesLoad(t *testing.T) {
 				t.Errorf("%d households in %d zones", c.Households, c.Zones)
 			}
 			n := 0
-			for _, k := range devices.Kinds {
+			for _, k := range contract.Kinds {
 				n += len(reg.Devices(k))
 			}
 			if n != c.Devices() {

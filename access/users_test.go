@@ -1,0 +1,112 @@
+package access_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/firegrid/firegrid/access"
+	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/clock"
+)
+
+var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+
+func TestAuthTokens(t *testing.T) {
+	hash, err := access.HashPasswordCost("correct horse", bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hash, "correct horse") || !strings.HasPrefix(hash, "$2a$04$") {
+		t.Fatalf("hash %q is not bcrypt", hash)
+	}
+	clk := clock.NewFake(t0)
+	users := []access.User{{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash}}
+	a := access.NewAuth(users, []byte("secret"), time.Hour, clk)
+	if _, _, _, err := a.Login("mfs-1", "wrong horse"); err != access.ErrBadLogin {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, _, _, err := a.Login("nobody", "correct horse"); err != access.ErrBadLogin {
+		t.Fatalf("unknown user: %v", err)
+	}
+	token, p, exp, err := a.Login("mfs-1", "correct horse")
+	if err != nil || p.Station != "MFS-1" || !exp.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("login: %v %+v %v", err, p, exp)
+	}
+	if got, err := a.Verify(token); err != nil || got != p {
+		t.Fatalf("verify: %+v %v", got, err)
+	}
+	// Another instance with the same secret accepts it; another secret not.
+	if _, err := access.NewAuth(users, []byte("secret"), time.Hour, clk).Verify(token); err != nil {
+		t.Errorf("same secret: %v", err)
+	}
+	if _, err := access.NewAuth(users, []byte("other"), time.Hour, clk).Verify(token); err == nil {
+		t.Error("a token signed with another secret was accepted")
+	}
+	// A crew that edits its token into the 119 centre is refused.
+	payload, sig, _ := strings.Cut(token, ".")
+	if _, err := a.Verify(payload[:len(payload)-2] + "xx." + sig); err == nil {
+		t.Error("a tampered token was accepted")
+	}
+	// A user moved to another station must log in again.
+	moved := access.NewAuth([]access.User{{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-2", PasswordHash: hash}}, []byte("secret"), time.Hour, clk)
+	if _, err := moved.Verify(token); err == nil {
+		t.Error("a token of a changed user was accepted")
+	}
+	clk.Advance(time.Hour)
+	if _, err := a.Verify(token); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("expired token: %v", err)
+	}
+}
+
+func TestUsersFile(t *testing.T) {
+	reg, err := devices.LoadFS(configs.FS, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	hash := func(pw string) string {
+		h, err := access.HashPasswordCost(pw, bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if err := access.AddUser(path, access.User{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("password-1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := access.AddUser(path, access.User{Username: "c119", Role: access.RoleCenter119, PasswordHash: hash("password-2")}); err != nil {
+		t.Fatal(err)
+	}
+	// Adding a user again changes its password.
+	if err := access.AddUser(path, access.User{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("password-3")}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := access.LoadUsers(path, reg)
+	if err != nil || len(f.Users) != 2 {
+		t.Fatalf("load: %v %+v", err, f)
+	}
+	if _, _, _, err := access.NewAuth(f.Users, nil, 0, nil).Login("mfs-1", "password-3"); err != nil {
+		t.Errorf("changed password: %v", err)
+	}
+	if err := access.AddUser(path, access.User{Username: "x", Role: access.RoleCrew, PasswordHash: hash("password-4")}); err == nil {
+		t.Error("a crew without a station was added")
+	}
+	bad := "users:\n  - username: a\n    role: chief\n    password_hash: plain\n  - username: b\n    role: crew\n    station: MFS-99\n    password_hash: " + f.Users[0].PasswordHash + "\n"
+	os.WriteFile(path, []byte(bad), 0o600)
+	_, err = access.LoadUsers(path, reg)
+	for _, want := range []string{path + ":3: users.0.role", path + ":4: users.0.password_hash", path + ":7: users.1.station"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	os.WriteFile(path, []byte("users:\n  - username: a\n    password: plain\n"), 0o600)
+	if _, err := access.LoadUsers(path, reg); err == nil || !strings.Contains(err.Error(), ":3:") {
+		t.Errorf("unknown key: %v", err)
+	}
+}

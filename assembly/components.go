@@ -1,0 +1,306 @@
+package assembly
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/firegrid/firegrid/access"
+	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/broker"
+	"github.com/firegrid/firegrid/bus"
+	"github.com/firegrid/firegrid/console"
+	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/ingest"
+	"github.com/firegrid/firegrid/notify"
+	"github.com/firegrid/firegrid/rules"
+	"github.com/firegrid/firegrid/tsdb"
+)
+
+// catalogue is every component, in build order.
+var catalogue = []*Component{
+	{
+		Name: "alarm", Role: RoleAlarm,
+		Doc:      "the incident core: signals to incidents, crew actions, the 1-3-5 timers and escalation, an outbox relayed to the bus",
+		Consumes: []Consumer{{Group: "alarm", Topics: []string{contract.TopicSignals}}},
+		Produces: []string{contract.TopicIncidents, contract.TopicCommands},
+		Tasks:    []string{"timers", "relay"},
+		Needs:    []string{"registry", "store"},
+		build:    buildAlarm,
+	},
+	{
+		Name: "notify", Role: RoleAlarm,
+		Doc:      "webhooks (JSON, CAP 1.2, SMS gateway) about incident changes, retried, their delivery shown on the incident",
+		Consumes: []Consumer{{Group: "notify", Topics: []string{contract.TopicIncidents}}},
+		Produces: []string{"webhooks"},
+		Tasks:    []string{"deliveries"},
+		Needs:    []string{"store"},
+		When:     func(c Config) bool { return len(c.Dispatch.Notifiers) > 0 },
+		WhenDoc:  "`dispatch.notifiers` set",
+		build:    buildNotify,
+	},
+	{
+		Name: "recent", Role: RoleAlarm,
+		Doc:      "each device's last readings for the incident view, from the same decoded readings the rules evaluate",
+		Consumes: []Consumer{{Group: "recent-" + instanceVar, Topics: readings, FromEnd: true}},
+		build:    buildRecent,
+	},
+	{
+		Name: "console", Role: RoleAlarm,
+		Doc: "the contract-v1 HTTP API and console: incidents, crew actions, the SSE stream, CAP feed, reports, dead letters, rules and period admin",
+		Consumes: []Consumer{
+			{Group: "console-" + instanceVar, Topics: []string{contract.TopicIncidents}, FromEnd: true},
+			{Group: "deadletters-" + instanceVar, Topics: []string{contract.TopicDeadLetters}, FromEnd: true},
+		},
+		Produces: []string{contract.TopicControl, "HTTP"},
+		Needs:    []string{"registry", "store"},
+		build:    buildConsole,
+	},
+	{
+		Name: "rules", Role: RoleRules,
+		Doc: "the rule engine: readings to signals, a tick for durations and absences, a snapshot per partition before each commit",
+		Consumes: []Consumer{
+			{Group: "rules", Topics: readings},
+			{Group: "rules-control-" + instanceVar, Topics: []string{contract.TopicControl}, FromEnd: true},
+		},
+		Produces: []string{contract.TopicSignals},
+		Tasks:    []string{"ticks"},
+		Needs:    []string{"registry", "store"},
+		build:    buildRules,
+	},
+	{
+		Name: "sink", Role: RoleSink,
+		Doc: "readings and incident changes into InfluxDB, buffered and retried; what it drops it counts",
+		Consumes: []Consumer{
+			{Group: "sink-readings", Topics: readings},
+			{Group: "sink-incidents", Topics: []string{contract.TopicIncidents}},
+		},
+		Produces: []string{"InfluxDB"},
+		Tasks:    []string{"writer"},
+		Needs:    []string{"influx"},
+		When:     func(c Config) bool { return c.Influx.Enabled() },
+		WhenDoc:  "`influx.url` set",
+		build:    buildSink,
+	},
+	{
+		Name: "ingest", Role: RoleIngest,
+		Doc:      "device messages in over MQTT (a hook of the embedded broker, or a shared subscription to an external one): decoded, checked, enriched, dead-lettered with the reason",
+		Produces: []string{contract.TopicTelemetry, contract.TopicEvents, contract.TopicDeadLetters},
+		Sources:  []string{"mqtt"},
+		Needs:    []string{"registry", "broker"},
+		build:    buildIngest,
+	},
+	{
+		Name: "downlink", Role: RoleIngest,
+		Doc:      "commands to devices over MQTT (fg/v1/{kind}/{id}/cmd)",
+		Consumes: []Consumer{{Group: "downlink", Topics: []string{contract.TopicCommands}}},
+		Produces: []string{"MQTT"},
+		Needs:    []string{"broker"},
+		build:    buildDownlink,
+	},
+	{
+		Name:    "demo",
+		Doc:     "a simulated fleet of the registry's devices and the demo timeline",
+		Sources: []string{"fleet"},
+		Needs:   []string{"registry", "broker"},
+		When:    func(c Config) bool { return c.Demo.Enabled },
+		WhenDoc: "`--demo`",
+		build:   buildDemo,
+	},
+}
+
+func buildAlarm(e *env) (*parts, error) {
+	st, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := e.loadRegistry()
+	if err != nil {
+		return nil, err
+	}
+	e.relay = alarm.NewRelay(st, e.bus, e.log.With("component", "relay"))
+	e.manager, err = alarm.NewManager(e.ctx, alarm.Options{Store: st, Registry: reg, Clock: e.clock, Logger: e.log.With("component", "alarm"),
+		Registerer: e.metrics, Dispatch: &e.cfg.Dispatch.DispatchConfig, Committed: e.relay.Committed})
+	if err != nil {
+		return nil, err
+	}
+	return &parts{
+		handlers: map[string]bus.Handler{"alarm": bus.Handle(e.manager.HandleSignal)},
+		tasks:    map[string]func(context.Context) error{"timers": e.manager.RunTimers, "relay": e.relay.Run},
+	}, nil
+}
+
+func buildNotify(e *env) (*parts, error) {
+	routes, err := notify.Routes(e.cfg.Dispatch.Notifiers, e.cfg.Dispatch.CAP, os.LookupEnv, e.clock)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch.%w", err)
+	}
+	d := notify.NewDispatcher(routes, e.manager, e.clock, e.log.With("component", "notify"), 4096)
+	return &parts{
+		handlers: map[string]bus.Handler{"notify": bus.Handle(d.Handle)},
+		tasks:    map[string]func(context.Context) error{"deliveries": func(ctx context.Context) error { return d.Run(ctx, 4) }},
+	}, nil
+}
+
+func buildRecent(e *env) (*parts, error) {
+	e.recent = console.NewRecent(e.cfg.Console.RecentPerDevice)
+	return &parts{handlers: map[string]bus.Handler{"recent-" + instanceVar: bus.Handle(e.recent.HandleReading)}}, nil
+}
+
+func buildConsole(e *env) (*parts, error) {
+	st, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := e.loadRegistry()
+	if err != nil {
+		return nil, err
+	}
+	users, logins, err := loadUsers(e.ctx, e.cfg, reg, e.log, st)
+	if err != nil {
+		return nil, err
+	}
+	e.demoLogins = logins
+	var auth *access.Auth
+	if len(users) > 0 {
+		auth = access.NewAuth(users, []byte(e.cfg.Dispatch.SessionSecret), e.cfg.Dispatch.SessionTTL, e.clock)
+	}
+	admin, err := e.rulesAdmin()
+	if err != nil {
+		return nil, err
+	}
+	e.hub = console.NewHub(e.clock)
+	e.hub.Register(e.metrics)
+	e.deadLetters = console.NewDeadLetters(e.cfg.Console.DeadLetters)
+	e.api = &console.API{Manager: e.manager, Registry: reg, Hub: e.hub, Auth: auth, Audit: st, Recent: e.recent,
+		DeadLetters: e.deadLetters, Rules: admin, CAP: e.cfg.Dispatch.CAP, Clock: e.clock, Metrics: e.metricsHandler(),
+		Registerer: e.metrics, Log: e.log.With("component", "http")}
+	return &parts{handlers: map[string]bus.Handler{
+		"console-" + instanceVar:     bus.Handle(e.hub.HandleChange),
+		"deadletters-" + instanceVar: bus.Handle(e.deadLetters.HandleDeadLetter),
+	}}, nil
+}
+
+func buildRules(e *env) (*parts, error) {
+	st, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := e.loadRegistry()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.rulesAdmin(); err != nil {
+		return nil, err
+	}
+	version, name, content, err := st.Rules(e.ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := rules.Parse(name, content)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	n := e.readingPartitions()
+	e.stage = &rules.Stage{Engine: rules.NewEngine(cfg, reg, e.clock.Now()), Out: e.bus, Clock: e.clock,
+		Log: e.log.With("component", "rules"), TickInterval: e.cfg.RuleEngine.Tick, State: st, Settings: st, Version: version,
+		Partitions: n, PartitionOf: func(site string) int { return bus.Partitioner(site, n) }}
+	e.stage.Register(e.metrics)
+	if err := e.stage.Start(e.ctx); err != nil {
+		return nil, err
+	}
+	return &parts{
+		handlers: map[string]bus.Handler{
+			"rules":                        bus.Handle(e.stage.HandleReading),
+			"rules-control-" + instanceVar: bus.Handle(e.stage.HandleControl),
+		},
+		groups: map[string]func(*bus.Group){
+			"rules": func(g *bus.Group) {
+				g.OnAssign, g.Checkpoint, g.CheckpointEvery = e.stage.Assign, e.stage.Checkpoint, e.cfg.RuleEngine.SnapshotEvery
+			},
+			// After joining, read the settings once more: a change
+			// announced while this instance started is not missed.
+			"rules-control-" + instanceVar: func(g *bus.Group) {
+				g.OnAssign = func(ctx context.Context, _ []int) error { return e.stage.Start(ctx) }
+			},
+		},
+		tasks: map[string]func(context.Context) error{"ticks": e.stage.RunTicks},
+	}, nil
+}
+
+func buildSink(e *env) (*parts, error) {
+	if !e.cfg.Influx.Enabled() {
+		return nil, fmt.Errorf("influx.url: the sink needs InfluxDB (influx: {url, org, bucket, token})")
+	}
+	s, err := tsdb.New(e.cfg.Influx, tsdb.Options{Logger: e.log.With("component", "sink"), Registerer: e.metrics})
+	if err != nil {
+		return nil, err
+	}
+	e.sink = s
+	e.log.Info("writing to InfluxDB", "to", s.Describe())
+	return &parts{
+		handlers: map[string]bus.Handler{
+			"sink-readings":  bus.Handle(s.HandleReading),
+			"sink-incidents": bus.Handle(s.HandleIncident),
+		},
+		tasks: map[string]func(context.Context) error{"writer": s.Run},
+	}, nil
+}
+
+func buildIngest(e *env) (*parts, error) {
+	reg, err := e.loadRegistry()
+	if err != nil {
+		return nil, err
+	}
+	e.ingester, err = ingest.New(e.cfg.Ingest, ingest.Options{Registry: reg, Publisher: e.bus, Clock: e.clock,
+		Logger: e.log.With("component", "ingest"), Registerer: e.metrics})
+	if err != nil {
+		return nil, err
+	}
+	accept := e.ingester.Accept
+	if e.mqttListener != nil {
+		b, err := broker.New(e.mqttListener, broker.Options{Accept: accept, Log: e.log, Registerer: e.metrics})
+		if err != nil {
+			return nil, err
+		}
+		e.downlink = b
+		return &parts{sources: map[string]func(context.Context) error{"mqtt": b.Run}}, nil
+	}
+	icfg := e.cfg.Ingest
+	if icfg.SharedGroup == "" && e.role != Serve {
+		icfg.SharedGroup = defaultSharedGroup
+	}
+	sub := broker.NewSubscriber(broker.SubscriberOptions{URL: e.mqttURL, ClientID: icfg.ClientID + "-" + e.instance,
+		SharedGroup: icfg.SharedGroup, Workers: icfg.Workers, QueueDepth: icfg.QueueDepth, Accept: accept,
+		Log: e.log.With("component", "ingest"), Registerer: e.metrics})
+	e.downlink, e.subscriber = sub, sub
+	return &parts{sources: map[string]func(context.Context) error{"mqtt": sub.Run}}, nil
+}
+
+// defaultSharedGroup splits the devices' messages among ingest roles.
+const defaultSharedGroup = "firegrid-ingest"
+
+func buildDownlink(e *env) (*parts, error) {
+	if e.downlink == nil {
+		return nil, fmt.Errorf("downlink: no MQTT connection (ingest builds it)")
+	}
+	return &parts{handlers: map[string]bus.Handler{"downlink": bus.Handle(e.downlink.PublishCommand)}}, nil
+}
+
+func buildDemo(e *env) (*parts, error) {
+	reg, err := e.loadRegistry()
+	if err != nil {
+		return nil, err
+	}
+	return &parts{sources: map[string]func(context.Context) error{"fleet": func(ctx context.Context) error {
+		// The fleet connects once ingest takes messages.
+		if e.subscriber != nil {
+			select {
+			case <-e.subscriber.Subscribed():
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.log.With("component", "simulator"))
+	}}}, nil
+}

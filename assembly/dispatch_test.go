@@ -1,0 +1,108 @@
+package assembly
+
+import (
+	"context"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/firegrid/firegrid/access"
+	"github.com/firegrid/firegrid/configs"
+)
+
+// TestShippedConfigIsTheDefault: configs/firegrid.yaml parses strictly and
+// says what DefaultConfig does about dispatch.
+func TestShippedConfigIsTheDefault(t *testing.T) {
+	b, err := fs.ReadFile(configs.FS, "firegrid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Dispatch.Timers = nil
+	if err := ParseConfig("configs/firegrid.yaml", b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	if len(cfg.Dispatch.Timers) != len(def.Dispatch.Timers) {
+		t.Fatalf("timers %d, default %d", len(cfg.Dispatch.Timers), len(def.Dispatch.Timers))
+	}
+	for i, r := range cfg.Dispatch.Timers {
+		d := def.Dispatch.Timers[i]
+		if r.Name != d.Name || r.Ack != d.Ack || r.Arrive != d.Arrive || r.Resolve != d.Resolve || r.Escalate != d.Escalate {
+			t.Errorf("timer %d: file %+v, default %+v", i, r, d)
+		}
+	}
+	if cfg.Dispatch.Escalation != def.Dispatch.Escalation {
+		t.Errorf("escalation: file %+v, default %+v", cfg.Dispatch.Escalation, def.Dispatch.Escalation)
+	}
+	if cfg.Dispatch.Timers[0].Ack != time.Minute {
+		t.Errorf("fire ack %v", cfg.Dispatch.Timers[0].Ack)
+	}
+}
+
+// TestDispatchConfigErrors name the file, the line and the key.
+func TestDispatchConfigErrors(t *testing.T) {
+	doc := `dispatch:
+  timers:
+    - name: fire
+      types: [fire]
+      ack: 1m
+      escalate: upward
+    - name: fire
+      severities: [urgent]
+  escalation:
+    center: ""
+`
+	cfg := DefaultConfig()
+	err := ParseConfig("firegrid.yaml", []byte(doc), &cfg)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"firegrid.yaml:6: dispatch.timers.0.escalate",
+		"firegrid.yaml:7: dispatch.timers.1.name",
+		"firegrid.yaml:8: dispatch.timers.1.severities.0",
+		"dispatch.timers.1: want at least one of ack, arrive, resolve",
+		"firegrid.yaml:10: dispatch.escalation.center",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	cfg = DefaultConfig()
+	err = ParseConfig("firegrid.yaml", []byte("dispatch:\n  timers:\n    - name: x\n      ack: soon\n"), &cfg)
+	if err == nil || !strings.Contains(err.Error(), "firegrid.yaml:4") {
+		t.Errorf("bad duration: %v", err)
+	}
+}
+
+// TestDemoLogins: the demo has one crew per station, the 119 centre and
+// the sub-district, and each printed password logs in.
+func TestDemoLogins(t *testing.T) {
+	reg, err := LoadRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Demo.Enabled = true
+	users, logins, err := loadUsers(context.Background(), cfg, reg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logins) != len(reg.Stations())+2 || len(users) != len(logins) {
+		t.Fatalf("%d logins for %d stations", len(logins), len(reg.Stations()))
+	}
+	auth := access.NewAuth(users, nil, 0, nil)
+	roles := map[access.Role]int{}
+	for _, l := range logins {
+		_, p, _, err := auth.Login(l.Username, l.Password)
+		if err != nil || p.Role != l.Role || p.Station != l.Station {
+			t.Errorf("demo login %s: %v %+v", l.Username, err, p)
+		}
+		roles[l.Role]++
+	}
+	if roles[access.RoleCenter119] != 1 || roles[access.RoleSubdistrict] != 1 {
+		t.Errorf("roles %v", roles)
+	}
+}

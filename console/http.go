@@ -1,0 +1,413 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/firegrid/firegrid/access"
+	"github.com/firegrid/firegrid/alarm"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/firegrid/firegrid/capalert"
+	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/clock"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+//go:embed static
+var consoleFS embed.FS
+
+// AuditStore keeps the record of access decisions (the store).
+type AuditStore interface {
+	Audit(ctx context.Context, e access.AuditEntry) error
+	Audits(ctx context.Context, limit int) ([]access.AuditEntry, error)
+}
+
+// API serves contract-v1 HTTP: incidents, crew actions, the console stream,
+// the registry, dead letters, the rules and period, CAP, reports, metrics
+// and the console page.
+type API struct {
+	// Manager holds the incidents and takes crew actions.
+	Manager  *alarm.Manager
+	Registry *devices.Registry
+	// Hub is the console stream, fed from the incidents topic.
+	Hub *Hub
+	// Auth checks log-ins; nil runs without them (every request may do
+	// everything). Audit keeps access decisions; nil keeps none.
+	Auth  *access.Auth
+	Audit AuditStore
+	// Recent holds devices' last readings for the incident view;
+	// DeadLetters the newest rejected messages; Rules the rules and period
+	// admin. Each may be nil: the console then shows none.
+	Recent      *Recent
+	DeadLetters *DeadLetters
+	Rules       *RulesAdmin
+	// CAP says who firegrid is in its CAP feed; zero means
+	// capalert.DefaultConfig.
+	CAP     capalert.Config
+	Clock   clock.Clock
+	Metrics http.Handler
+	// Registerer takes the console's metrics (nil: none).
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
+	Heartbeat time.Duration
+
+	m         *metrics
+	closeOnce sync.Once
+	closing   chan struct{}
+}
+
+func (a *API) now() time.Time { return a.Clock.Now() }
+
+// Handler returns the HTTP handler.
+func (a *API) Handler() http.Handler {
+	if a.Log == nil {
+		a.Log = slog.New(slog.DiscardHandler)
+	}
+	if a.Clock == nil {
+		a.Clock = clock.Real{}
+	}
+	if a.Hub == nil {
+		a.Hub = NewHub(a.Clock)
+	}
+	a.m = newMetrics(nil)
+	if a.Registerer != nil {
+		a.Registerer.MustRegister(a.m.denied)
+	}
+	a.closeOnce.Do(func() { a.closing = make(chan struct{}) })
+	if a.CAP.Sender == "" {
+		a.CAP = capalert.DefaultConfig()
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/cap", a.capFeed)
+	mux.HandleFunc("GET /api/v1/cap/{id}", a.capAlert)
+	mux.HandleFunc("POST /api/v1/login", a.login)
+	mux.HandleFunc("POST /api/v1/logout", a.logout)
+	mux.HandleFunc("GET /api/v1/me", a.me)
+	mux.HandleFunc("GET /api/v1/audit", a.listAudit)
+	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
+	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
+	mux.HandleFunc("GET /api/v1/incidents/{id}/context", a.incidentContext)
+	mux.HandleFunc("GET /api/v1/map", a.mapGeoJSON)
+	mux.HandleFunc("GET /api/v1/reports/stations", a.report("station"))
+	mux.HandleFunc("GET /api/v1/reports/communities", a.report("community"))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.action("ack"))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/arrive", a.action("arrive"))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.action("resolve"))
+	mux.HandleFunc("GET /api/v1/stream", a.stream)
+	mux.HandleFunc("GET /api/v1/devices", a.listDevices)
+	mux.HandleFunc("GET /api/v1/stations", a.listStations)
+	mux.HandleFunc("GET /api/v1/zones", a.listZones)
+	mux.HandleFunc("GET /api/v1/registry/gaps", a.listGaps)
+	mux.HandleFunc("GET /api/v1/deadletters", a.listDeadLetters)
+	mux.HandleFunc("GET /api/v1/rules", a.listRules)
+	mux.HandleFunc("POST /api/v1/rules/reload", a.reloadRules)
+	mux.HandleFunc("GET /api/v1/period", a.getPeriod)
+	mux.HandleFunc("PUT /api/v1/period", a.putPeriod)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if a.Metrics != nil {
+		mux.Handle("GET /metrics", a.Metrics)
+	}
+	sub, _ := fs.Sub(consoleFS, "static")
+	mux.Handle("GET /", http.FileServerFS(sub))
+	return a.authenticate(mux)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
+	f := alarm.Filter{Station: r.URL.Query().Get("station")}
+	switch s := r.URL.Query().Get("status"); s {
+	case "", "open":
+		f.Status = contract.StatusOpen
+	case "all":
+	case "resolved":
+		f.Status = contract.StatusResolved
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q: want open, resolved or all", s))
+		return
+	}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			writeError(w, http.StatusBadRequest, "limit: want 1..10000")
+			return
+		}
+		f.Limit = n
+	}
+	p := PrincipalOf(r.Context())
+	if p.Role == access.RoleCrew {
+		if f.Station != "" && f.Station != p.Station {
+			a.forbid(w, r, "list", "station "+f.Station, "a crew sees its own station's incidents and those escalated to it")
+			return
+		}
+		// Escalated incidents belong to other stations: filter here.
+		f.Station = ""
+	}
+	list, err := a.Manager.List(r.Context(), f)
+	if err != nil {
+		a.Log.Error("list incidents", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not list incidents")
+		return
+	}
+	list = slices.DeleteFunc(list, func(in *contract.Incident) bool { return !p.Sees(in) })
+	if list == nil {
+		list = []*contract.Incident{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": list, "count": len(list)})
+}
+
+// visibleIncident reads the incident of the request's path for a caller
+// who may see it; otherwise it answers 404, 500 or 403 (recorded as the
+// action refused) and returns nil.
+func (a *API) visibleIncident(w http.ResponseWriter, r *http.Request, action string) *contract.Incident {
+	in, err := a.Manager.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, alarm.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "incident "+r.PathValue("id")+" not found")
+		return nil
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "could not read incident")
+		return nil
+	}
+	if !PrincipalOf(r.Context()).Sees(in) {
+		a.forbid(w, r, action, in.ID, "incident "+in.ID+" belongs to station "+in.Station+" and was not escalated to yours")
+		return nil
+	}
+	return in
+}
+
+func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
+	in := a.visibleIncident(w, r, "view")
+	if in == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+// ActionRequest is the body of ack, arrive and resolve.
+type ActionRequest struct {
+	Outcome string `json:"outcome"`
+	Note    string `json:"note"`
+	By      string `json:"by"`
+}
+
+func (a *API) action(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req ActionRequest
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "could not read body")
+			return
+		}
+		if len(body) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil {
+				writeError(w, http.StatusBadRequest, "body: "+err.Error())
+				return
+			}
+		}
+		p := PrincipalOf(r.Context())
+		by := p.Username
+		if a.Auth == nil {
+			if by = req.By; by == "" {
+				by = "console"
+			}
+		}
+		id := r.PathValue("id")
+		cur, err := a.Manager.Get(r.Context(), id)
+		if errors.Is(err, alarm.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "incident "+id+" not found")
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "could not read incident")
+			return
+		}
+		if !p.Sees(cur) {
+			a.forbid(w, r, kind, id, "incident "+id+" belongs to station "+cur.Station+" and was not escalated to yours")
+			return
+		}
+		var in *contract.Incident
+		switch kind {
+		case "ack":
+			in, err = a.Manager.Ack(r.Context(), id, by, req.Note)
+		case "arrive":
+			in, err = a.Manager.Arrive(r.Context(), id, by, req.Note)
+		case "resolve":
+			if req.Outcome == "" {
+				writeError(w, http.StatusBadRequest, "outcome is required: fire, false_alarm, test, nuisance, fault_fixed or other")
+				return
+			}
+			in, err = a.Manager.Resolve(r.Context(), id, by, req.Outcome, req.Note)
+		}
+		var ae *alarm.ActionError
+		if errors.As(err, &ae) {
+			writeError(w, ae.Code, ae.Msg)
+			return
+		}
+		if err != nil {
+			a.Log.Error("incident action", "action", kind, "id", id, "err", err)
+			writeError(w, http.StatusInternalServerError, "could not record the action")
+			return
+		}
+		writeJSON(w, http.StatusOK, in)
+	}
+}
+
+// stream serves incident changes as Server-Sent Events named "incident".
+func (a *API) stream(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	changes, cancel := a.Hub.Subscribe(256)
+	defer cancel()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: 2000\nevent: hello\ndata: {\"at\":%q}\n\n", time.Now().UTC().Format(time.RFC3339Nano))
+	fl.Flush()
+	hb := a.Heartbeat
+	if hb <= 0 {
+		hb = 15 * time.Second
+	}
+	tick := time.NewTicker(hb)
+	defer tick.Stop()
+	station := r.URL.Query().Get("station")
+	p := PrincipalOf(r.Context())
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-a.closing:
+			return // shutting down: consoles must see the stream end
+		case <-tick.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case c, ok := <-changes:
+			if !ok {
+				return // cut off for falling behind; the console reconnects
+			}
+			if (station != "" && !c.Incident.InScope(station)) || !p.Sees(c.Incident) {
+				continue
+			}
+			b, err := json.Marshal(c)
+			if err != nil {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "id: %s-%d\nevent: incident\ndata: %s\n\n", c.Incident.ID, c.Incident.Version, b); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
+
+func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
+	var kind contract.Kind
+	if k := r.URL.Query().Get("kind"); k != "" {
+		var err error
+		if kind, err = contract.ParseKind(k); err != nil {
+			writeError(w, http.StatusBadRequest, "kind: "+err.Error())
+			return
+		}
+	}
+	list := a.Registry.Devices(kind)
+	if s := r.URL.Query().Get("station"); s != "" {
+		kept := list[:0:0]
+		for _, d := range list {
+			if d.Station == s {
+				kept = append(kept, d)
+			}
+		}
+		list = kept
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": list, "count": len(list)})
+}
+
+func (a *API) listStations(w http.ResponseWriter, _ *http.Request) {
+	list := a.Registry.Stations()
+	writeJSON(w, http.StatusOK, map[string]any{"stations": list, "count": len(list)})
+}
+
+func (a *API) listZones(w http.ResponseWriter, _ *http.Request) {
+	out := map[string]any{}
+	for _, l := range []devices.Level{devices.LevelGrid, devices.LevelCommunity, devices.LevelZone} {
+		out[string(l)] = a.Registry.Areas(l)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) listGaps(w http.ResponseWriter, _ *http.Request) {
+	g := a.Registry.Gaps()
+	writeJSON(w, http.StatusOK, map[string]any{"gaps": g, "count": len(g)})
+}
+
+func (a *API) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
+	if a.DeadLetters == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"deadletters": []contract.DeadLetter{}, "total": 0})
+		return
+	}
+	list, total := a.DeadLetters.List()
+	writeJSON(w, http.StatusOK, map[string]any{"deadletters": list, "count": len(list), "total": total})
+}
+
+// CloseStreams ends every console stream; register it with
+// http.Server.RegisterOnShutdown, so that a shutdown does not wait on
+// streams that never end, and consoles see at once that they are cut off.
+func (a *API) CloseStreams() {
+	a.closeOnce.Do(func() { a.closing = make(chan struct{}) })
+	select {
+	case <-a.closing:
+	default:
+		close(a.closing)
+	}
+}
+
+// Serve runs srv on ln until ctx is done, then shuts down within five
+// seconds.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}
