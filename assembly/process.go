@@ -45,6 +45,9 @@ type Options struct {
 	Clock clock.Clock
 	// Codecs, when set, replace the Kafka bus's codecs.
 	Codecs map[string]bus.Codec
+	// Tracker, when set, counts what the Kafka bus publishes and handles
+	// (for virtual-time runs of the roles in one process).
+	Tracker *bus.Tracker
 }
 
 // Process is a running firegrid: serve, or one scale-out role.
@@ -212,6 +215,9 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 			return nil, err
 		}
 		e.bus = k
+		if o.Tracker != nil {
+			k.Track(o.Tracker)
+		}
 		if cfg.Kafka.CreateTopics {
 			if err := retryStart(ctx, log, "kafka topics", func() error { return k.EnsureTopics(ctx) }); err != nil {
 				k.Close()

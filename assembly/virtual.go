@@ -25,33 +25,74 @@ var VirtualStart = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 // time, to finish reacting to one moment of a run.
 const settleTimeout = 30 * time.Second
 
-// Virtual is an all-in-one firegrid on a fake clock, fed directly through
-// ingest, that a simulator.RunVirtual drives: it implements
-// simulator.VirtualTarget. Incidents are read off the console's hub and
-// commands off the bus, where the console stream and the MQTT downlink
-// read them.
+// Virtual is a firegrid on a fake clock that a simulator.RunVirtual
+// drives: it implements simulator.VirtualTarget. It is serve fed directly
+// through ingest (StartVirtual), or any set of processes sharing the clock
+// (NewVirtual: the scale-out roles on Kafka). The clock moves on only once
+// the pipeline is idle and every timer is armed again.
 type Virtual struct {
-	*Process
 	Clock *clock.Fake
+	// Processes are the firegrid processes that run on Clock.
+	Processes []*Process
 
-	changes <-chan contract.IncidentChange
-	unsub   func()
+	io VirtualIO
 	// timers is how many timers firegrid keeps armed when it is idle (the
-	// rule engine's tick): after the clock moves, firegrid has finished
-	// reacting once they are armed again and the bus is idle.
+	// rule engine's tick, the alarm stage's timer loop): after the clock
+	// moves, firegrid has finished reacting once they are armed again and
+	// the pipeline is idle.
 	timers int
 
 	mu       sync.Mutex
 	commands []*simulator.Command
-	stop     context.CancelFunc
-	done     chan struct{}
-	data     string
+	closers  []func()
 }
 
-// StartVirtual starts a firegrid of cfg (registry, rules, bus and ingest
+// VirtualIO is how a Virtual reaches its firegrid.
+type VirtualIO struct {
+	// Publish takes one uplink and returns once firegrid has it.
+	Publish func(ctx context.Context, topic string, payload []byte) error
+	// Idle reports whether the pipeline has finished reacting to
+	// everything it was given.
+	Idle func() bool
+	// Changes are the incident changes as a console's stream sees them.
+	Changes <-chan contract.IncidentChange
+	// Pending, when set, says what the pipeline is still busy with, for
+	// the message of a run that does not settle.
+	Pending func() string
+}
+
+// NewVirtual drives procs, which run on clk, through io; commands reach it
+// through Command. Call Armed before the run. Close stops the processes
+// and calls closers.
+func NewVirtual(clk *clock.Fake, procs []*Process, io VirtualIO, closers ...func()) *Virtual {
+	return &Virtual{Clock: clk, Processes: procs, io: io, closers: closers}
+}
+
+// Armed waits until every process has armed its timers, which is how many
+// a settled firegrid keeps armed.
+func (v *Virtual) Armed() error {
+	deadline := time.Now().Add(settleTimeout)
+	for v.Clock.Waiters() == 0 {
+		if time.Now().After(deadline) {
+			return errors.New("virtual firegrid: no timer armed within 30s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Every part that keeps a timer has armed it once the count stops
+	// moving.
+	for stable := 0; stable < 20; stable++ {
+		if n := v.Clock.Waiters(); n != v.timers {
+			v.timers, stable = n, 0
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+// StartVirtual starts serve with cfg (registry, rules, bus and ingest
 // settings; addresses, data directory and demo are replaced) on a fake
-// clock set to start, or VirtualStart when start is zero. Close it when
-// done.
+// clock set to start, or VirtualStart when start is zero, fed directly
+// through ingest. Close it when done.
 func StartVirtual(ctx context.Context, cfg Config, log *slog.Logger, start time.Time) (*Virtual, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -72,40 +113,40 @@ func StartVirtual(ctx context.Context, cfg Config, log *slog.Logger, start time.
 		os.RemoveAll(data)
 		return nil, err
 	}
-	v := &Virtual{Process: s, Clock: fake, data: data, done: make(chan struct{})}
-	v.changes, v.unsub = s.Hub.Subscribe(1 << 16)
+	changes, unsub := s.Hub.Subscribe(1 << 16)
 	cctx, cancel := context.WithCancel(context.Background())
-	v.stop = cancel
+	done := make(chan struct{})
+	v := NewVirtual(fake, []*Process{s}, VirtualIO{
+		Publish: func(ctx context.Context, topic string, payload []byte) error {
+			return s.Ingester.Accept(ctx, &contract.Uplink{Topic: topic, Payload: payload})
+		},
+		Idle:    func() bool { return s.Memory.Idle() && s.Relay.Idle() },
+		Changes: changes,
+	}, func() {
+		unsub()
+		cancel()
+		<-done
+		os.RemoveAll(data)
+	})
 	commands := bus.Group{Name: "simulator-commands", Topics: []string{contract.TopicCommands}}
 	if err := s.Bus.Declare(commands); err != nil {
+		close(done)
 		v.Close()
 		return nil, err
 	}
 	go func() {
-		defer close(v.done)
-		_ = s.Bus.Consume(cctx, commands, bus.Handle(v.command))
+		defer close(done)
+		_ = s.Bus.Consume(cctx, commands, bus.Handle(func(_ context.Context, c *contract.Command) error { return v.Command(c) }))
 	}()
-	deadline := time.Now().Add(settleTimeout)
-	for fake.Waiters() == 0 {
-		if time.Now().After(deadline) {
-			v.Close()
-			return nil, errors.New("virtual firegrid: the rule engine armed no tick within 30s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	// Every role that keeps a timer has armed it once the count stops
-	// moving.
-	for stable := 0; stable < 20; stable++ {
-		if n := fake.Waiters(); n != v.timers {
-			v.timers, stable = n, 0
-		}
-		time.Sleep(time.Millisecond)
+	if err := v.Armed(); err != nil {
+		v.Close()
+		return nil, err
 	}
 	return v, nil
 }
 
-// command records a downlink as the downlink component publishes it.
-func (v *Virtual) command(_ context.Context, cmd *contract.Command) error {
+// Command records a command firegrid sent to a device.
+func (v *Virtual) Command(cmd *contract.Command) error {
 	c, err := simulator.ParseCommand(cmd.Topic(), cmd.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %v", contract.ErrPoison, err)
@@ -116,52 +157,54 @@ func (v *Virtual) command(_ context.Context, cmd *contract.Command) error {
 	return nil
 }
 
-// Publish takes one uplink through ingest, as the MQTT subscription
-// would, and returns once the bus has it.
+// Publish takes one uplink into firegrid and returns once it has it.
 func (v *Virtual) Publish(ctx context.Context, topic string, _ byte, _ bool, payload []byte) error {
-	return v.Ingester.Accept(ctx, &contract.Uplink{Topic: topic, Payload: payload})
+	return v.io.Publish(ctx, topic, payload)
 }
 
-// Settle returns once the bus is idle and the rule engine has armed its
-// next tick, that is once firegrid has done everything the last moment
+// Settle returns once the pipeline is idle and every timer is armed
+// again, that is once firegrid has done everything the last moment
 // caused.
 func (v *Virtual) Settle(ctx context.Context) error {
 	deadline := time.Now().Add(settleTimeout)
 	for spins := 0; ; spins++ {
-		// Timers first: a role publishes what its timer caused before it
-		// arms the next one, so an idle bus read afterwards covers it.
-		if v.Clock.Waiters() >= v.timers && v.idle() {
+		// Timers first: a part publishes what its timer caused before it
+		// arms the next one, so an idle pipeline read afterwards covers it.
+		if v.Clock.Waiters() >= v.timers && v.io.Idle() {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		select {
-		case err := <-v.Err():
-			return fmt.Errorf("virtual firegrid: %w", err)
-		default:
+		for _, p := range v.Processes {
+			select {
+			case err := <-p.Err():
+				return fmt.Errorf("virtual firegrid: %s: %w", p.Role, err)
+			default:
+			}
 		}
 		if spins < 100 {
 			runtime.Gosched()
 			continue
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("virtual firegrid: still busy after %v at %v (pipeline idle %v, %d of %d timers armed)",
-				settleTimeout, v.Clock.Now().Sub(VirtualStart), v.idle(), v.Clock.Waiters(), v.timers)
+			busy := ""
+			if v.io.Pending != nil {
+				busy = ": " + v.io.Pending()
+			}
+			return fmt.Errorf("virtual firegrid: still busy after %v at %v (pipeline idle %v%s; %d of %d timers armed)",
+				settleTimeout, v.Clock.Now().Sub(VirtualStart), v.io.Idle(), busy, v.Clock.Waiters(), v.timers)
 		}
 		time.Sleep(20 * time.Microsecond)
 	}
 }
-
-// idle reports whether nothing waits in the bus or the outbox.
-func (v *Virtual) idle() bool { return v.Memory.Idle() && v.Relay.Idle() }
 
 // Observe returns the incident changes and commands since the last call.
 func (v *Virtual) Observe() ([]*simulator.IncidentChange, []*simulator.Command) {
 	var changes []*simulator.IncidentChange
 	for {
 		select {
-		case c, ok := <-v.changes:
+		case c, ok := <-v.io.Changes:
 			if !ok {
 				return changes, v.takeCommands()
 			}
@@ -187,14 +230,16 @@ func (v *Virtual) takeCommands() []*simulator.Command {
 	return out
 }
 
-// Close stops firegrid and removes its data.
+// Close stops firegrid, then runs the closers.
 func (v *Virtual) Close() error {
-	v.unsub()
-	v.stop()
-	<-v.done
-	err := v.Process.Close()
-	os.RemoveAll(v.data)
-	return err
+	var errs []error
+	for _, p := range v.Processes {
+		errs = append(errs, p.Close())
+	}
+	for _, c := range v.closers {
+		c()
+	}
+	return errors.Join(errs...)
 }
 
 // ScenarioRun says how RunScenario plays a scenario.
@@ -233,6 +278,6 @@ func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run Sc
 		return nil, err
 	}
 	defer v.Close()
-	r := &simulator.Runner{Config: run.Run, Scenario: sc, Devices: v.Registry.Devices(""), Source: run.Source, Logger: log, OnPublish: run.OnPublish}
+	r := &simulator.Runner{Config: run.Run, Scenario: sc, Devices: v.Processes[0].Registry.Devices(""), Source: run.Source, Logger: log, OnPublish: run.OnPublish}
 	return simulator.RunVirtual(ctx, r, v.Clock, v)
 }

@@ -151,7 +151,8 @@ func (h *uplinkHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		wait = ka / 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	err := h.accept(ctx, &contract.Uplink{Topic: pk.TopicName, Payload: pk.Payload, ReceivedAt: start})
+	// What keeps the uplink stamps its receive time, with firegrid's clock.
+	err := h.accept(ctx, &contract.Uplink{Topic: pk.TopicName, Payload: pk.Payload})
 	cancel()
 	h.m.acceptWait.Observe(time.Since(start).Seconds())
 	if err == nil {

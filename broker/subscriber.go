@@ -200,7 +200,8 @@ func (s *Subscriber) work(ctx context.Context, q <-chan paho.Message) {
 		case msg := <-q:
 			start := time.Now()
 			for {
-				err := s.o.Accept(ctx, &contract.Uplink{Topic: msg.Topic(), Payload: msg.Payload(), ReceivedAt: start})
+				// Ingest stamps the receive time with firegrid's clock.
+				err := s.o.Accept(ctx, &contract.Uplink{Topic: msg.Topic(), Payload: msg.Payload()})
 				if err == nil {
 					msg.Ack()
 					s.ackWait.Observe(time.Since(start).Seconds())

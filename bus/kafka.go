@@ -186,6 +186,7 @@ type Kafka struct {
 	mu      sync.Mutex
 	writers map[string]*kafka.Writer // by firegrid topic
 	closed  bool
+	tracker *Tracker
 }
 
 // NewKafka returns a Kafka bus writing with the given codecs (nil: JSON
@@ -330,6 +331,7 @@ func (k *Kafka) Publish(ctx context.Context, recs ...contract.Record) error {
 		if err := b.w.WriteMessages(ctx, b.msgs...); err != nil {
 			return fmt.Errorf("kafka: publish to %s: %w", b.w.Topic, err)
 		}
+		k.tracker.addPublished(k.names[b.w.Topic], len(b.msgs))
 	}
 	return nil
 }
@@ -371,6 +373,7 @@ func (k *Kafka) Consume(ctx context.Context, g Group, h Handler) error {
 		return fmt.Errorf("kafka: consumer group %s: %w", groupID, err)
 	}
 	defer cg.Close()
+	k.tracker.consuming(g.Name, g.Topics)
 	backoff := 100 * time.Millisecond
 	for {
 		gen, err := cg.Next(ctx)
@@ -530,6 +533,7 @@ func (k *Kafka) consumePartition(ctx context.Context, topic string, pa kafka.Par
 			return // stopped before the handler took it: not committed
 		}
 		c.mark(topic, pa.ID, m.Offset+1)
+		k.tracker.addHandled(group, name)
 	}
 }
 
@@ -616,3 +620,93 @@ func (k *Kafka) Close() error {
 func (k *Kafka) String() string {
 	return "kafka" + strconv.Quote(fmt.Sprint(k.cfg.Brokers))
 }
+
+// Tracker counts what the Kafka buses of one process published and what
+// their consumer groups handled, so that a test or a virtual-time run can
+// tell when the pipeline has finished reacting to what it was given (as
+// Memory.Idle does in process). Every bus of the process shares one.
+type Tracker struct {
+	mu        sync.Mutex
+	published map[string]int64            // by firegrid topic
+	handled   map[string]map[string]int64 // group -> topic -> records handled
+}
+
+// NewTracker returns an empty tracker.
+func NewTracker() *Tracker {
+	return &Tracker{published: map[string]int64{}, handled: map[string]map[string]int64{}}
+}
+
+func (t *Tracker) addPublished(topic string, n int) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.published[topic] += int64(n)
+	t.mu.Unlock()
+}
+
+func (t *Tracker) consuming(group string, topics []string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	if t.handled[group] == nil {
+		t.handled[group] = map[string]int64{}
+	}
+	for _, topic := range topics {
+		t.handled[group][topic] += 0
+	}
+	t.mu.Unlock()
+}
+
+func (t *Tracker) addHandled(group, topic string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.handled[group][topic]++
+	t.mu.Unlock()
+}
+
+// Handled returns how many records of topic group has handled.
+func (t *Tracker) Handled(group, topic string) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.handled[group][topic]
+}
+
+// Idle reports whether every group has handled every record published to
+// its topics since it started consuming.
+func (t *Tracker) Idle() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, topics := range t.handled {
+		for topic, n := range topics {
+			if n < t.published[topic] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Pending describes the groups that have not handled everything
+// published to their topics, for a message that says what a run waits
+// for.
+func (t *Tracker) Pending() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var parts []string
+	for g, topics := range t.handled {
+		for topic, n := range topics {
+			if n < t.published[topic] {
+				parts = append(parts, fmt.Sprintf("%s: %d of %d %s", g, n, t.published[topic], topic))
+			}
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}
+
+// Track makes the bus count into t.
+func (k *Kafka) Track(t *Tracker) { k.tracker = t }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,6 +98,9 @@ type Ingester struct {
 	decoder Decoder
 	log     *slog.Logger
 	m       *metrics
+	// taken counts the uplinks the pipeline has (as readings or dead
+	// letters).
+	taken atomic.Uint64
 }
 
 // Options are the Ingester's collaborators. Registerer may be nil.
@@ -151,14 +155,20 @@ func (in *Ingester) Accept(ctx context.Context, u *contract.Uplink) error {
 			return fmt.Errorf("ingest: publish dead letter: %w", err)
 		}
 		in.log.Debug("rejected device message", "topic", u.Topic, "reason", rej.Reason, "detail", rej.Detail)
+		in.taken.Add(1)
 		return nil
 	}
 	if err := in.out.Publish(ctx, reading.Record()); err != nil {
 		return fmt.Errorf("ingest: publish reading: %w", err)
 	}
 	in.m.acceptedBy[reading.Kind].Inc()
+	in.taken.Add(1)
 	return nil
 }
+
+// Taken reports how many uplinks the pipeline has taken, as readings or
+// as dead letters.
+func (in *Ingester) Taken() uint64 { return in.taken.Load() }
 
 // accept decodes, validates and enriches; it counts the message received.
 func (in *Ingester) accept(now time.Time, topic string, payload []byte) (*contract.Reading, *RejectError) {

@@ -26,13 +26,6 @@ const (
 	ExpectEscalation ExpectKind = "escalation"
 )
 
-// Capabilities a scenario may require of the firegrid it runs against.
-const (
-	// CapabilityEscalation: firegrid escalates an incident whose ack
-	// deadline passes unanswered (dispatch timers).
-	CapabilityEscalation = "escalation"
-)
-
 // Expectation is one thing a scenario wants firegrid to do (or not to do)
 // while it plays. Times are offsets from the start of the run in scenario
 // time.
@@ -57,8 +50,13 @@ type Expectation struct {
 	// closes it After+Within later (0: the end of the run).
 	After, Within time.Duration
 	// None inverts the expectation: nothing matching happens in the
-	// window.
+	// window. Its subject (Device or Site) must have spoken in the window,
+	// or the expectation proves nothing and fails.
 	None bool
+	// Skip, when set, says why the expectation is not judged (a capability
+	// still to come). It is reported as skipped with that reason; no other
+	// expectation is ever skipped.
+	Skip string
 }
 
 // deadline returns the end of the window in a run of length end.
@@ -128,6 +126,13 @@ type Observation struct {
 	At      time.Duration
 	Change  *IncidentChange
 	Command *Command
+	// Sent is a message the run published, by device and site.
+	Sent *Sent
+}
+
+// Sent is one message a run published: which device, of which site.
+type Sent struct {
+	Device, Site string
 }
 
 // IncidentChange is one event of the console stream (GET /api/v1/stream,
@@ -232,29 +237,39 @@ type Result struct {
 // Evaluate judges every expectation of sc against what firegrid did
 // during a run of length end. Observations must be in time order.
 //
-// A scenario that requires escalation (requires: [escalation]) has its
-// escalation expectations skipped, with the reason, when no incident of
-// the run escalated at all: the firegrid under test has no dispatch
-// timers. Once it has, they are judged like any other.
+// An expectation is skipped only when it says why (skip:); a "none"
+// expectation whose device or site published nothing in its window fails,
+// since it would pass whatever firegrid did.
 func Evaluate(sc *Scenario, obs []Observation, end time.Duration) []Result {
-	escalates := false
-	for _, o := range obs {
-		if o.Change != nil && o.Change.escalated() {
-			escalates = true
-			break
-		}
-	}
 	out := make([]Result, 0, len(sc.Expect))
 	for i := range sc.Expect {
 		e := &sc.Expect[i]
-		if e.Kind == ExpectEscalation && !escalates && slices.Contains(sc.Requires, CapabilityEscalation) {
-			out = append(out, Result{Expectation: e, Outcome: Skipped,
-				Detail: "skipped: the scenario requires escalation and no incident of this run escalated at all (the firegrid under test has no dispatch timers)"})
+		if e.Skip != "" {
+			out = append(out, Result{Expectation: e, Outcome: Skipped, Detail: "skipped: " + e.Skip})
+			continue
+		}
+		if e.None && (e.Device != "" || e.Site != "") && !spoke(e, obs, end) {
+			out = append(out, Result{Expectation: e, Outcome: Failed, Detail: fmt.Sprintf("expected %s; but its subject never happened: "+
+				"nothing was published for it between %s and %s, so the expectation would hold whatever firegrid did",
+				e, fmtAt(e.After), fmtAt(e.deadline(end)))})
 			continue
 		}
 		out = append(out, evaluate(e, obs, end))
 	}
 	return out
+}
+
+// spoke reports whether the device or site of e published in e's window.
+func spoke(e *Expectation, obs []Observation, end time.Duration) bool {
+	for _, o := range obs {
+		if o.Sent == nil || o.At < e.After || o.At > e.deadline(end) {
+			continue
+		}
+		if (e.Device == "" || o.Sent.Device == e.Device) && (e.Site == "" || o.Sent.Site == e.Site) {
+			return true
+		}
+	}
+	return false
 }
 
 // candidate is one incident or command that matches an expectation's

@@ -63,11 +63,12 @@ func TestParseExpectationErrors(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"nothing to watch", "expect:\n  - site: H-1\n", "x.yaml:2: expect[0]: want one of incident: TYPE, command: NAME or escalation: TYPE"},
 		{"two things", "expect:\n  - incident: fire\n    command: port_off\n", "expect[0]: incident and command cannot go in one expectation"},
-		{"unknown key", "expect:\n  - incident: fire\n    whithin: 5s\n", "x.yaml:3: expect[0].whithin: unknown field (want one of incident, command, escalation, site, device, station, severity, port, after, within, none)"},
+		{"unknown key", "expect:\n  - incident: fire\n    whithin: 5s\n", "x.yaml:3: expect[0].whithin: unknown field (want one of incident, command, escalation, site, device, station, severity, port, after, within, none, skip)"},
 		{"bad within", "expect:\n  - incident: fire\n    within: soon\n", `x.yaml:3: expect[0].within: want a duration like 5s, got "soon"`},
 		{"port on incident", "expect:\n  - incident: fire\n    port: 3\n", "x.yaml:3: expect[0].port: only a command names a port"},
 		{"site on command", "expect:\n  - command: port_off\n    site: H-1\n", "x.yaml:3: expect[0].site: a command goes to a device"},
-		{"unknown capability", "requires: [teleport]\n", `x.yaml:1: requires[0]: unknown capability "teleport"`},
+		{"skip without a reason", "expect:\n  - incident: fire\n    skip: \" \"\n", "x.yaml:3: expect[0].skip: say why"},
+		{"requires is gone", "requires: [escalation]\n", "x.yaml:1: requires"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseScenario("x.yaml", []byte(tc.src))
@@ -86,7 +87,7 @@ func TestParseExpectationErrors(t *testing.T) {
 // was expected and what happened instead.
 func TestEvaluateSaysWhatHappenedInstead(t *testing.T) {
 	sc := mustParse(t, expectScenario)
-	sc.Requires = []string{CapabilityEscalation}
+	sc.Expect[3].Skip = "escalation is judged in its own test"
 	end := 3 * time.Minute
 	fire := Observation{At: 6 * time.Second, Change: change("fire", "H-0001", "MFS-2", "SD-0001")}
 	cmd, _ := ParseCommand("fg/v1/charger/CH-001/cmd", []byte(`{"cmd":"port_off","port":3,"reason":"over_temp"}`))
@@ -133,19 +134,14 @@ func TestEvaluateSaysWhatHappenedInstead(t *testing.T) {
 }
 
 // TestEvaluateEscalation: an escalation is a step whose action starts with
-// "escalat"; a scenario that requires escalation skips it, with the reason,
-// when nothing escalated at all, and judges it otherwise.
+// "escalat"; it is always judged: nothing escalated is a failure, never a
+// skip.
 func TestEvaluateEscalation(t *testing.T) {
 	sc := mustParse(t, expectScenario)
 	fire := change("fire", "H-0001", "MFS-2", "SD-0001")
 	res := Evaluate(sc, []Observation{{At: 6 * time.Second, Change: fire}}, 3*time.Minute)
 	if res[3].Outcome != Failed || !strings.Contains(res[3].Detail, "no matching incident escalated") {
-		t.Errorf("without requires: %s %s", res[3].Outcome, res[3].Detail)
-	}
-	sc.Requires = []string{CapabilityEscalation}
-	res = Evaluate(sc, []Observation{{At: 6 * time.Second, Change: fire}}, 3*time.Minute)
-	if res[3].Outcome != Skipped || !strings.Contains(res[3].Detail, "no incident of this run escalated") {
-		t.Errorf("with requires, nothing escalated: %s %s", res[3].Outcome, res[3].Detail)
+		t.Errorf("nothing escalated: %s %s, want a failure", res[3].Outcome, res[3].Detail)
 	}
 	esc := change("fire", "H-0001", "MFS-2", "SD-0001")
 	esc.Event = "updated"
@@ -162,7 +158,44 @@ func TestEvaluateEscalation(t *testing.T) {
 	other.Incident.Steps = esc.Incident.Steps
 	res = Evaluate(sc, []Observation{{At: 70 * time.Second, Change: other}}, 3*time.Minute)
 	if res[3].Outcome != Failed {
-		t.Errorf("another site escalated: %s %s, want a failure, not a skip", res[3].Outcome, res[3].Detail)
+		t.Errorf("another site escalated: %s %s, want a failure", res[3].Outcome, res[3].Detail)
+	}
+}
+
+// TestSkipOnlyWithAReason: an expectation is skipped only when the
+// scenario says why, and the report carries the reason.
+func TestSkipOnlyWithAReason(t *testing.T) {
+	sc := mustParse(t, expectScenario+"  - incident: gas_leak\n    skip: gas detectors are not in this territory yet\n")
+	res := Evaluate(sc, nil, time.Minute)
+	last := res[len(res)-1]
+	if last.Outcome != Skipped || !strings.Contains(last.Detail, "gas detectors are not in this territory yet") {
+		t.Errorf("%s %s", last.Outcome, last.Detail)
+	}
+	for _, r := range res[:len(res)-1] {
+		if r.Outcome == Skipped {
+			t.Errorf("%s skipped without a reason: %s", r.Expectation, r.Detail)
+		}
+	}
+}
+
+// TestNoneNeedsItsSubject: "no offline incident for SD-0041" holds only
+// when SD-0041 spoke during the window; otherwise it proves nothing and
+// fails, saying so.
+func TestNoneNeedsItsSubject(t *testing.T) {
+	sc := mustParse(t, "expect:\n  - incident: offline\n    device: SD-0041\n    within: 1m\n    none: true\n  - incident: fire\n    site: H-0041\n    none: true\n")
+	res := Evaluate(sc, nil, 2*time.Minute)
+	for i, r := range res {
+		if r.Outcome != Failed || !strings.Contains(r.Detail, "subject never happened") {
+			t.Errorf("expect[%d] with nothing published: %s %s", i, r.Outcome, r.Detail)
+		}
+	}
+	late := []Observation{{At: 90 * time.Second, Sent: &Sent{Device: "SD-0041", Site: "H-0041"}}}
+	res = Evaluate(sc, late, 2*time.Minute)
+	if res[0].Outcome != Failed {
+		t.Errorf("SD-0041 spoke only after the window: %s %s", res[0].Outcome, res[0].Detail)
+	}
+	if res[1].Outcome != Passed {
+		t.Errorf("H-0041 spoke: %s %s", res[1].Outcome, res[1].Detail)
 	}
 }
 
@@ -170,7 +203,7 @@ func TestEvaluateEscalation(t *testing.T) {
 // and carries the failure's message.
 func TestJUnitXML(t *testing.T) {
 	sc := mustParse(t, expectScenario)
-	sc.Requires = []string{CapabilityEscalation}
+	sc.Expect[3].Skip = "a reason"
 	rep := &Report{Scenario: "expect", File: "test.yaml", Mode: "virtual time", Played: 3 * time.Minute, Elapsed: 120 * time.Millisecond,
 		Results: Evaluate(sc, []Observation{{At: 20 * time.Second, Change: change("fire", "H-0001", "MFS-2", "SD-0001")}}, 3*time.Minute)}
 	ok := &Report{Scenario: "empty", File: "empty.yaml", Elapsed: time.Millisecond}

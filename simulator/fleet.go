@@ -141,6 +141,16 @@ type Publication struct {
 	Repeat int
 }
 
+// Device is the device the publication speaks for: its message's, or its
+// topic's for a replayed capture.
+func (p *Publication) Device() string {
+	if p.Message.Device != "" {
+		return p.Message.Device
+	}
+	_, id, _, _ := contract.ParseUplinkTopic(p.Topic)
+	return id
+}
+
 // Stamp sets the message's timestamp to t and encodes the payload, reusing
 // p.Payload's storage.
 func (p *Publication) Stamp(t time.Time) {

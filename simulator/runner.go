@@ -156,9 +156,14 @@ func Simulate(ctx context.Context, cfg Config, devs []*devices.Device, sc *Scena
 		return nil, err
 	}
 	defer pub.Close()
+	sites := siteOf(devs)
 	r := &Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: pub, Clock: clock.Real{}, Logger: log,
 		OnPublish: func(p Publication) {
 			rep.Published++
+			if obs != nil {
+				d := p.Device()
+				obs.Sent(d, sites[d])
+			}
 			if cfg.OnPublish != nil {
 				cfg.OnPublish(p)
 			}
@@ -185,6 +190,15 @@ func Simulate(ctx context.Context, cfg Config, devs []*devices.Device, sc *Scena
 		rep.Results = Evaluate(sc, obs.Observations(), rep.Played)
 	}
 	return rep, rep.Err
+}
+
+// siteOf maps each device to its site.
+func siteOf(devs []*devices.Device) map[string]string {
+	m := make(map[string]string, len(devs))
+	for _, d := range devs {
+		m[d.ID] = d.Site
+	}
+	return m
 }
 
 // Runner plays a fleet and a scenario through a Publisher on a Clock. Set

@@ -37,9 +37,6 @@ type Scenario struct {
 	// played instead of steps and fleet, relative to the scenario file's
 	// directory: recorded traffic as a regression test.
 	Capture string
-	// Requires lists capabilities the firegrid under test must have for
-	// some expectations to be judged (see CapabilityEscalation).
-	Requires []string
 	// Expect is what firegrid must do (or must not do) while the scenario
 	// plays; see Evaluate.
 	Expect []Expectation

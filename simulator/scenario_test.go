@@ -74,7 +74,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"syntax", "name: a\n\tseed: 1\n", "x.yaml:2: found a tab character"},
 		{"empty", "", "x.yaml:1: empty file"},
 		{"not a mapping", "- at: 5s\n", "x.yaml:1: want a mapping"},
-		{"unknown top field", "name: a\nstep: []\n", "x.yaml:2: step: unknown field (want one of name, description, seed, duration, fleet, steps, capture, requires, expect)"},
+		{"unknown top field", "name: a\nstep: []\n", "x.yaml:2: step: unknown field (want one of name, description, seed, duration, fleet, steps, capture, expect)"},
 		{"unknown step field", "steps:\n  - at: 5s\n    device: SD-0001\n    evnt: alarm\n", "x.yaml:4: steps[0].evnt: unknown field (want one of at, device, kind, event, values, telemetry, silence, resume, repeat)"},
 		{"unknown repeat field", "steps:\n  - at: 5s\n    device: SD-0001\n    event: alarm\n    repeat: {every: 1s, times: 3}\n", "x.yaml:5: steps[0].repeat.times: unknown field (want one of every, count)"},
 		{"steps not a list", "steps:\n  at: 5s\n", "x.yaml:2: steps: want a list, got a mapping"},

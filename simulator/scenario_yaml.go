@@ -25,7 +25,6 @@ type rawScenario struct {
 	Fleet       *rawFleet   `yaml:"fleet"`
 	Steps       []rawStep   `yaml:"steps"`
 	Capture     yaml.Node   `yaml:"capture"`
-	Requires    yaml.Node   `yaml:"requires"`
 	Expect      []rawExpect `yaml:"expect"`
 }
 
@@ -41,6 +40,7 @@ type rawExpect struct {
 	After      yaml.Node `yaml:"after"`
 	Within     yaml.Node `yaml:"within"`
 	None       yaml.Node `yaml:"none"`
+	Skip       yaml.Node `yaml:"skip"`
 }
 
 type rawFleet struct {
@@ -404,15 +404,6 @@ func (p *scenarioParser) scenario(raw *rawScenario) {
 			p.errorf(&raw.Capture, "capture", "a capture is played instead of steps and fleet; leave those out")
 		}
 	}
-	if present(&raw.Requires) {
-		for i, c := range p.strings(&raw.Requires, "requires") {
-			if c != CapabilityEscalation {
-				p.errorf(nil, fmt.Sprintf("requires[%d]", i), "unknown capability %q (want %s)", c, CapabilityEscalation)
-				continue
-			}
-			sc.Requires = append(sc.Requires, c)
-		}
-	}
 	for i := range raw.Expect {
 		p.expect(i, &raw.Expect[i])
 	}
@@ -488,6 +479,14 @@ func (p *scenarioParser) expect(i int, raw *rawExpect) {
 				p.errorf(&raw.Within, path+".within", "want a duration above 0 (leave within out for the whole run)")
 			}
 			e.Within = d
+		}
+	}
+	if present(&raw.Skip) {
+		if r, ok := p.str(&raw.Skip, path+".skip"); ok {
+			if strings.TrimSpace(r) == "" {
+				p.errorf(&raw.Skip, path+".skip", "say why the expectation may be skipped, or leave the key out")
+			}
+			e.Skip = r
 		}
 	}
 	if present(&raw.None) {

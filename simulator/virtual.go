@@ -47,6 +47,7 @@ func RunVirtual(ctx context.Context, r *Runner, fake *clock.Fake, target Virtual
 		rep.Scenario, rep.File = sc.Name, sc.File
 	}
 	var obs []Observation
+	sites := siteOf(r.Devices)
 	collect := func() error {
 		if err := target.Settle(ctx); err != nil {
 			return err
@@ -110,6 +111,8 @@ func RunVirtual(ctx context.Context, r *Runner, fake *clock.Fake, target Virtual
 					return nil, fmt.Errorf("simulator: publish %s at %s: %w", next.Topic, fmtAt(next.At), err)
 				}
 				rep.Published++
+				d := next.Device()
+				obs = append(obs, Observation{At: to, Sent: &Sent{Device: d, Site: sites[d]}})
 				if r.OnPublish != nil {
 					r.OnPublish(next)
 				}

@@ -171,6 +171,11 @@ func (o *Observer) Downlink(topic string, _ byte, _ bool, payload []byte) {
 	}
 }
 
+// Sent records a message the run published.
+func (o *Observer) Sent(device, site string) {
+	o.add(Observation{Sent: &Sent{Device: device, Site: site}})
+}
+
 // Observations returns what was observed so far, in order.
 func (o *Observer) Observations() []Observation {
 	o.mu.Lock()
