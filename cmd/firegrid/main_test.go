@@ -28,7 +28,7 @@ func TestCheckConfigErrors(t *testing.T) {
 	cfg := filepath.Join(dir, "firegrid.yaml")
 	os.WriteFile(cfg, []byte("http: 127.0.0.1:8080\ningest:\n  max_payload: 10\n"), 0o644)
 	code, _, errs := runCmd("check-config", "--config", cfg)
-	if code != 1 || !strings.Contains(errs, cfg+":3: ingest.max_payload") {
+	if code != 1 || !strings.Contains(errs, cfg+":3:3: ingest.max_payload") {
 		t.Errorf("bad config: exit %d: %s", code, errs)
 	}
 	rules := filepath.Join(dir, "rules.yaml")
