@@ -74,10 +74,13 @@ f.yaml:11:4: u: want a whole number of at least 0, got "-1"`},
 		{"n: 1\ninner: {name: a, name: b}\n", `f.yaml:2:18: inner.name: given twice (first on line 2)`},
 		{"n: 1\nn: 2\n", `f.yaml:2:1: n: given twice (first on line 1)`},
 		{"a: b: c\n", `f.yaml:1: mapping values are not allowed in this context`},
-		{"n: 1\ninner:\n  name: [a\n", `f.yaml:2: did not find expected ',' or ']'`},
+		{"n: 1\ninner:\n  name: [a\n", `f.yaml:3: did not find expected ',' or ']'`},
 		{"n: !!int abc\n", "f.yaml:1:4: cannot decode !!str `abc` as a !!int"},
 		{"- 1\n", `f.yaml:1:1: want a mapping, got a list`},
 		{"inner: &a {name: x}\nm: *b\n", `f.yaml:2:4: unknown anchor 'b' referenced`},
+		{"n: 1\nhttp: \x01\n", `f.yaml:2:7: control characters are not allowed`},
+		{"n: 1\nhttp: \xff\n", `f.yaml:2:7: invalid leading UTF-8 octet`},
+		{"n: 1\n http: 2\n", `f.yaml:2: mapping values are not allowed in this context`},
 	} {
 		var d doc
 		_, err := DecodeStrict("f.yaml", []byte(tc.in), &d)

@@ -33,10 +33,31 @@ func yamlError(name string, b []byte, root *yaml.Node, v any, err error) error {
 	}
 	line, msg := splitLine(strings.TrimPrefix(err.Error(), "yaml: "))
 	e := &Error{File: name, Line: line, Msg: msg}
-	if line == 0 {
+	switch {
+	case parserProblems[msg]:
+		// yaml.v3 gives the parser's lines counted from 0, and none for
+		// the first.
+		e.Line++
+	case line == 0:
 		placeFailure(e, b, root)
 	}
 	return Join(e)
+}
+
+// parserProblems are the syntax errors of yaml.v3's parser (not its
+// scanner): their line is counted from 0.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
 }
 
 // placeFailure finds where a yaml.v3 error without a line is. yaml.v3
@@ -98,11 +119,43 @@ func placeFailure(e *Error, b []byte, root *yaml.Node) {
 		strings.HasPrefix(msg, "!!binary value"),
 		strings.HasPrefix(msg, "invalid array"):
 		// Nowhere in particular.
+	case strings.HasPrefix(msg, "control characters are not allowed"):
+		for off, r := range string(b) {
+			if !yamlPrintable(r) {
+				e.Line, e.Column = Position(b, off)
+				return
+			}
+		}
+	case strings.Contains(msg, "UTF-8"):
+		if off := invalidUTF8(b); off >= 0 {
+			e.Line, e.Column = Position(b, off)
+		}
+	case strings.Contains(msg, "UTF-16"), strings.Contains(msg, "surrogate"),
+		strings.HasPrefix(msg, "invalid Unicode character"), strings.HasPrefix(msg, "input error"):
+		// The reader's, with an offset yaml.v3 does not give.
 	default:
-		// A syntax error on the first line: yaml.v3 counts lines from 0
-		// and omits line 0.
+		// A scanner error on the first line: yaml.v3 omits line 1.
 		e.Line = 1
 	}
+}
+
+// yamlPrintable reports whether YAML allows r in a stream.
+func yamlPrintable(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r == 0x85 ||
+		r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= 0x10ffff
+}
+
+// invalidUTF8 is the offset of the first byte of b that is not UTF-8; -1
+// when there is none.
+func invalidUTF8(b []byte) int {
+	for off := 0; off < len(b); {
+		r, n := utf8.DecodeRune(b[off:])
+		if r == utf8.RuneError && n == 1 {
+			return off
+		}
+		off += n
+	}
+	return -1
 }
 
 // splitLine splits yaml.v3's "line 12: problem" into 12 and "problem".
