@@ -122,7 +122,7 @@ func present(n *yaml.Node) bool {
 
 func (p *scenarioParser) str(n *yaml.Node, path string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-		p.errorf(n, path, "want a string")
+		p.errorf(n, path, "want a string, got %s", show(n))
 		return "", false
 	}
 	return n.Value, true
@@ -462,7 +462,7 @@ func (p *scenarioParser) step(i int, raw *rawStep) {
 		actions = append(actions, "telemetry")
 		st.Action = ActionTelemetry
 		st.Values, st.Ports = p.values(&raw.Telemetry, path+".telemetry")
-		if len(st.Values) == 0 && len(st.Ports) == 0 && raw.Telemetry.Kind == yaml.MappingNode {
+		if raw.Telemetry.Kind == yaml.MappingNode && len(raw.Telemetry.Content) == 0 {
 			p.errorf(&raw.Telemetry, path+".telemetry", "want at least one value")
 		}
 	}
@@ -566,14 +566,15 @@ func (p *scenarioParser) ports(n *yaml.Node, path string) []PortValues {
 			continue
 		}
 		var pv PortValues
-		hasPort := false
+		hasPort, portOK := false, false
 		for j := 0; j+1 < len(c.Content); j += 2 {
 			k, v := c.Content[j], c.Content[j+1]
 			kp := ip + "." + k.Value
 			switch k.Value {
 			case "port":
+				hasPort = true
 				if x, ok := p.integer(v, kp, 1); ok {
-					pv.Port, hasPort = int(x), true
+					pv.Port, portOK = int(x), true
 					if seen[pv.Port] {
 						p.errorf(v, kp, "port %d appears twice", pv.Port)
 					}
@@ -603,6 +604,8 @@ func (p *scenarioParser) ports(n *yaml.Node, path string) []PortValues {
 		}
 		if !hasPort {
 			p.errorf(c, ip+".port", "missing (want the port number, from 1)")
+		}
+		if !portOK {
 			continue
 		}
 		out = append(out, pv)
