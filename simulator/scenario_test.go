@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/conf/conftest"
 )
 
 // scenarioAllActions uses every kind of step.
@@ -230,10 +231,12 @@ func TestShippedScenarios(t *testing.T) {
 	}
 }
 
-// FuzzParseScenario: any input gives a scenario or errors that name the
-// file, never a panic; a scenario that parses has its steps in order,
-// each with one action.
+// FuzzParseScenario: any input gives a scenario or errors, never a panic;
+// the errors, and those of Check, are *conf.Error values that name the
+// file; a scenario that parses has its steps in order, each with one
+// action.
 func FuzzParseScenario(f *testing.F) {
+	conftest.Seeds(f, "testdata/bad", "scenario.yaml")
 	files, _ := filepath.Glob("../configs/scenarios/*.yaml")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
@@ -246,6 +249,9 @@ func FuzzParseScenario(f *testing.F) {
 	f.Add([]byte("a: &x {at: 1s}\nsteps: [*x]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sc, err := ParseScenario("f.yaml", data)
+		if bad := conftest.Check(err); bad != nil {
+			t.Fatal(bad)
+		}
 		if err != nil {
 			for _, line := range strings.Split(err.Error(), "\n") {
 				if !strings.HasPrefix(line, "f.yaml") {
@@ -264,6 +270,8 @@ func FuzzParseScenario(f *testing.F) {
 				t.Fatalf("step %d without an action", i)
 			}
 		}
-		_ = sc.Check(demoDevices())
+		if bad := conftest.Check(sc.Check(demoDevices())); bad != nil {
+			t.Fatal(bad)
+		}
 	})
 }
