@@ -69,9 +69,10 @@ var (
 //
 // CSV files have a header row naming their columns in any order; an unknown
 // column is an error. Load reports every problem it finds, each as a
-// *FieldError naming the file (as filepath.Join(dir, file)), the CSV line or
-// GeoJSON feature, and the field, joined with errors.Join; on any problem it
-// returns a nil registry.
+// *conf.Error naming the file (as filepath.Join(dir, file)), the line and
+// column, and the field (a CSV column's name, or a GeoJSON member's path
+// such as features.4.properties.parent with the feature's id), joined with
+// errors.Join; on any problem it returns a nil registry.
 func Load(dir string) (*Registry, error) {
 	return load(os.DirFS(dir), ".", func(f string) string { return filepath.Join(dir, f) })
 }
@@ -135,7 +136,7 @@ func load(fsys fs.FS, dir string, show func(string) string) (*Registry, error) {
 	l.readResidents()
 	l.readDevices()
 	if len(l.p.list) > 0 {
-		return nil, errors.Join(l.p.list...)
+		return nil, l.p.err()
 	}
 	l.index()
 	return l.r, nil
