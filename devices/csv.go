@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -119,6 +120,8 @@ func addCSVError(p *problems, file string, err error) {
 		msg := pe.Err.Error()
 		if errors.Is(pe.Err, csv.ErrFieldCount) {
 			msg = "wrong number of fields (want one per header column)"
+		} else if pe.StartLine != pe.Line {
+			msg += fmt.Sprintf(" (in the record that starts on line %d)", pe.StartLine)
 		}
 		p.at(file, pe.Line, pe.Column, "", "%s", msg)
 		return

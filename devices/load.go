@@ -618,7 +618,10 @@ func (l *loader) readDevices() {
 		first[id] = row.line
 		d := &Device{ID: id, Site: t.get(row, "site"), Model: t.get(row, "model")}
 		kind, err := ParseKind(t.get(row, "kind"))
-		if err != nil {
+		switch {
+		case t.get(row, "kind") == "":
+			l.p.line(file, row.line, "kind", "missing value (want smoke, hydrant or charger)")
+		case err != nil:
 			l.p.line(file, row.line, "kind", "%v", err)
 		}
 		d.Kind = kind
