@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -32,7 +33,9 @@ import (
 //
 // The column is left out when it is unknown, the line and column when the
 // line is; the field when the problem is the whole file's (a syntax error),
-// the id when the field goes through no item with one.
+// the id when the field goes through no item with one. The text is always
+// one line: a field holding control characters is quoted, and line breaks
+// in the message are escaped.
 type Error struct {
 	// File is the file's name as the user knows it: the path given to the
 	// loader, or a registry file's name.
@@ -79,7 +82,11 @@ func (e *Error) Error() string {
 	}
 	if e.Field != "" || e.ID != "" {
 		sep()
-		b.WriteString(e.Field)
+		if strings.ContainsFunc(e.Field, unicode.IsControl) {
+			b.WriteString(strconv.Quote(e.Field))
+		} else {
+			b.WriteString(e.Field)
+		}
 		if e.ID != "" {
 			if e.Field != "" {
 				b.WriteByte(' ')
@@ -88,9 +95,11 @@ func (e *Error) Error() string {
 		}
 	}
 	sep()
-	b.WriteString(e.Msg)
+	b.WriteString(lineBreaks.Replace(e.Msg))
 	return b.String()
 }
+
+var lineBreaks = strings.NewReplacer("\r\n", `\r\n`, "\n", `\n`, "\r", `\r`)
 
 // Errors returns the *Error values in err, which may be one *Error or
 // several joined with errors.Join (at any depth), in order. Errors that are

@@ -20,6 +20,7 @@ func TestErrorFormat(t *testing.T) {
 		{Error{File: "g.geojson", Line: 4, Column: 9, Field: "features.4.properties.parent", ID: "Z-07", Msg: "m"}, `g.geojson:4:9: features.4.properties.parent (id "Z-07"): m`},
 		{Error{File: "g.geojson", ID: "Z-07", Msg: "m"}, `g.geojson: (id "Z-07"): m`},
 		{Error{Field: "users.0.role", Msg: "m"}, "users.0.role: m"},
+		{Error{File: "d.csv", Line: 1, Column: 1, Field: "a\nb", Msg: "one\ntwo\r\n"}, `d.csv:1:1: "a\nb": one\ntwo\r\n`},
 	} {
 		if got := tc.e.Error(); got != tc.want {
 			t.Errorf("got  %s\nwant %s", got, tc.want)
