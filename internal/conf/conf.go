@@ -158,46 +158,6 @@ func Path(field string) []string {
 	return strings.Split(field, ".")
 }
 
-// Node returns the node a key path leads to in a document, and the node of
-// its last key (nil when the path ends in a list index or is empty). A
-// numeric path element indexes a sequence. When the path is not all there,
-// it returns the deepest node found and ok false.
-func Node(n *yaml.Node, path ...string) (val, key *yaml.Node, ok bool) {
-	if n == nil {
-		return nil, nil, false
-	}
-	if n.Kind == yaml.DocumentNode {
-		if len(n.Content) == 0 {
-			return nil, nil, false
-		}
-		n = n.Content[0]
-	}
-	for _, p := range path {
-		switch n.Kind {
-		case yaml.MappingNode:
-			found := false
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == p {
-					key, n, found = n.Content[i], n.Content[i+1], true
-					break
-				}
-			}
-			if !found {
-				return n, key, false
-			}
-		case yaml.SequenceNode:
-			idx, err := strconv.Atoi(p)
-			if err != nil || idx < 0 || idx >= len(n.Content) {
-				return n, key, false
-			}
-			n, key = n.Content[idx], nil
-		default:
-			return n, key, false
-		}
-	}
-	return n, key, true
-}
-
 // Pos returns where a key path is in a document: the position of its last
 // key, or of the list item when it ends in an index. When the path is not
 // all there, the position of the deepest part that is; 0, 0 when not even
@@ -234,16 +194,6 @@ func Pos(root *yaml.Node, path ...string) (line, col int) {
 	return line, col
 }
 
-// LineOf finds the line of a key path ("ingest", "workers") in a document;
-// 0 when absent. A numeric path element indexes a sequence.
-func LineOf(n *yaml.Node, path ...string) int {
-	if n == nil {
-		return 0
-	}
-	line, _ := Pos(n, path...)
-	return line
-}
-
 // DecodeStrict decodes b into v; an unknown key fails. It returns the
 // document's node tree, so that callers can place the fields they
 // validate later (see Locate), even when decoding failed, as long as b is
@@ -275,7 +225,7 @@ func Locate(name string, root *yaml.Node, err error) error {
 		if ce := (*Error)(nil); errors.As(e, &ce) {
 			c = *ce
 		} else {
-			c.Field, c.Msg = SplitField(e.Error())
+			c.Field, c.Msg = splitField(e.Error())
 		}
 		if c.File == "" {
 			c.File = name
@@ -291,10 +241,10 @@ func Locate(name string, root *yaml.Node, err error) error {
 
 var fieldPath = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
-// SplitField splits a validation message "dotted.path: message" into the
+// splitField splits a validation message "dotted.path: message" into the
 // path and the message; a message that does not start with a path is all
 // message.
-func SplitField(msg string) (field, rest string) {
+func splitField(msg string) (field, rest string) {
 	if f, r, ok := strings.Cut(msg, ": "); ok && fieldPath.MatchString(f) {
 		return f, r
 	}
