@@ -103,14 +103,18 @@ func placeFailure(e *Error, b []byte, root *yaml.Node) {
 		}
 		merge := strings.HasPrefix(msg, "map merge")
 		for _, en := range newYAMLIndex(root, nil).entries {
-			k := en.key
-			if k == nil {
+			n := en.val
+			if n.Kind != yaml.MappingNode {
 				continue
 			}
-			if merge && k.Value == "<<" && k.Kind == yaml.ScalarNode || !merge && k.Kind != yaml.ScalarNode {
-				e.Field = strings.Join(en.path[:len(en.path)-1], ".")
-				e.Line, e.Column = k.Line, k.Column
-				return
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				isMerge := k.ShortTag() == "!!merge"
+				if merge && isMerge && !mergeable(v) || !merge && !isMerge && k.Kind != yaml.ScalarNode {
+					e.Field = strings.Join(en.path, ".")
+					e.Line, e.Column = k.Line, k.Column
+					return
+				}
 			}
 		}
 	case strings.HasPrefix(msg, "document contains excessive aliasing"),
@@ -186,10 +190,17 @@ type yamlIndex struct {
 	entries []yamlEntry
 }
 
+// maxYAMLEntries bounds the index of a document whose merge keys repeat
+// aliased mappings.
+const maxYAMLEntries = 1 << 20
+
 func newYAMLIndex(root *yaml.Node, t reflect.Type) *yamlIndex {
 	x := &yamlIndex{t: t}
 	var walk func(n *yaml.Node, path []string, key *yaml.Node)
 	walk = func(n *yaml.Node, path []string, key *yaml.Node) {
+		if len(x.entries) >= maxYAMLEntries {
+			return
+		}
 		x.entries = append(x.entries, yamlEntry{path: path, key: key, val: n})
 		switch n.Kind {
 		case yaml.DocumentNode:
@@ -198,8 +209,15 @@ func newYAMLIndex(root *yaml.Node, t reflect.Type) *yamlIndex {
 			}
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				walk(n.Content[i+1], append(path[:len(path):len(path)], k.Value), k)
+				k, v := n.Content[i], n.Content[i+1]
+				if k.ShortTag() == "!!merge" {
+					// The keys of a merged mapping are the parent's.
+					for _, m := range merged(v) {
+						walk(m, path, nil)
+					}
+					continue
+				}
+				walk(v, append(path[:len(path):len(path)], k.Value), k)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
@@ -209,6 +227,93 @@ func newYAMLIndex(root *yaml.Node, t reflect.Type) *yamlIndex {
 	}
 	walk(root, nil, nil)
 	return x
+}
+
+// merged lists the mappings a merge key's value brings in: one mapping, or
+// a list of them, each possibly an alias.
+func merged(v *yaml.Node) []*yaml.Node {
+	one := func(n *yaml.Node) *yaml.Node {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		return n
+	}
+	if m := one(v); m != nil {
+		return []*yaml.Node{m}
+	}
+	var out []*yaml.Node
+	if v.Kind == yaml.SequenceNode {
+		for _, c := range v.Content {
+			if m := one(c); m != nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// mergeable reports whether a merge key's value is what yaml.v3 merges: a
+// mapping or a list of mappings, each possibly an alias.
+func mergeable(v *yaml.Node) bool {
+	mapping := func(n *yaml.Node) bool {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		return n.Kind == yaml.MappingNode
+	}
+	if mapping(v) {
+		return true
+	}
+	if v.Kind != yaml.SequenceNode {
+		return false
+	}
+	for _, c := range v.Content {
+		if !mapping(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// typeNamed finds, among the types reachable from the decoding target, the
+// one yaml.v3 calls name; nil when there is none.
+func (x *yamlIndex) typeNamed(name string) reflect.Type {
+	name = strings.TrimLeft(name, "*")
+	seen := map[reflect.Type]bool{}
+	var find func(t reflect.Type) reflect.Type
+	find = func(t reflect.Type) reflect.Type {
+		if t = deref(t); t == nil || seen[t] {
+			return nil
+		}
+		seen[t] = true
+		if t.String() == name {
+			return t
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			if t == nodeType {
+				return nil
+			}
+			var found reflect.Type
+			eachField(t, func(_ string, ft reflect.Type) bool {
+				found = find(ft)
+				return found == nil
+			})
+			return found
+		case reflect.Map:
+			if k := find(t.Key()); k != nil {
+				return k
+			}
+			return find(t.Elem())
+		case reflect.Slice, reflect.Array:
+			return find(t.Elem())
+		}
+		return nil
+	}
+	return find(x.t)
 }
 
 // typeAt is the Go type the value at path decodes into; nil when unknown.
@@ -247,13 +352,13 @@ func (x *yamlIndex) typeError(name, s string) *Error {
 	}
 	if field, typ, ok := cutMsg(msg, "field ", " not found in type "); ok {
 		e.Field, e.Msg = field, "unknown field"
+		if want := fieldNames(x.typeNamed(typ)); want != "" {
+			e.Msg += " (want one of " + want + ")"
+		}
 		if en, ok := x.find(func(en yamlEntry) bool {
 			return en.key != nil && en.key.Line == line && en.key.Value == field
 		}, func(en yamlEntry) bool { return x.is(en.path[:len(en.path)-1], typ) }); ok {
 			at(en, en.key)
-			if want := fieldNames(x.typeAt(en.path[:len(en.path)-1])); want != "" {
-				e.Msg += " (want one of " + want + ")"
-			}
 		}
 		return e
 	}
@@ -289,19 +394,25 @@ func (x *yamlIndex) typeError(name, s string) *Error {
 		tag, val, _ := strings.Cut(rest, " ")
 		val = strings.TrimSuffix(strings.TrimPrefix(val, "`"), "`")
 		want := describeName(typ)
+		if t := x.typeNamed(typ); t != nil {
+			want = describe(t)
+		}
 		e.Msg = "want " + want
-		if en, ok := x.find(func(en yamlEntry) bool {
-			n := en.val
-			if n.Line != line || n.ShortTag() != tag {
-				return false
-			}
-			return n.Kind != yaml.ScalarNode || shortValue(n.Value) == val
-		}, func(en yamlEntry) bool { return x.is(en.path, typ) }); ok {
+		is := func(n *yaml.Node) bool {
+			return n != nil && n.Line == line && n.ShortTag() == tag && (n.Kind != yaml.ScalarNode || shortValue(n.Value) == val)
+		}
+		if en, ok := x.find(func(en yamlEntry) bool { return is(en.val) },
+			func(en yamlEntry) bool { return x.is(en.path, typ) }); ok {
 			at(en, en.val)
 			if t := x.typeAt(en.path); t != nil {
 				want = describe(t)
 			}
 			e.Msg = "want " + want + ", got " + show(en.val)
+		} else if en, ok := x.find(func(en yamlEntry) bool { return is(en.key) }, nil); ok {
+			// A key that is not a plain value ({[a]: 1}).
+			at(en, en.key)
+			e.Field = strings.Join(en.path[:len(en.path)-1], ".")
+			e.Msg = "want " + want + " as a key, got " + show(en.key)
 		}
 		return e
 	}
@@ -425,6 +536,8 @@ func describeName(name string) string {
 	switch {
 	case name == "time.Duration":
 		return describe(durationType)
+	case strings.HasPrefix(name, "yaml.Node"):
+		return "a value"
 	case strings.HasPrefix(name, "[]"), strings.HasPrefix(name, "["):
 		return "a list"
 	case strings.HasPrefix(name, "map["):
@@ -440,7 +553,7 @@ func describeName(name string) string {
 	case strings.HasPrefix(name, "float"):
 		return "a number"
 	}
-	return "a mapping"
+	return "a " + name
 }
 
 // yamlKey is the key yaml.v3 decodes into struct field f, and whether f
