@@ -143,8 +143,9 @@ func (f *UsersFile) Validate(reg *devices.Registry) error {
 	return errors.Join(errs...)
 }
 
-// ParseUsers decodes a users file strictly and validates it; errors name
-// the file, the line and the key.
+// ParseUsers decodes a users file strictly and validates it. Its errors
+// are *conf.Error values naming the file, the line and column, and the key
+// (users.2.role), joined with errors.Join.
 func ParseUsers(name string, b []byte, reg *devices.Registry) (*UsersFile, error) {
 	var f UsersFile
 	root, err := conf.DecodeStrict(name, b, &f)

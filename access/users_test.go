@@ -100,13 +100,13 @@ func TestUsersFile(t *testing.T) {
 	bad := "users:\n  - username: a\n    role: chief\n    password_hash: plain\n  - username: b\n    role: crew\n    station: MFS-99\n    password_hash: " + f.Users[0].PasswordHash + "\n"
 	os.WriteFile(path, []byte(bad), 0o600)
 	_, err = access.LoadUsers(path, reg)
-	for _, want := range []string{path + ":3: users.0.role", path + ":4: users.0.password_hash", path + ":7: users.1.station"} {
+	for _, want := range []string{path + ":3:5: users.0.role", path + ":4:5: users.0.password_hash", path + ":7:5: users.1.station"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
 	}
 	os.WriteFile(path, []byte("users:\n  - username: a\n    password: plain\n"), 0o600)
-	if _, err := access.LoadUsers(path, reg); err == nil || !strings.Contains(err.Error(), ":3:") {
+	if _, err := access.LoadUsers(path, reg); err == nil || !strings.Contains(err.Error(), ":3:5: users.0.password: unknown field") {
 		t.Errorf("unknown key: %v", err)
 	}
 }

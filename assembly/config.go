@@ -165,25 +165,16 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, ParseConfig(path, b, &cfg)
 }
 
-// ParseConfig decodes b over cfg and validates; errors name the file, the
-// line and the key.
+// ParseConfig decodes b over cfg and validates. Its errors are
+// *conf.Error values joined with errors.Join, each naming the file, the
+// line and column, and the key path.
 func ParseConfig(name string, b []byte, cfg *Config) error {
 	root, err := conf.DecodeStrict(name, b, cfg)
 	if err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		var lines []string
-		for _, e := range unwrapAll(err) {
-			msg := e.Error()
-			key := strings.SplitN(msg, ":", 2)[0]
-			if l := conf.LineOf(root, strings.Split(key, ".")...); l > 0 {
-				lines = append(lines, fmt.Sprintf("%s:%d: %s", name, l, msg))
-			} else {
-				lines = append(lines, fmt.Sprintf("%s: %s", name, msg))
-			}
-		}
-		return errors.New(strings.Join(lines, "\n"))
+		return conf.Locate(name, root, err)
 	}
 	return nil
 }

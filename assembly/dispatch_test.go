@@ -60,11 +60,11 @@ func TestDispatchConfigErrors(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		"firegrid.yaml:6: dispatch.timers.0.escalate",
-		"firegrid.yaml:7: dispatch.timers.1.name",
-		"firegrid.yaml:8: dispatch.timers.1.severities.0",
+		"firegrid.yaml:6:7: dispatch.timers.0.escalate",
+		"firegrid.yaml:7:7: dispatch.timers.1.name",
+		"firegrid.yaml:8:20: dispatch.timers.1.severities.0",
 		"dispatch.timers.1: want at least one of ack, arrive, resolve",
-		"firegrid.yaml:10: dispatch.escalation.center",
+		"firegrid.yaml:10:5: dispatch.escalation.center",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

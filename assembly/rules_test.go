@@ -95,7 +95,7 @@ func TestRulesReloadAndPeriod(t *testing.T) {
 	var refused struct{ Errors []string }
 	decode(t, resp, &refused)
 	if resp.StatusCode != http.StatusUnprocessableEntity || len(refused.Errors) != 1 ||
-		!strings.Contains(refused.Errors[0], path+":") || !strings.Contains(refused.Errors[0], `(id "smoke-alarm"): severity: "urgent"`) {
+		!strings.Contains(refused.Errors[0], path+":") || !strings.Contains(refused.Errors[0], `rules.0.severity (id "smoke-alarm"): "urgent"`) {
 		t.Fatalf("bad file: %d %q", resp.StatusCode, refused.Errors)
 	}
 	// The old rules still run.

@@ -375,14 +375,14 @@ func TestConfigErrorsNameFileLineField(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"firegrid.yaml:3: ingest.workers", "firegrid.yaml:5: log.level"} {
+	for _, want := range []string{"firegrid.yaml:3:3: ingest.workers", "firegrid.yaml:5:3: log.level"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
 	cfg = DefaultConfig()
 	err = ParseConfig("firegrid.yaml", []byte("htp: x\n"), &cfg)
-	if err == nil || !strings.Contains(err.Error(), "firegrid.yaml:1: ") || !strings.Contains(err.Error(), "htp") {
+	if err == nil || !strings.Contains(err.Error(), "firegrid.yaml:1:1: htp: unknown field") {
 		t.Errorf("unknown key: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -17,9 +18,11 @@ type csvTable struct {
 	rows []csvRow
 }
 
-// csvRow is one data row and the line it starts on (1-based, header = 1).
+// csvRow is one data row, the line it starts on (1-based, header = 1)
+// and the offset where its reading starts.
 type csvRow struct {
 	line int
+	off  int64
 	rec  []string
 }
 
@@ -39,6 +42,7 @@ func (t *csvTable) get(row csvRow, col string) string {
 // column missing, a syntax error before any row).
 func readCSV(p *problems, file string, data []byte, required, optional []string) *csvTable {
 	data = bytes.TrimPrefix(data, []byte("\ufeff")) // spreadsheets write a BOM
+	src := p.read(file, data)
 	r := csv.NewReader(bytes.NewReader(data))
 	r.Comment = '#'
 	header, err := r.Read()
@@ -51,7 +55,12 @@ func readCSV(p *problems, file string, data []byte, required, optional []string)
 		return nil
 	}
 	headerLine, _ := r.FieldPos(0)
+	headerCol := make([]int, len(header))
+	for i := range header {
+		_, headerCol[i] = r.FieldPos(i)
+	}
 	t := &csvTable{file: file, cols: make(map[string]int, len(header))}
+	src.csv = t
 	known := make(map[string]bool)
 	for _, c := range required {
 		known[c] = true
@@ -65,12 +74,12 @@ func readCSV(p *problems, file string, data []byte, required, optional []string)
 		h = strings.TrimSpace(h)
 		switch {
 		case h == "":
-			p.line(file, headerLine, "", "column %d has no name (want one of %s)", i+1, want)
+			p.at(file, headerLine, headerCol[i], "", "column %d has no name (want one of %s)", i+1, want)
 		case !known[h]:
-			p.line(file, headerLine, h, "unknown column (want one of %s)", want)
+			p.at(file, headerLine, headerCol[i], h, "unknown column (want one of %s)", want)
 		default:
 			if _, dup := t.cols[h]; dup {
-				p.line(file, headerLine, h, "column appears twice")
+				p.at(file, headerLine, headerCol[i], h, "column appears twice")
 				continue
 			}
 			t.cols[h] = i
@@ -83,6 +92,7 @@ func readCSV(p *problems, file string, data []byte, required, optional []string)
 		}
 	}
 	for {
+		off := r.InputOffset()
 		rec, err := r.Read()
 		if err == io.EOF {
 			break
@@ -96,7 +106,7 @@ func readCSV(p *problems, file string, data []byte, required, optional []string)
 			break
 		}
 		line, _ := r.FieldPos(0)
-		t.rows = append(t.rows, csvRow{line: line, rec: rec})
+		t.rows = append(t.rows, csvRow{line: line, off: off, rec: rec})
 	}
 	if !usable {
 		return nil
@@ -110,8 +120,10 @@ func addCSVError(p *problems, file string, err error) {
 		msg := pe.Err.Error()
 		if errors.Is(pe.Err, csv.ErrFieldCount) {
 			msg = "wrong number of fields (want one per header column)"
+		} else if pe.StartLine != pe.Line {
+			msg += fmt.Sprintf(" (in the record that starts on line %d)", pe.StartLine)
 		}
-		p.add(&FieldError{File: file, Line: pe.Line, Column: pe.Column, Feature: -1, Msg: msg})
+		p.at(file, pe.Line, pe.Column, "", "%s", msg)
 		return
 	}
 	p.file(file, "%v", err)

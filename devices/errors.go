@@ -1,88 +1,156 @@
 package devices
 
 import (
+	"bytes"
+	"encoding/csv"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/firegrid/firegrid/internal/conf"
 )
 
-// A FieldError is one problem found while loading a registry. It names the
-// file, the place in it (a CSV line or a GeoJSON feature) and the field, and
-// says what was expected. Load and LoadFS return every FieldError they find,
-// joined with errors.Join; use errors.As to reach them.
-type FieldError struct {
-	// File is the file's name as the user knows it: for Load,
-	// filepath.Join(dir, file); for LoadFS, the path inside the fs.FS.
-	File string
-	// Line is the CSV line, 1-based, the header being line 1; 0 when the
-	// problem is not on a CSV row.
-	Line int
-	// Column is the 1-based column of a JSON syntax error; 0 otherwise.
-	Column int
-	// Feature is the 0-based index of a GeoJSON feature (features[i]);
-	// -1 when the problem is not in a feature.
-	Feature int
-	// ID is the id of the feature, when it has one.
-	ID string
-	// Field is the CSV column, or the GeoJSON member ("geometry", "type")
-	// or property ("properties.parent"); empty for a whole-row or
-	// whole-file problem.
-	Field string
-	// Msg says what is wrong and what was expected.
-	Msg string
-}
-
-// Error formats the problem as
+// problems collects the errors of one load, each a *conf.Error naming the
+// file and the place in it:
 //
-//	configs/demo/devices.csv:17: field "kind": unknown device kind "smok" (want smoke, hydrant or charger)
-//	configs/demo/grid.geojson: feature 4 (id "Z-07"): property "parent": community "C-9" is not defined
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-		if e.Column > 0 {
-			fmt.Fprintf(&b, ":%d", e.Column)
-		}
-	}
-	b.WriteString(": ")
-	if e.Feature >= 0 {
-		fmt.Fprintf(&b, "feature %d", e.Feature)
-		if e.ID != "" {
-			fmt.Fprintf(&b, " (id %q)", e.ID)
-		}
-		b.WriteString(": ")
-	}
-	switch {
-	case e.Field == "":
-	case strings.HasPrefix(e.Field, "properties."):
-		fmt.Fprintf(&b, "property %q: ", strings.TrimPrefix(e.Field, "properties."))
-	case strings.HasSuffix(e.File, ".geojson"):
-		fmt.Fprintf(&b, "%s: ", e.Field)
-	default:
-		fmt.Fprintf(&b, "field %q: ", e.Field)
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// problems collects FieldErrors while a registry loads.
+//   - in a CSV file, the line and column of the field's value (the header
+//     being line 1), Field being the CSV column's name:
+//     configs/demo/devices.csv:17:9: kind: unknown device kind "smok" (want smoke, hydrant or charger)
+//   - in a GeoJSON file, the line and column of the member's key, Field
+//     its path from the top of the file and ID the feature's id:
+//     configs/demo/grid.geojson:41:9: features.4.properties.parent (id "Z-07"): community "C-9" is not defined
 type problems struct {
-	list []error
+	list []*conf.Error
+	// src holds each file's content, read or parsed, so that a problem
+	// can be placed in it.
+	src map[string]*source
 }
 
-func (p *problems) add(e *FieldError) { p.list = append(p.list, e) }
+// source is a file the problems are placed in.
+type source struct {
+	data  []byte
+	lines *conf.LineIndex // made when first needed
+	// csv is the table of a CSV file, once read: its rows know where
+	// they start.
+	csv *csvTable
+	// features are the offsets of a GeoJSON file's features, found when
+	// first needed.
+	features    []int
+	featuresSet bool
+}
 
-// at starts an error on a CSV line.
+func (s *source) index() *conf.LineIndex {
+	if s.lines == nil {
+		s.lines = conf.NewLineIndex(s.data)
+	}
+	return s.lines
+}
+
+// read records the content of file, for placing its problems.
+func (p *problems) read(file string, data []byte) *source {
+	if p.src == nil {
+		p.src = map[string]*source{}
+	}
+	s := &source{data: data}
+	p.src[file] = s
+	return s
+}
+
+func (p *problems) add(e *conf.Error) { p.list = append(p.list, e) }
+
+// err returns the problems joined, or nil.
+func (p *problems) err() error { return conf.Join(p.list...) }
+
+// line records an error about field (a column's name; "" for the whole
+// row) on a CSV line, placed at the field's value when the row has it.
 func (p *problems) line(file string, line int, field, format string, args ...any) {
-	p.add(&FieldError{File: file, Line: line, Feature: -1, Field: field, Msg: fmt.Sprintf(format, args...)})
+	e := &conf.Error{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if s := p.src[file]; s != nil && s.csv != nil && field != "" {
+		col, _, _ := strings.Cut(field, ",") // lon,lat is placed at lon
+		if l, c := s.csv.pos(s, line, col); l > 0 {
+			e.Line, e.Column = l, c
+		}
+	}
+	p.add(e)
 }
 
-// feature records an error on a GeoJSON feature.
+// at records an error at a known place: line and byte column (1-based)
+// of a CSV file.
+func (p *problems) at(file string, line, byteCol int, field, format string, args ...any) {
+	e := &conf.Error{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if s := p.src[file]; s != nil && line > 0 && byteCol > 0 {
+		e.Column = s.index().LinePos(line, byteCol)
+	}
+	p.add(e)
+}
+
+// feature records an error about a GeoJSON feature (features[index]);
+// field is the member ("geometry", "type") or property
+// ("properties.parent") at fault, "" for the whole feature.
 func (p *problems) feature(file string, index int, id, field, format string, args ...any) {
-	p.add(&FieldError{File: file, Feature: index, ID: id, Field: field, Msg: fmt.Sprintf(format, args...)})
+	path := "features." + strconv.Itoa(index)
+	if field != "" {
+		path += "." + field
+	}
+	e := &conf.Error{File: file, Field: path, ID: id, Msg: fmt.Sprintf(format, args...)}
+	if s := p.src[file]; s != nil {
+		if off, ok := s.featureOffset(index); ok {
+			off += memberOffset(s.data[off:], conf.Path(field))
+			e.Line, e.Column = s.index().Pos(off)
+		}
+	}
+	p.add(e)
+}
+
+// member records an error about a member of a GeoJSON file's top object
+// ("type"; "" for the whole file).
+func (p *problems) member(file, field, format string, args ...any) {
+	e := &conf.Error{File: file, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if s := p.src[file]; s != nil && len(bytes.TrimSpace(s.data)) > 0 {
+		e.Line, e.Column = s.index().Pos(memberOffset(s.data, conf.Path(field)))
+	}
+	p.add(e)
 }
 
 // file records an error about a whole file.
 func (p *problems) file(file, format string, args ...any) {
-	p.add(&FieldError{File: file, Feature: -1, Msg: fmt.Sprintf(format, args...)})
+	p.add(&conf.Error{File: file, Msg: fmt.Sprintf(format, args...)})
+}
+
+// featureOffset is the offset of features[index] in a GeoJSON file.
+func (s *source) featureOffset(index int) (int, bool) {
+	if !s.featuresSet {
+		s.features, s.featuresSet = featureOffsets(s.data), true
+	}
+	if index < 0 || index >= len(s.features) {
+		return 0, false
+	}
+	return s.features[index], true
+}
+
+// pos returns the line and column of column col's value on the row
+// starting on line; 0, 0 when there is no such row or column.
+func (t *csvTable) pos(s *source, line int, col string) (int, int) {
+	i, ok := t.cols[col]
+	if !ok {
+		return 0, 0
+	}
+	k := sort.Search(len(t.rows), func(k int) bool { return t.rows[k].line >= line })
+	if k == len(t.rows) || t.rows[k].line != line {
+		return 0, 0
+	}
+	// Read the row again to learn where its fields are: csv.Reader
+	// tells only for the record just read.
+	off := t.rows[k].off
+	r := csv.NewReader(bytes.NewReader(s.data[off:]))
+	r.Comment = '#'
+	r.FieldsPerRecord = -1
+	rec, err := r.Read()
+	if err != nil || i >= len(rec) {
+		return 0, 0
+	}
+	l, c := r.FieldPos(i)
+	base, _ := s.index().Pos(int(off))
+	return base + l - 1, s.index().LinePos(base+l-1, c)
 }

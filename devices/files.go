@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/firegrid/firegrid/internal/conf"
 )
 
 // FileNames returns the names of a registry's files in the order they
@@ -61,16 +63,16 @@ func ReadFilesFS(fsys fs.FS, name string) (map[string][]byte, error) {
 // names. A name that is not a registry file is an error too, so that
 // nothing is kept that the loader would never read.
 func LoadFiles(files map[string][]byte) (*Registry, error) {
-	var unknown []error
+	var unknown []*conf.Error
 	for name := range files {
 		if !slices.Contains(FileNames(), name) {
-			unknown = append(unknown, &FieldError{File: name, Feature: -1,
+			unknown = append(unknown, &conf.Error{File: name,
 				Msg: "not a registry file (want " + strings.Join(FileNames(), ", ") + ")"})
 		}
 	}
 	if len(unknown) > 0 {
-		slices.SortFunc(unknown, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-		return nil, errors.Join(unknown...)
+		slices.SortFunc(unknown, func(a, b *conf.Error) int { return strings.Compare(a.File, b.File) })
+		return nil, conf.Join(unknown...)
 	}
 	return LoadFS(memFS(files), ".")
 }

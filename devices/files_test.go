@@ -2,6 +2,7 @@ package devices
 
 import (
 	"errors"
+	"github.com/firegrid/firegrid/internal/conf"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -44,8 +45,8 @@ func TestLoadFilesAsLoad(t *testing.T) {
 	}
 	broken[DevicesFile] = []byte("id,kind,site\nSD-X,smok,H-0001\n")
 	_, err = LoadFiles(broken)
-	var fe *FieldError
-	if !errors.As(err, &fe) || !strings.Contains(err.Error(), `devices.csv:2: field "kind"`) {
+	var fe *conf.Error
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), `devices.csv:2:6: kind: unknown device kind "smok"`) {
 		t.Errorf("broken devices.csv: %v", err)
 	}
 

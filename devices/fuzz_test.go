@@ -6,10 +6,12 @@ import (
 
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/conf/conftest"
 )
 
 // FuzzLoadCSV feeds arbitrary bytes as devices.csv and as sites.csv: loading
-// must never panic, and a registry that loads must be consistent.
+// must never panic, its errors must be *conf.Error values, and a registry
+// that loads must be consistent.
 func FuzzLoadCSV(f *testing.F) {
 	f.Add([]byte(okDevices), []byte(okSites))
 	f.Add([]byte("id,kind,site,lon,lat,model,ports\nCH-1,charger,SHED-1,,,m,64\nSD-1,smoke,H-1,,,m,\n"), []byte(okSites))
@@ -22,6 +24,9 @@ func FuzzLoadCSV(f *testing.F) {
 		fsys["reg/devices.csv"] = &fstest.MapFile{Data: devicesCSV}
 		fsys["reg/sites.csv"] = &fstest.MapFile{Data: sitesCSV}
 		r, err := devices.LoadFS(fsys, "reg")
+		if bad := conftest.Check(err); bad != nil {
+			t.Fatal(bad)
+		}
 		if err != nil {
 			if r != nil {
 				t.Fatal("registry returned with an error")
@@ -50,7 +55,8 @@ func FuzzLoadCSV(f *testing.F) {
 }
 
 // FuzzLoadGeoJSON feeds arbitrary bytes as grid.geojson and
-// stations.geojson: loading must never panic.
+// stations.geojson: loading must never panic, and its errors must be
+// *conf.Error values.
 func FuzzLoadGeoJSON(f *testing.F) {
 	f.Add([]byte(okGrid), []byte(okStations))
 	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"Z"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}}]}`), []byte(`{"type":"FeatureCollection","features":[null]}`))
@@ -61,6 +67,9 @@ func FuzzLoadGeoJSON(f *testing.F) {
 		fsys["reg/grid.geojson"] = &fstest.MapFile{Data: grid}
 		fsys["reg/stations.geojson"] = &fstest.MapFile{Data: stations}
 		r, err := devices.LoadFS(fsys, "reg")
+		if bad := conftest.Check(err); bad != nil {
+			t.Fatal(bad)
+		}
 		if err != nil {
 			return
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	geom "github.com/twpayne/go-geom"
+
+	"github.com/firegrid/firegrid/internal/conf"
 )
 
 // rawFeature is one GeoJSON feature before its properties are checked.
@@ -28,6 +30,7 @@ type rawFeature struct {
 // accepted geometry types. Features with an error are returned in bad
 // (only their index and id are meaningful) after the error is recorded.
 func readFeatures(p *problems, file string, data []byte, allowed []string, geomTypes ...string) (good, bad []rawFeature, ok bool) {
+	p.read(file, data)
 	var fc struct {
 		Type     *string           `json:"type"`
 		Features []json.RawMessage `json:"features"`
@@ -41,7 +44,7 @@ func readFeatures(p *problems, file string, data []byte, allowed []string, geomT
 		if fc.Type != nil {
 			got = fmt.Sprintf("%q", *fc.Type)
 		}
-		p.add(&FieldError{File: file, Feature: -1, Field: "type", Msg: fmt.Sprintf("got %s, want \"FeatureCollection\"", got)})
+		p.member(file, "type", "got %s, want \"FeatureCollection\"", got)
 		return nil, nil, false
 	}
 	for i, raw := range fc.Features {
@@ -62,7 +65,13 @@ func readFeature(p *problems, file string, i int, raw json.RawMessage, allowed, 
 		Properties map[string]json.RawMessage `json:"properties"`
 	}
 	if err := json.Unmarshal(raw, &rf); err != nil {
-		p.feature(file, i, "", "", "not a GeoJSON feature: %v", err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			want := map[string]string{"": "a Feature object", "type": `"Feature"`, "properties": "an object of string properties"}[te.Field]
+			p.feature(file, i, "", te.Field, "got a JSON %s, want %s", te.Value, want)
+		} else {
+			p.feature(file, i, "", "", "not a GeoJSON feature: %v", err)
+		}
 		return f, false
 	}
 	// The id first, so every later message can name it.
@@ -120,6 +129,13 @@ func readGeometry(p *problems, file string, f *rawFeature, raw json.RawMessage, 
 		Coordinates json.RawMessage `json:"coordinates"`
 	}
 	if err := json.Unmarshal(raw, &g); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			return bad("got a JSON %s, want a geometry object", te.Value)
+		}
+		if errors.As(err, &te) && te.Field == "type" {
+			return bad("type: got a JSON %s, want %s", te.Value, want)
+		}
 		return bad("not a GeoJSON geometry: %v", err)
 	}
 	if !slices.Contains(types, g.Type) {
@@ -212,29 +228,135 @@ func ringArea(flat []float64) float64 {
 	return math.Abs(s) / 2
 }
 
-// addJSONError records a JSON decoding error with its line and column.
+// addJSONError records an error of decoding a GeoJSON file's top level,
+// placed at its offset.
 func addJSONError(p *problems, file string, data []byte, err error) {
-	var off int64 = -1
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		off = se.Offset
+		// Offset counts the bytes read, the offending one included.
+		line, col := conf.Position(data, int(se.Offset)-1)
+		p.add(&conf.Error{File: file, Line: line, Column: col, Msg: "not valid GeoJSON: " + err.Error()})
 	case errors.As(err, &te):
-		off = te.Offset
-	}
-	if off < 0 {
+		want := map[string]string{"": "a FeatureCollection object", "type": `"FeatureCollection"`, "features": "an array of features"}[te.Field]
+		if want == "" {
+			want = "something else"
+		}
+		p.member(file, te.Field, "got a JSON %s, want %s", te.Value, want)
+	default:
 		p.file(file, "not valid GeoJSON: %v", err)
-		return
 	}
-	if off > int64(len(data)) {
-		off = int64(len(data))
+}
+
+// featureOffsets returns the offset of each element of the features array
+// of a GeoJSON object, as json.Unmarshal would take it (the last member
+// whose name matches, in any case); nil when there is none.
+func featureOffsets(data []byte) []int {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
 	}
-	before := data[:off]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1)
-	if col < 1 {
-		col = 1
+	var offs []int
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return offs
+		}
+		key, _ := k.(string)
+		start := tokenStart(data, dec.InputOffset())
+		if !strings.EqualFold(key, "features") || start >= len(data) || data[start] != '[' {
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return offs
+			}
+			continue
+		}
+		if _, err := dec.Token(); err != nil {
+			return offs
+		}
+		offs = offs[:0]
+		for dec.More() {
+			offs = append(offs, tokenStart(data, dec.InputOffset()))
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return offs
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return offs
+		}
 	}
-	p.add(&FieldError{File: file, Line: line, Column: col, Feature: -1, Msg: "not valid GeoJSON: " + err.Error()})
+	return offs
+}
+
+// memberOffset returns the offset, in data (a JSON value), of the key of
+// the member that path names, object in object. When the path is not all
+// there, it is the offset of the deepest key that is; with none, of the
+// value itself.
+func memberOffset(data []byte, path []string) int {
+	val := tokenStart(data, 0)
+	at := val
+	for _, name := range path {
+		if val >= len(data) || data[val] != '{' {
+			return at
+		}
+		key, next, ok := findMember(data, val, name)
+		if !ok {
+			return at
+		}
+		at, val = key, next
+	}
+	return at
+}
+
+// findMember finds member name of the object at data[obj:], matching as
+// json.Unmarshal does (exactly, else in any case; the last of several),
+// and returns the offsets of its key and value.
+func findMember(data []byte, obj int, name string) (key, val int, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(data[obj:]))
+	if _, err := dec.Token(); err != nil {
+		return 0, 0, false
+	}
+	exact, folded := [2]int{-1, -1}, [2]int{-1, -1}
+	for dec.More() {
+		k := obj + tokenStart(data[obj:], dec.InputOffset())
+		t, err := dec.Token()
+		if err != nil {
+			break
+		}
+		v := obj + tokenStart(data[obj:], dec.InputOffset())
+		switch s, _ := t.(string); {
+		case s == name:
+			exact = [2]int{k, v}
+		case strings.EqualFold(s, name):
+			folded = [2]int{k, v}
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			break
+		}
+	}
+	switch {
+	case exact[0] >= 0:
+		return exact[0], exact[1], true
+	case folded[0] >= 0:
+		return folded[0], folded[1], true
+	}
+	return 0, 0, false
+}
+
+// tokenStart skips the white space and separators from off to the next
+// JSON token.
+func tokenStart(data []byte, off int64) int {
+	i := int(off)
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\r', '\n', ',', ':':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
 }

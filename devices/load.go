@@ -70,9 +70,10 @@ var (
 //
 // CSV files have a header row naming their columns in any order; an unknown
 // column is an error. Load reports every problem it finds, each as a
-// *FieldError naming the file (as filepath.Join(dir, file)), the CSV line or
-// GeoJSON feature, and the field, joined with errors.Join; on any problem it
-// returns a nil registry.
+// *conf.Error naming the file (as filepath.Join(dir, file)), the line and
+// column, and the field (a CSV column's name, or a GeoJSON member's path
+// such as features.4.properties.parent with the feature's id), joined with
+// errors.Join; on any problem it returns a nil registry.
 func Load(dir string) (*Registry, error) {
 	return load(os.DirFS(dir), ".", func(f string) string { return filepath.Join(dir, f) })
 }
@@ -136,7 +137,7 @@ func load(fsys fs.FS, dir string, show func(string) string) (*Registry, error) {
 	l.readResidents()
 	l.readDevices()
 	if len(l.p.list) > 0 {
-		return nil, errors.Join(l.p.list...)
+		return nil, l.p.err()
 	}
 	l.index()
 	return l.r, nil
@@ -618,7 +619,10 @@ func (l *loader) readDevices() {
 		first[id] = row.line
 		d := &Device{ID: id, Site: t.get(row, "site"), Model: t.get(row, "model")}
 		kind, err := contract.ParseKind(t.get(row, "kind"))
-		if err != nil {
+		switch {
+		case t.get(row, "kind") == "":
+			l.p.line(file, row.line, "kind", "missing value (want smoke, hydrant or charger)")
+		case err != nil:
 			l.p.line(file, row.line, "kind", "%v", err)
 		}
 		d.Kind = kind

@@ -4,10 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -105,7 +103,6 @@ type Rule struct {
 	// Description says, for a person, what the rule is for.
 	Description string `yaml:"description"`
 
-	line    int
 	program *vm.Program
 }
 
@@ -146,7 +143,7 @@ func (r *Rule) IsDispatchable() bool { return r.Dispatchable == nil || *r.Dispat
 // rules whose id and fingerprint are unchanged.
 func (r *Rule) fingerprint() string {
 	c := *r
-	c.Description, c.line, c.program = "", 0, nil
+	c.Description, c.program = "", nil
 	b, _ := json.Marshal(c)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
@@ -196,8 +193,8 @@ type Config struct {
 	name string
 }
 
-// LoadFile reads and validates a rules file. Errors name the file, the
-// line, the rule and the field.
+// LoadFile reads and validates a rules file. Its errors are *conf.Error
+// values naming the file, the line and column, the field and the rule's id.
 func LoadFile(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -207,7 +204,9 @@ func LoadFile(path string) (*Config, error) {
 }
 
 // Parse decodes and validates a rules file's bytes and compiles its
-// conditions; name labels errors.
+// conditions; name labels errors. It reports every problem it finds, each
+// as a *conf.Error (field rules.3.above, with the rule's id), joined with
+// errors.Join.
 func Parse(name string, b []byte) (*Config, error) {
 	var cfg Config
 	root, err := conf.DecodeStrict(name, b, &cfg)
@@ -215,34 +214,34 @@ func Parse(name string, b []byte) (*Config, error) {
 		return nil, err
 	}
 	cfg.name = name
-	for i := range cfg.Rules {
-		cfg.Rules[i].line = conf.LineOf(root, "rules", strconv.Itoa(i))
-	}
-	for i := range cfg.Periods.Entries {
-		cfg.Periods.Entries[i].line = conf.LineOf(root, "periods", "calendar", strconv.Itoa(i))
-	}
-	if err := cfg.validate(name); err != nil {
-		return nil, err
+	if errs := cfg.validate(); len(errs) > 0 {
+		return nil, conf.Locate(name, root, conf.Join(errs...))
 	}
 	return &cfg, nil
 }
 
 var portFields = map[string]bool{"temp_c": true, "current_a": true, "power_w": true}
 
-func (c *Config) validate(name string) error {
-	var errs []error
+// validate checks the configuration and fills its defaults; its errors
+// have a field and no file or position (Parse places them).
+func (c *Config) validate() []*conf.Error {
+	var errs []*conf.Error
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, &conf.Error{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
 	for k, d := range c.HeartbeatTimeouts {
+		f := "heartbeat_timeouts." + string(k)
 		if _, err := contract.ParseKind(string(k)); err != nil {
-			errs = append(errs, fmt.Errorf("%s: heartbeat_timeouts: %v", name, err))
+			fail(f, "%v", err)
 		}
 		if d < time.Second {
-			errs = append(errs, fmt.Errorf("%s: heartbeat_timeouts.%s: want a duration of at least 1s, got %s", name, k, d))
+			fail(f, "want a duration of at least 1s, got %s", d)
 		}
 	}
 	if c.Flapping.Raises == 0 && c.Flapping.Within == 0 {
 		c.Flapping = Flapping{Raises: 3, Within: 10 * time.Minute}
 	} else if c.Flapping.Raises < 1 || c.Flapping.Within <= 0 {
-		errs = append(errs, fmt.Errorf("%s: flapping: want raises >= 1 and a positive within, got %d in %s", name, c.Flapping.Raises, c.Flapping.Within))
+		fail("flapping", "want raises >= 1 and a positive within, got %d in %s", c.Flapping.Raises, c.Flapping.Within)
 	}
 	if c.Limits.Conditions == 0 {
 		c.Limits.Conditions = 256
@@ -254,24 +253,24 @@ func (c *Config) validate(name string) error {
 		c.Limits.IdleEviction = 15 * time.Minute
 	}
 	if c.Limits.Conditions < 1 || c.Limits.Members < 2 || c.Limits.IdleEviction < time.Second {
-		errs = append(errs, fmt.Errorf("%s: limits: want conditions_per_site >= 1, correlation_members >= 2, idle_eviction >= 1s", name))
+		fail("limits", "want conditions_per_site >= 1, correlation_members >= 2, idle_eviction >= 1s")
 	}
-	errs = append(errs, c.Periods.validate(name)...)
+	errs = append(errs, c.Periods.validate()...)
 	for i := range c.Maintenance {
 		m := &c.Maintenance[i]
-		where := fmt.Sprintf("%s: maintenance[%d]", name, i)
+		where := fmt.Sprintf("maintenance.%d", i)
 		var err error
 		if m.from, err = c.Periods.parseTime(m.From, false); err != nil {
-			errs = append(errs, fmt.Errorf("%s: from: %v", where, err))
+			fail(where+".from", "%v", err)
 		}
 		if m.to, err = c.Periods.parseTime(m.To, true); err != nil {
-			errs = append(errs, fmt.Errorf("%s: to: %v", where, err))
+			fail(where+".to", "%v", err)
 		}
 		if err == nil && !m.to.After(m.from) {
-			errs = append(errs, fmt.Errorf("%s: to: %s is not after from %s", where, m.To, m.From))
+			fail(where+".to", "%s is not after from %s", m.To, m.From)
 		}
 		if len(m.Devices) == 0 && len(m.Sites) == 0 {
-			errs = append(errs, fmt.Errorf("%s: devices: name devices or sites", where))
+			fail(where+".devices", "name devices or sites")
 		}
 	}
 	seen := map[string]int{}
@@ -286,17 +285,14 @@ func (c *Config) validate(name string) error {
 	first := map[string]int{}
 	for i := range c.Rules {
 		r := &c.Rules[i]
-		where := fmt.Sprintf("%s:%d: rules[%d]", name, r.line, i)
-		if r.ID != "" {
-			where += fmt.Sprintf(" (id %q)", r.ID)
-		}
+		where := fmt.Sprintf("rules.%d", i)
 		bad := func(field, format string, args ...any) {
-			errs = append(errs, fmt.Errorf("%s: %s: %s", where, field, fmt.Sprintf(format, args...)))
+			errs = append(errs, &conf.Error{Field: where + "." + field, ID: r.ID, Msg: fmt.Sprintf(format, args...)})
 		}
 		if r.ID == "" {
 			bad("id", "required")
 		} else if prev, dup := first[r.ID]; dup {
-			bad("id", "duplicate of rules[%d]", prev)
+			bad("id", "duplicate of rules.%d", prev)
 		} else {
 			first[r.ID] = i
 		}
@@ -366,11 +362,14 @@ func (c *Config) validate(name string) error {
 				bad("value", "required: a value name, or ports.temp_c|current_a|power_w")
 			}
 			n := 0
-			for _, b := range []*float64{r.FallsBy, r.RisesBy, r.RisesPerMin} {
-				if b != nil {
+			for _, b := range []struct {
+				field string
+				v     *float64
+			}{{"falls_by", r.FallsBy}, {"rises_by", r.RisesBy}, {"rises_per_min", r.RisesPerMin}} {
+				if b.v != nil {
 					n++
-					if *b <= 0 {
-						bad("falls_by", "the bound must be positive, got %g", *b)
+					if *b.v <= 0 {
+						bad(b.field, "the bound must be positive, got %g", *b.v)
 					}
 				}
 			}
@@ -384,11 +383,11 @@ func (c *Config) validate(name string) error {
 			if len(r.Kinds) == 0 {
 				bad("kinds", "required: the device kinds to watch")
 			}
-			for _, k := range r.Kinds {
+			for j, k := range r.Kinds {
 				if _, err := contract.ParseKind(string(k)); err != nil {
-					bad("kinds", "%v", err)
+					bad(fmt.Sprintf("kinds.%d", j), "%v", err)
 				} else if c.HeartbeatTimeouts[k] == 0 {
-					bad("kinds", "no heartbeat_timeouts entry for %s", k)
+					bad(fmt.Sprintf("kinds.%d", j), "no heartbeat_timeouts entry for %s", k)
 				}
 			}
 		case TypeCorrelation:
@@ -402,19 +401,19 @@ func (c *Config) validate(name string) error {
 					t.MinDevices = 1
 				}
 				if t.MinDevices < 1 {
-					bad(fmt.Sprintf("match[%d].min_devices", j), "want at least 1")
+					bad(fmt.Sprintf("match.%d.min_devices", j), "want at least 1")
 				}
 				devicesNeeded += t.MinDevices
 				if len(t.Rules) == 0 {
-					bad(fmt.Sprintf("match[%d].rules", j), "required: rule ids")
+					bad(fmt.Sprintf("match.%d.rules", j), "required: rule ids")
 				}
-				for _, id := range t.Rules {
+				for l, id := range t.Rules {
 					k, ok := seen[id]
 					switch {
 					case !ok:
-						bad(fmt.Sprintf("match[%d].rules", j), "no rule %q", id)
+						bad(fmt.Sprintf("match.%d.rules.%d", j, l), "no rule %q", id)
 					case c.Rules[k].Type == TypeCorrelation || c.Rules[k].Type == TypeAbsence:
-						bad(fmt.Sprintf("match[%d].rules", j), "%q is a %s rule; correlate event, threshold and rate rules", id, c.Rules[k].Type)
+						bad(fmt.Sprintf("match.%d.rules.%d", j, l), "%q is a %s rule; correlate event, threshold and rate rules", id, c.Rules[k].Type)
 					}
 				}
 			}
@@ -457,7 +456,7 @@ func (c *Config) validate(name string) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func pick(a, b *float64) *float64 {

@@ -664,18 +664,18 @@ func TestConfigErrorsNameFileLineRuleField(t *testing.T) {
 		name, yaml string
 		want       []string
 	}{
-		{"unknown kind", "rules:\n  - {id: a, kind: toaster, events: [x], incident: f, severity: major}\n", []string{"r.yaml:2: rules[0] (id \"a\"): kind:"}},
-		{"bad when", "rules:\n  - id: a\n    kind: smoke\n    events: [alarm]\n    when: values.x >\n    incident: f\n    severity: major\n", []string{"r.yaml:2: rules[0] (id \"a\"): when:"}},
-		{"when not boolean", "rules:\n  - {id: a, kind: smoke, events: [alarm], when: 'seq + 1', incident: f, severity: major}\n", []string{"when:"}},
-		{"rate without a bound", "rules:\n  - {id: r, kind: hydrant, type: rate, value: pressure_mpa, window: 10s, incident: f, severity: major}\n", []string{"(id \"r\"): falls_by:"}},
-		{"rate without a window", "rules:\n  - {id: r, kind: hydrant, type: rate, value: pressure_mpa, falls_by: 0.1, incident: f, severity: major}\n", []string{"(id \"r\"): window:"}},
-		{"correlation of an unknown rule", "rules:\n  - {id: c, type: correlation, match: [{rules: [nope], min_devices: 2}], window: 1m, incident: fire, severity: critical}\n", []string{"(id \"c\"): match[0].rules: no rule \"nope\""}},
-		{"correlation of one device", "rules:\n  - {id: a, kind: smoke, events: [alarm], incident: fire, severity: critical}\n  - {id: c, type: correlation, match: [{rules: [a]}], window: 1m, incident: fire, severity: critical}\n", []string{"r.yaml:3: rules[1] (id \"c\"): match: a correlation needs at least two devices"}},
-		{"overlapping hysteresis", "rules:\n  - {id: t, kind: hydrant, type: threshold, value: pressure_mpa, below: 0.10, clear_above: 0.05, incident: f, severity: major}\n", []string{"(id \"t\"): clear_above:"}},
-		{"unknown period", "rules:\n  - {id: t, kind: hydrant, type: threshold, value: pressure_mpa, below: 0.1, periods: {wartime: {below: 0.2}}, incident: f, severity: major}\n", []string{"(id \"t\"): periods.wartime:"}},
+		{"unknown kind", "rules:\n  - {id: a, kind: toaster, events: [x], incident: f, severity: major}\n", []string{"r.yaml:2:13: rules.0.kind (id \"a\"): unknown device kind"}},
+		{"bad when", "rules:\n  - id: a\n    kind: smoke\n    events: [alarm]\n    when: values.x >\n    incident: f\n    severity: major\n", []string{"r.yaml:5:5: rules.0.when (id \"a\"): unexpected token"}},
+		{"when not boolean", "rules:\n  - {id: a, kind: smoke, events: [alarm], when: 'seq + 1', incident: f, severity: major}\n", []string{"rules.0.when (id \"a\"): expected bool"}},
+		{"rate without a bound", "rules:\n  - {id: r, kind: hydrant, type: rate, value: pressure_mpa, window: 10s, incident: f, severity: major}\n", []string{"rules.0.falls_by (id \"r\"): exactly one of"}},
+		{"rate without a window", "rules:\n  - {id: r, kind: hydrant, type: rate, value: pressure_mpa, falls_by: 0.1, incident: f, severity: major}\n", []string{"rules.0.window (id \"r\"): required"}},
+		{"correlation of an unknown rule", "rules:\n  - {id: c, type: correlation, match: [{rules: [nope], min_devices: 2}], window: 1m, incident: fire, severity: critical}\n", []string{"rules.0.match.0.rules.0 (id \"c\"): no rule \"nope\""}},
+		{"correlation of one device", "rules:\n  - {id: a, kind: smoke, events: [alarm], incident: fire, severity: critical}\n  - {id: c, type: correlation, match: [{rules: [a]}], window: 1m, incident: fire, severity: critical}\n", []string{"r.yaml:3:32: rules.1.match (id \"c\"): a correlation needs at least two devices"}},
+		{"overlapping hysteresis", "rules:\n  - {id: t, kind: hydrant, type: threshold, value: pressure_mpa, below: 0.10, clear_above: 0.05, incident: f, severity: major}\n", []string{"rules.0.clear_above (id \"t\"): 0.05 is below"}},
+		{"unknown period", "rules:\n  - {id: t, kind: hydrant, type: threshold, value: pressure_mpa, below: 0.1, periods: {wartime: {below: 0.2}}, incident: f, severity: major}\n", []string{"rules.0.periods.wartime (id \"t\"): \"wartime\""}},
 		{"period flips the bound", "rules:\n  - {id: t, kind: hydrant, type: threshold, value: pressure_mpa, below: 0.1, periods: {emergency: {above: 0.2}}, incident: f, severity: major}\n", []string{"periods.emergency"}},
-		{"bad calendar date", "periods:\n  calendar:\n    - {period: holiday, dates: [2026-02-30]}\nrules: []\n", []string{"r.yaml:3: periods.calendar[0]: dates: \"2026-02-30\""}},
-		{"unknown key", "rules:\n  - {id: a, kind: smoke, events: [alarm], incident: f, severity: major, colour: red}\n", []string{"r.yaml:2", "colour"}},
+		{"bad calendar date", "periods:\n  calendar:\n    - {period: holiday, dates: [2026-02-30]}\nrules: []\n", []string{"r.yaml:3:33: periods.calendar.0.dates.0: \"2026-02-30\""}},
+		{"unknown key", "rules:\n  - {id: a, kind: smoke, events: [alarm], incident: f, severity: major, colour: red}\n", []string{"r.yaml:2:73: rules.0.colour: unknown field"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // the calendar's time zone must load on hosts without zoneinfo
+
+	"github.com/firegrid/firegrid/internal/conf"
 )
 
 const nPeriods = 4
@@ -31,34 +33,33 @@ type CalendarEntry struct {
 	From   string          `yaml:"from"`
 	To     string          `yaml:"to"`
 
-	line   int
 	ranges [][2]time.Time // [start, end) in the calendar's zone
 }
 
-func (c *Calendar) validate(name string) []error {
-	var errs []error
+func (c *Calendar) validate() []*conf.Error {
+	var errs []*conf.Error
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, &conf.Error{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
 	if c.Timezone == "" {
 		c.Timezone = "Asia/Shanghai"
 	}
 	loc, err := time.LoadLocation(c.Timezone)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("%s: periods.timezone: %v", name, err))
+		fail("periods.timezone", "%v", err)
 		loc = time.UTC
 	}
 	c.loc = loc
 	for i := range c.Entries {
 		e := &c.Entries[i]
-		where := fmt.Sprintf("%s:%d: periods.calendar[%d]", name, e.line, i)
-		if e.Name != "" {
-			where += fmt.Sprintf(" (%s)", e.Name)
-		}
+		where := fmt.Sprintf("periods.calendar.%d", i)
 		if _, ok := e.Period.Index(); !ok || e.Period == contract.PeriodDaily {
-			errs = append(errs, fmt.Errorf("%s: period: %q: want holiday, major_event or emergency", where, e.Period))
+			fail(where+".period", "%q: want holiday, major_event or emergency", e.Period)
 		}
-		for _, d := range e.Dates {
+		for j, d := range e.Dates {
 			t, err := time.ParseInLocation(time.DateOnly, d, loc)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: dates: %q: want YYYY-MM-DD", where, d))
+				fail(fmt.Sprintf("%s.dates.%d", where, j), "%q: want YYYY-MM-DD", d)
 				continue
 			}
 			e.ranges = append(e.ranges, [2]time.Time{t, t.AddDate(0, 0, 1)})
@@ -68,17 +69,17 @@ func (c *Calendar) validate(name string) []error {
 			to, err2 := time.ParseInLocation(time.DateOnly, e.To, loc)
 			switch {
 			case err1 != nil:
-				errs = append(errs, fmt.Errorf("%s: from: %q: want YYYY-MM-DD", where, e.From))
+				fail(where+".from", "%q: want YYYY-MM-DD", e.From)
 			case err2 != nil:
-				errs = append(errs, fmt.Errorf("%s: to: %q: want YYYY-MM-DD", where, e.To))
+				fail(where+".to", "%q: want YYYY-MM-DD", e.To)
 			case to.Before(from):
-				errs = append(errs, fmt.Errorf("%s: to: %s is before from %s", where, e.To, e.From))
+				fail(where+".to", "%s is before from %s", e.To, e.From)
 			default:
 				e.ranges = append(e.ranges, [2]time.Time{from, to.AddDate(0, 0, 1)})
 			}
 		}
 		if len(e.Dates) == 0 && e.From == "" && e.To == "" {
-			errs = append(errs, fmt.Errorf("%s: dates: name dates or a from..to range", where))
+			fail(where+".dates", "name dates or a from..to range")
 		}
 	}
 	return errs

@@ -61,14 +61,14 @@ func TestParseExpectations(t *testing.T) {
 
 func TestParseExpectationErrors(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
-		{"nothing to watch", "expect:\n  - site: H-1\n", "x.yaml:2: expect[0]: want one of incident: TYPE, command: NAME or escalation: TYPE"},
-		{"two things", "expect:\n  - incident: fire\n    command: port_off\n", "expect[0]: incident and command cannot go in one expectation"},
-		{"unknown key", "expect:\n  - incident: fire\n    whithin: 5s\n", "x.yaml:3: expect[0].whithin: unknown field (want one of incident, command, escalation, site, device, station, severity, port, after, within, none, skip)"},
-		{"bad within", "expect:\n  - incident: fire\n    within: soon\n", `x.yaml:3: expect[0].within: want a duration like 5s, got "soon"`},
-		{"port on incident", "expect:\n  - incident: fire\n    port: 3\n", "x.yaml:3: expect[0].port: only a command names a port"},
-		{"site on command", "expect:\n  - command: port_off\n    site: H-1\n", "x.yaml:3: expect[0].site: a command goes to a device"},
-		{"skip without a reason", "expect:\n  - incident: fire\n    skip: \" \"\n", "x.yaml:3: expect[0].skip: say why"},
-		{"requires is gone", "requires: [escalation]\n", "x.yaml:1: requires"},
+		{"nothing to watch", "expect:\n  - site: H-1\n", "x.yaml:2:5: expect.0: want one of incident: TYPE, command: NAME or escalation: TYPE"},
+		{"two things", "expect:\n  - incident: fire\n    command: port_off\n", "expect.0: incident and command cannot go in one expectation"},
+		{"unknown key", "expect:\n  - incident: fire\n    whithin: 5s\n", "x.yaml:3:5: expect.0.whithin: unknown field (want one of incident, command, escalation, site, device, station, severity, port, after, within, none, skip)"},
+		{"bad within", "expect:\n  - incident: fire\n    within: soon\n", `x.yaml:3:5: expect.0.within: want a duration like 5s, got "soon"`},
+		{"port on incident", "expect:\n  - incident: fire\n    port: 3\n", "x.yaml:3:5: expect.0.port: only a command names a port"},
+		{"site on command", "expect:\n  - command: port_off\n    site: H-1\n", "x.yaml:3:5: expect.0.site: a command goes to a device"},
+		{"skip without a reason", "expect:\n  - incident: fire\n    skip: \" \"\n", "x.yaml:3:5: expect.0.skip: say why"},
+		{"requires is gone", "requires: [escalation]\n", "x.yaml:1:1: requires: unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseScenario("x.yaml", []byte(tc.src))
@@ -78,7 +78,7 @@ func TestParseExpectationErrors(t *testing.T) {
 		})
 	}
 	sc := mustParse(t, "expect:\n  - incident: fire\n    device: SD-9999\n")
-	if err := sc.Check(demoDevices()); err == nil || !strings.Contains(err.Error(), "test.yaml:3: expect[0].device: SD-9999 is not in the registry") {
+	if err := sc.Check(demoDevices()); err == nil || !strings.Contains(err.Error(), "test.yaml:3:5: expect.0.device: SD-9999 is not in the registry") {
 		t.Errorf("Check: %v", err)
 	}
 }

@@ -253,8 +253,8 @@ func TestRunnerRefusesBadSetup(t *testing.T) {
 	}{
 		{"no publisher", &Runner{}, "no Publisher"},
 		{"negative speed", &Runner{Publisher: &Recorder{}, Config: Config{Speed: -1}}, "speed: -1 is out of range"},
-		{"unknown fleet device", &Runner{Publisher: &Recorder{}, Devices: demoDevices(), Scenario: mustParse(t, "fleet:\n  devices: [SD-0001, SD-9999]\n")}, "test.yaml:2: fleet.devices[1]: SD-9999 is not in the registry"},
-		{"unknown device", &Runner{Publisher: &Recorder{}, Scenario: mustParse(t, "steps:\n  - {at: 1s, device: SD-0001, event: test}\n")}, "test.yaml:2: steps[0].device: SD-0001 is not in the registry"},
+		{"unknown fleet device", &Runner{Publisher: &Recorder{}, Devices: demoDevices(), Scenario: mustParse(t, "fleet:\n  devices: [SD-0001, SD-9999]\n")}, "test.yaml:2:22: fleet.devices.1: SD-9999 is not in the registry"},
+		{"unknown device", &Runner{Publisher: &Recorder{}, Scenario: mustParse(t, "steps:\n  - {at: 1s, device: SD-0001, event: test}\n")}, "test.yaml:2:14: steps.0.device: SD-0001 is not in the registry"},
 	} {
 		if err := tc.r.Run(ctx); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Run: %v, want %q", tc.name, err, tc.want)

@@ -1,8 +1,6 @@
 package simulator
 
 import (
-	"cmp"
-	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -11,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/conf"
 )
 
 // Scenario is a timeline of steps played against a fleet: an alarm at 5 s,
@@ -41,8 +42,9 @@ type Scenario struct {
 	// plays; see Evaluate.
 	Expect []Expectation
 
-	// lines maps a field path (steps[3].event) to its line in File.
-	lines map[string]int
+	// doc is the file's YAML node tree, where errors find their field's
+	// line and column.
+	doc *yaml.Node
 }
 
 // Action is what a step does.
@@ -144,42 +146,10 @@ func (p PortValues) applyTo(port *contract.Port, voltage float64) {
 	}
 }
 
-// ScenarioError is one problem in a scenario file: where it is and what is
-// wrong. Its text reads file:line: field: problem.
-type ScenarioError struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // path of the field, as in steps[3].at; empty for the file
-	Msg   string
-}
-
-// Error returns file:line: field: problem.
-func (e *ScenarioError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// joinScenarioErrors sorts errs by line and joins them; nil when empty.
-func joinScenarioErrors(errs []*ScenarioError) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(errs, func(a, b *ScenarioError) int { return cmp.Compare(a.Line, b.Line) })
-	list := make([]error, len(errs))
-	for i, e := range errs {
-		list[i] = e
-	}
-	return errors.Join(list...)
+// joinErrors sorts errs by line and joins them; nil when empty.
+func joinErrors(errs []*conf.Error) error {
+	conf.Sort(errs)
+	return conf.Join(errs...)
 }
 
 // CapturePath returns where the scenario's capture file is: Capture
@@ -201,18 +171,11 @@ func LoadScenario(path string) (*Scenario, error) {
 	return ParseScenario(path, data)
 }
 
-// errorf returns an error about the field at path, at its line.
-func (s *Scenario) errorf(path string, format string, args ...any) *ScenarioError {
-	line := s.lines[path]
-	for p := path; line == 0 && p != ""; {
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-		line = s.lines[p]
-	}
-	return &ScenarioError{File: s.File, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)}
+// errorf returns an error about the field at path (steps.3.at), placed at
+// its key or, when the file lacks it, at the nearest enclosing one.
+func (s *Scenario) errorf(path string, format string, args ...any) *conf.Error {
+	line, col := conf.Pos(s.doc, conf.Path(path)...)
+	return &conf.Error{File: s.File, Line: line, Column: col, Field: path, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Check validates the scenario against the devices it will be played on:
@@ -237,15 +200,15 @@ func (s *Scenario) Check(devs []*devices.Device) error {
 // check is Check on a look-up function that returns a device's kind and
 // ports.
 func (s *Scenario) check(lookup func(id string) (contract.Kind, int, bool)) error {
-	var errs []*ScenarioError
+	var errs []*conf.Error
 	for i, id := range s.Fleet.Devices {
 		if _, _, ok := lookup(id); !ok {
-			errs = append(errs, s.errorf(fmt.Sprintf("fleet.devices[%d]", i), "%s is not in the registry", id))
+			errs = append(errs, s.errorf(fmt.Sprintf("fleet.devices.%d", i), "%s is not in the registry", id))
 		}
 	}
 	for i := range s.Steps {
 		st := &s.Steps[i]
-		path := fmt.Sprintf("steps[%d]", st.Index)
+		path := fmt.Sprintf("steps.%d", st.Index)
 		kind, ports, known := lookup(st.Device)
 		switch {
 		case !known && st.Kind == "":
@@ -280,20 +243,20 @@ func (s *Scenario) check(lookup func(id string) (contract.Kind, int, bool)) erro
 			}
 			for j, p := range st.Ports {
 				if p.Port > n {
-					errs = append(errs, s.errorf(fmt.Sprintf("%s.ports[%d].port", field, j), "%s has ports 1 to %d, not %d", st.Device, n, p.Port))
+					errs = append(errs, s.errorf(fmt.Sprintf("%s.ports.%d.port", field, j), "%s has ports 1 to %d, not %d", st.Device, n, p.Port))
 				}
 			}
 		}
 	}
 	errs = append(errs, s.checkExpect(lookup)...)
-	return joinScenarioErrors(errs)
+	return joinErrors(errs)
 }
 
 // checkExpect checks that expectations name devices the run knows.
 // Sites and stations are the registry's business: a wrong one makes the
 // expectation fail with what happened instead.
-func (s *Scenario) checkExpect(lookup func(id string) (contract.Kind, int, bool)) []*ScenarioError {
-	var errs []*ScenarioError
+func (s *Scenario) checkExpect(lookup func(id string) (contract.Kind, int, bool)) []*conf.Error {
+	var errs []*conf.Error
 	steps := make(map[string]bool)
 	for _, st := range s.Steps {
 		steps[st.Device] = true
@@ -303,7 +266,7 @@ func (s *Scenario) checkExpect(lookup func(id string) (contract.Kind, int, bool)
 			continue
 		}
 		if _, _, ok := lookup(e.Device); !ok {
-			errs = append(errs, s.errorf(fmt.Sprintf("expect[%d].device", e.Index), "%s is not in the registry", e.Device))
+			errs = append(errs, s.errorf(fmt.Sprintf("expect.%d.device", e.Index), "%s is not in the registry", e.Device))
 		}
 	}
 	return errs

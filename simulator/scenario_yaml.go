@@ -1,17 +1,16 @@
 package simulator
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/firegrid/firegrid/contract"
 	"gopkg.in/yaml.v3"
+
+	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/internal/conf"
 )
 
 // The raw forms of a scenario file. They are decoded strictly (unknown
@@ -74,30 +73,27 @@ type rawRepeat struct {
 const portFields = "port, current_a, power_w, temp_c, state"
 
 // ParseScenario decodes and validates a scenario; file names it in errors.
-// Every problem found is reported, each as a *ScenarioError reading
-// file:line: field: problem, joined with errors.Join.
+// Every problem found is reported, each as a *conf.Error reading
+// file:line:column: field: problem (the field a dotted path such as
+// steps.3.at), joined with errors.Join.
 func ParseScenario(file string, data []byte) (*Scenario, error) {
-	p := &scenarioParser{sc: &Scenario{File: file, lines: make(map[string]int)}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, p.yamlError(err)
-	}
-	if len(doc.Content) == 0 {
-		return nil, &ScenarioError{File: file, Line: 1, Msg: "empty file (want a mapping with name, steps and so on)"}
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, &ScenarioError{File: file, Line: root.Line, Msg: "want a mapping with name, steps and so on"}
-	}
-	p.index(root, "")
 	var raw rawScenario
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil {
-		return nil, p.yamlError(err)
+	doc, err := conf.DecodeStrict(file, data, &raw)
+	if doc == nil {
+		return nil, err
 	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, conf.Join(&conf.Error{File: file, Line: 1, Msg: "empty file (want a mapping with name, steps and so on)"})
+	}
+	if root := doc.Content[0]; root.Kind != yaml.MappingNode {
+		return nil, conf.Join(&conf.Error{File: file, Line: root.Line, Column: root.Column, Msg: "want a mapping with name, steps and so on"})
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &scenarioParser{sc: &Scenario{File: file, doc: doc}}
 	p.scenario(&raw)
-	if err := joinScenarioErrors(p.errs); err != nil {
+	if err := joinErrors(p.errs); err != nil {
 		return nil, err
 	}
 	return p.sc, nil
@@ -106,163 +102,15 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 // scenarioParser turns a raw scenario into a Scenario, collecting errors.
 type scenarioParser struct {
 	sc   *Scenario
-	errs []*ScenarioError
-	// keyPath maps "line:key" to the path of a mapping key, valuePath a
-	// line to the values starting on it: how a yaml.v3 type error, which
-	// gives only a line, finds its field.
-	keyPath   map[string]string
-	valuePath map[int][]taggedPath
+	errs []*conf.Error
 }
 
-// taggedPath is the path of a value and its YAML tag (!!map, !!str, ...).
-type taggedPath struct{ tag, path string }
-
-// index records the line of every field path under n.
-func (p *scenarioParser) index(n *yaml.Node, path string) {
-	if p.keyPath == nil {
-		p.keyPath, p.valuePath = make(map[string]string), make(map[int][]taggedPath)
-	}
-	if path != "" {
-		if _, ok := p.sc.lines[path]; !ok {
-			p.sc.lines[path] = n.Line
-		}
-		p.valuePath[n.Line] = append(p.valuePath[n.Line], taggedPath{n.Tag, path})
-	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			kp := k.Value
-			if path != "" {
-				kp = path + "." + k.Value
-			}
-			p.keyPath[fmt.Sprintf("%d:%s", k.Line, k.Value)] = kp
-			p.sc.lines[kp] = k.Line
-			p.index(v, kp)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p.index(c, fmt.Sprintf("%s[%d]", path, i))
-		}
-	}
-}
-
-// yamlError turns a yaml.v3 error into scenario errors with fields.
-func (p *scenarioParser) yamlError(err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		line, msg := splitLine(strings.TrimPrefix(err.Error(), "yaml: "))
-		return &ScenarioError{File: p.sc.File, Line: line, Msg: msg}
-	}
-	var errs []*ScenarioError
-	for _, e := range te.Errors {
-		se := &ScenarioError{File: p.sc.File}
-		se.Line, se.Msg = splitLine(e)
-		if field, typ, ok := unknownField(se.Msg); ok {
-			se.Field = p.keyPath[fmt.Sprintf("%d:%s", se.Line, field)]
-			se.Msg = "unknown field (want one of " + rawFields(typ) + ")"
-		} else if tag, typ, ok := cannotUnmarshal(se.Msg); ok {
-			for _, v := range p.valuePath[se.Line] {
-				if v.tag == tag {
-					se.Field = v.path
-					break
-				}
-			}
-			switch {
-			case strings.HasPrefix(typ, "[]"):
-				se.Msg = "want a list, got " + yamlKind(tag)
-			case strings.Contains(typ, "simulator.raw"):
-				se.Msg = "want a mapping, got " + yamlKind(tag)
-			}
-		}
-		errs = append(errs, se)
-	}
-	return joinScenarioErrors(errs)
-}
-
-// splitLine splits yaml.v3's "line 12: problem" into 12 and "problem".
-func splitLine(msg string) (int, string) {
-	rest, ok := strings.CutPrefix(msg, "line ")
-	if !ok {
-		return 0, msg
-	}
-	num, text, ok := strings.Cut(rest, ": ")
-	line, err := strconv.Atoi(num)
-	if !ok || err != nil {
-		return 0, msg
-	}
-	return line, text
-}
-
-// unknownField reads yaml.v3's "field X not found in type T".
-func unknownField(msg string) (field, typ string, ok bool) {
-	rest, ok := strings.CutPrefix(msg, "field ")
-	if !ok {
-		return "", "", false
-	}
-	return strings.Cut(rest, " not found in type ")
-}
-
-// cannotUnmarshal reads yaml.v3's "cannot unmarshal !!tag `value` into T".
-func cannotUnmarshal(msg string) (tag, typ string, ok bool) {
-	rest, ok := strings.CutPrefix(msg, "cannot unmarshal ")
-	if !ok {
-		return "", "", false
-	}
-	i := strings.LastIndex(rest, " into ")
-	if i < 0 {
-		return "", "", false
-	}
-	tag, _, _ = strings.Cut(rest[:i], " ")
-	return tag, rest[i+len(" into "):], true
-}
-
-func yamlKind(tag string) string {
-	switch tag {
-	case "!!map":
-		return "a mapping"
-	case "!!seq":
-		return "a list"
-	case "!!str":
-		return "a string"
-	case "!!int", "!!float":
-		return "a number"
-	case "!!bool":
-		return "a boolean"
-	}
-	return tag
-}
-
-// rawFields lists the YAML keys of the raw type yaml.v3 names.
-func rawFields(typeName string) string {
-	var t reflect.Type
-	switch strings.TrimPrefix(typeName, "*") {
-	case "simulator.rawScenario":
-		t = reflect.TypeFor[rawScenario]()
-	case "simulator.rawFleet":
-		t = reflect.TypeFor[rawFleet]()
-	case "simulator.rawStep":
-		t = reflect.TypeFor[rawStep]()
-	case "simulator.rawRepeat":
-		t = reflect.TypeFor[rawRepeat]()
-	case "simulator.rawExpect":
-		t = reflect.TypeFor[rawExpect]()
-	default:
-		return "the documented keys"
-	}
-	names := make([]string, t.NumField())
-	for i := range names {
-		names[i] = strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-	}
-	return strings.Join(names, ", ")
-}
-
-// errorf records an error about the field at path, at node n's line (or
-// the path's line when n is absent).
+// errorf records an error about the field at path, placed at its key; at
+// node n when the file has no key for it.
 func (p *scenarioParser) errorf(n *yaml.Node, path string, format string, args ...any) {
 	e := p.sc.errorf(path, format, args...)
-	if n != nil && n.Line > 0 {
-		e.Line = n.Line
+	if e.Line == 0 && n != nil && n.Line > 0 {
+		e.Line, e.Column = n.Line, n.Column
 	}
 	p.errs = append(p.errs, e)
 }
@@ -274,7 +122,7 @@ func present(n *yaml.Node) bool {
 
 func (p *scenarioParser) str(n *yaml.Node, path string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-		p.errorf(n, path, "want a string")
+		p.errorf(n, path, "want a string, got %s", show(n))
 		return "", false
 	}
 	return n.Value, true
@@ -328,7 +176,7 @@ func (p *scenarioParser) strings(n *yaml.Node, path string) []string {
 	}
 	out := make([]string, 0, len(n.Content))
 	for i, c := range n.Content {
-		if s, ok := p.str(c, fmt.Sprintf("%s[%d]", path, i)); ok {
+		if s, ok := p.str(c, fmt.Sprintf("%s.%d", path, i)); ok {
 			out = append(out, s)
 		}
 	}
@@ -413,8 +261,9 @@ func (p *scenarioParser) scenario(raw *rawScenario) {
 const expectKeys = "incident: TYPE, command: NAME or escalation: TYPE"
 
 func (p *scenarioParser) expect(i int, raw *rawExpect) {
-	path := fmt.Sprintf("expect[%d]", i)
-	e := Expectation{Index: i, Line: p.sc.lines[path]}
+	path := fmt.Sprintf("expect.%d", i)
+	line, _ := conf.Pos(p.sc.doc, "expect", strconv.Itoa(i))
+	e := Expectation{Index: i, Line: line}
 	var kinds []string
 	for _, k := range []struct {
 		n    *yaml.Node
@@ -539,7 +388,7 @@ func (p *scenarioParser) fleet(raw *rawFleet) {
 		for i, s := range p.strings(&raw.Kinds, "fleet.kinds") {
 			k, err := contract.ParseKind(s)
 			if err != nil {
-				p.errorf(nil, fmt.Sprintf("fleet.kinds[%d]", i), "%v", strings.TrimPrefix(err.Error(), "unknown device kind "))
+				p.errorf(nil, fmt.Sprintf("fleet.kinds.%d", i), "%v", strings.TrimPrefix(err.Error(), "unknown device kind "))
 				continue
 			}
 			f.Kinds = append(f.Kinds, k)
@@ -551,8 +400,9 @@ func (p *scenarioParser) fleet(raw *rawFleet) {
 }
 
 func (p *scenarioParser) step(i int, raw *rawStep) {
-	path := fmt.Sprintf("steps[%d]", i)
-	st := Step{Index: i, Line: p.sc.lines[path]}
+	path := fmt.Sprintf("steps.%d", i)
+	line, _ := conf.Pos(p.sc.doc, "steps", strconv.Itoa(i))
+	st := Step{Index: i, Line: line}
 	ok := true
 	if !present(&raw.At) {
 		p.errorf(nil, path+".at", "missing (want a duration like 5s)")
@@ -611,7 +461,7 @@ func (p *scenarioParser) step(i int, raw *rawStep) {
 		actions = append(actions, "telemetry")
 		st.Action = ActionTelemetry
 		st.Values, st.Ports = p.values(&raw.Telemetry, path+".telemetry")
-		if len(st.Values) == 0 && len(st.Ports) == 0 && raw.Telemetry.Kind == yaml.MappingNode {
+		if raw.Telemetry.Kind == yaml.MappingNode && len(raw.Telemetry.Content) == 0 {
 			p.errorf(&raw.Telemetry, path+".telemetry", "want at least one value")
 		}
 	}
@@ -709,20 +559,21 @@ func (p *scenarioParser) ports(n *yaml.Node, path string) []PortValues {
 	var out []PortValues
 	seen := make(map[int]bool)
 	for i, c := range n.Content {
-		ip := fmt.Sprintf("%s[%d]", path, i)
+		ip := fmt.Sprintf("%s.%d", path, i)
 		if c.Kind != yaml.MappingNode {
 			p.errorf(c, ip, "want a mapping like {port: 3, temp_c: 72}, got %s", show(c))
 			continue
 		}
 		var pv PortValues
-		hasPort := false
+		hasPort, portOK := false, false
 		for j := 0; j+1 < len(c.Content); j += 2 {
 			k, v := c.Content[j], c.Content[j+1]
 			kp := ip + "." + k.Value
 			switch k.Value {
 			case "port":
+				hasPort = true
 				if x, ok := p.integer(v, kp, 1); ok {
-					pv.Port, hasPort = int(x), true
+					pv.Port, portOK = int(x), true
 					if seen[pv.Port] {
 						p.errorf(v, kp, "port %d appears twice", pv.Port)
 					}
@@ -752,6 +603,8 @@ func (p *scenarioParser) ports(n *yaml.Node, path string) []PortValues {
 		}
 		if !hasPort {
 			p.errorf(c, ip+".port", "missing (want the port number, from 1)")
+		}
+		if !portOK {
 			continue
 		}
 		out = append(out, pv)

@@ -12,6 +12,7 @@ import (
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/internal/conf"
 )
 
 func demoFiles(t *testing.T) map[string][]byte {
@@ -79,8 +80,8 @@ func TestRegistry(t *testing.T) {
 			lines[1] = strings.Replace(lines[1], ",smoke,", ",smok,", 1)
 			bad[devices.DevicesFile] = []byte(strings.Join(lines, ""))
 			_, err = s.SaveRegistry(ctx, bad, "broken")
-			var fe *devices.FieldError
-			if !errors.As(err, &fe) || fe.File != devices.DevicesFile || fe.Line != 2 || !strings.Contains(err.Error(), `devices.csv:2: field "kind"`) {
+			var fe *conf.Error
+			if !errors.As(err, &fe) || fe.File != devices.DevicesFile || fe.Line != 2 || fe.Field != "kind" || !strings.Contains(err.Error(), `devices.csv:2:9: kind: unknown device kind "smok"`) {
 				t.Errorf("invalid registry: %v, want the loader's devices.csv:2 error", err)
 			}
 			if vs, err := s.RegistryVersions(ctx); err != nil || len(vs) != 1 {

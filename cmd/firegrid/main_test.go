@@ -28,13 +28,13 @@ func TestCheckConfigErrors(t *testing.T) {
 	cfg := filepath.Join(dir, "firegrid.yaml")
 	os.WriteFile(cfg, []byte("http: 127.0.0.1:8080\ningest:\n  max_payload: 10\n"), 0o644)
 	code, _, errs := runCmd("check-config", "--config", cfg)
-	if code != 1 || !strings.Contains(errs, cfg+":3: ingest.max_payload") {
+	if code != 1 || !strings.Contains(errs, cfg+":3:3: ingest.max_payload") {
 		t.Errorf("bad config: exit %d: %s", code, errs)
 	}
 	rules := filepath.Join(dir, "rules.yaml")
 	os.WriteFile(rules, []byte("heartbeat_timeouts: {smoke: 5m}\nrules:\n  - id: a\n    kind: smoke\n    events: [alarm]\n    incident: fire\n    severity: urgent\n"), 0o644)
 	code, _, errs = runCmd("check-config", "--rules", rules)
-	if code != 1 || !strings.Contains(errs, rules+":3: rules[0] (id \"a\"): severity") {
+	if code != 1 || !strings.Contains(errs, rules+":7:5: rules.0.severity (id \"a\"): \"urgent\"") {
 		t.Errorf("bad rules: exit %d: %s", code, errs)
 	}
 	code, _, errs = runCmd("check-config", "--registry", filepath.Join(dir, "nowhere"))

@@ -56,7 +56,7 @@ func TestRegistryImportExport(t *testing.T) {
 			lines[3] = strings.Replace(lines[3], ",smoke,", ",smok,", 1)
 			os.WriteFile(devicesCSV, []byte(strings.Join(lines, "")), 0o644)
 			code, _, errs = runCmd(append([]string{"registry", "import", "--from", dir}, at...)...)
-			if code != 1 || !strings.Contains(errs, devicesCSV+`:4: field "kind"`) || !strings.Contains(errs, "nothing imported") {
+			if code != 1 || !strings.Contains(errs, devicesCSV+`:4:9: kind: unknown device kind "smok"`) || !strings.Contains(errs, "nothing imported") {
 				t.Errorf("import of a broken registry: exit %d: %s", code, errs)
 			}
 
