@@ -97,10 +97,16 @@ func Plan(role string, cfg Config) ([]*Component, error) {
 		return nil, fmt.Errorf("unknown role %q (want serve or one of %s)", role, strings.Join(Roles, ", "))
 	}
 	var out []*Component
+	var asks []string
 	for _, c := range catalogue {
 		if c.Runs(role, cfg) {
 			out = append(out, c)
+		} else if c.Role == role {
+			asks = append(asks, c.Name+" runs when "+c.WhenDoc)
 		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the %s role has nothing to run with this configuration (%s)", role, strings.Join(asks, "; "))
 	}
 	return out, nil
 }

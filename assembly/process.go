@@ -458,9 +458,11 @@ func (e *env) loadRegistry() (*devices.Registry, error) {
 }
 
 // rulesAdmin returns the process's rules admin, making sure at the first
-// call that the store keeps rules: a configured rules file is kept when it
-// differs from the newest version; with none configured, the embedded
-// rules are kept when the store holds no rules yet.
+// call that the store keeps rules: a configured rules file is kept when no
+// earlier version holds it (an edited file applies at the next start; a
+// stale copy on one host does not turn the others back); with none
+// configured, the embedded rules are kept when the store holds no rules
+// yet.
 func (e *env) rulesAdmin() (*console.RulesAdmin, error) {
 	if e.admin != nil {
 		return e.admin, nil
@@ -482,7 +484,7 @@ func (e *env) rulesAdmin() (*console.RulesAdmin, error) {
 		if _, err := rules.Parse(name, content); err != nil {
 			return nil, fmt.Errorf("rules: %w", err)
 		}
-		if v, err = st.SaveRules(e.ctx, name, content, "start of "+e.role+" "+e.instance); err != nil {
+		if v, err = st.ImportRules(e.ctx, name, content, "start of "+e.role+" "+e.instance); err != nil {
 			return nil, err
 		}
 	}

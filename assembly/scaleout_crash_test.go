@@ -20,49 +20,54 @@ import (
 	"github.com/firegrid/firegrid/internal/testenv"
 )
 
-// TestMain removes the firegrid binary the tests built, if any.
+// TestMain removes the binaries the tests built, if any.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if firegridBuild.dir != "" {
-		os.RemoveAll(firegridBuild.dir)
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
 	}
 	os.Exit(code)
 }
 
-// firegridBuild is the firegrid binary, built once per test binary run
-// for the tests that run roles as separate processes.
-var firegridBuild struct {
-	once sync.Once
+// builds are the commands the tests built, once per test binary run, for
+// the tests that run them as separate processes.
+var builds struct {
+	mu   sync.Mutex
 	dir  string
-	path string
-	err  error
+	path map[string]string
+}
+
+// binary builds the command of package pkg (relative to the module, e.g.
+// ./cmd/firegrid) once and returns its path.
+func binary(t testing.TB, pkg string) string {
+	t.Helper()
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if p := builds.path[pkg]; p != "" {
+		return p
+	}
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	if builds.dir == "" {
+		if builds.dir, err = os.MkdirTemp("", "firegrid-bin-"); err != nil {
+			t.Fatal(err)
+		}
+		builds.path = map[string]string{}
+	}
+	out := filepath.Join(builds.dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	builds.path[pkg] = out
+	return out
 }
 
 // firegridBinary builds cmd/firegrid (once) and returns its path.
-func firegridBinary(t testing.TB) string {
-	t.Helper()
-	firegridBuild.once.Do(func() {
-		b := &firegridBuild
-		gomod, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			b.err = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		if b.dir, b.err = os.MkdirTemp("", "firegrid-bin-"); b.err != nil {
-			return
-		}
-		b.path = filepath.Join(b.dir, "firegrid")
-		cmd := exec.Command("go", "build", "-o", b.path, "./cmd/firegrid")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build ./cmd/firegrid: %w\n%s", err, out)
-		}
-	})
-	if firegridBuild.err != nil {
-		t.Fatal(firegridBuild.err)
-	}
-	return firegridBuild.path
-}
+func firegridBinary(t testing.TB) string { return binary(t, "./cmd/firegrid") }
 
 // procCluster runs the scale-out roles as separate firegrid processes on
 // an in-process Kafka (kfake, which the roles reach over TCP), a real

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,11 +44,17 @@ func (r *Recent) HandleReading(_ context.Context, rd *contract.Reading) error {
 	return nil
 }
 
-// Add keeps one reading.
+// Add keeps one reading, in the device's time order: events and
+// telemetry travel on different topics and may arrive out of order.
 func (r *Recent) Add(rd *contract.Reading) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l := append(r.by[rd.Device], RecentReading{At: rd.TS, Event: rd.Event, Values: rd.Values, Ports: rd.Ports})
+	l := r.by[rd.Device]
+	at := len(l)
+	for at > 0 && l[at-1].At.After(rd.TS) {
+		at--
+	}
+	l = slices.Insert(l, at, RecentReading{At: rd.TS, Event: rd.Event, Values: rd.Values, Ports: rd.Ports})
 	if len(l) > r.n {
 		l = l[len(l)-r.n:]
 	}

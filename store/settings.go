@@ -30,9 +30,21 @@ func (s *SQL) Rules(ctx context.Context) (int, string, []byte, error) {
 	return version, name, content, nil
 }
 
-// SaveRules keeps a rules file as the rules in force, unless it is the
-// same as the newest version; it returns the version in force.
+// SaveRules keeps a rules file as the rules in force (a reload), unless
+// it is the same as the newest version; it returns the version in force.
 func (s *SQL) SaveRules(ctx context.Context, name string, content []byte, by string) (int, error) {
+	return s.saveRules(ctx, name, content, by, false)
+}
+
+// ImportRules keeps a rules file found at start as the rules in force only
+// when it is new: a file that any earlier version holds changes nothing,
+// so that a process started with a stale copy does not turn every rules
+// instance back to it. It returns the version in force.
+func (s *SQL) ImportRules(ctx context.Context, name string, content []byte, by string) (int, error) {
+	return s.saveRules(ctx, name, content, by, true)
+}
+
+func (s *SQL) saveRules(ctx context.Context, name string, content []byte, by string, onlyNew bool) (int, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -44,18 +56,27 @@ func (s *SQL) SaveRules(ctx context.Context, name string, content []byte, by str
 		}
 	}
 	var (
-		version int
-		last    []byte
-		lastN   string
+		newest int
+		last   []byte
+		lastN  string
 	)
-	err = tx.QueryRowContext(ctx, `SELECT version, name, content FROM rules_versions ORDER BY version DESC LIMIT 1`).Scan(&version, &lastN, &last)
+	err = tx.QueryRowContext(ctx, `SELECT version, name, content FROM rules_versions ORDER BY version DESC LIMIT 1`).Scan(&newest, &lastN, &last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("rules: %w", err)
 	}
-	if version > 0 && lastN == name && string(last) == string(content) {
-		return version, nil
+	if newest > 0 && lastN == name && string(last) == string(content) {
+		return newest, nil
 	}
-	version++
+	if onlyNew && newest > 0 {
+		var known int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM rules_versions WHERE name = ? AND content = ?`), name, content).Scan(&known); err != nil {
+			return 0, fmt.Errorf("rules: %w", err)
+		}
+		if known > 0 {
+			return newest, nil
+		}
+	}
+	version := newest + 1
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rules_versions (version, name, content, saved_at, saved_by) VALUES (?, ?, ?, ?, ?)`),
 		version, name, content, time.Now().UnixMilli(), by); err != nil {
 		return 0, fmt.Errorf("rules: %w", err)

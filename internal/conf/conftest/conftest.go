@@ -112,3 +112,7 @@ func Seeds(f *testing.F, dir, name string) {
 		f.Add(b)
 	}
 }
+
+// Updating reports whether the test run was asked to rewrite its golden
+// files (-update).
+func Updating() bool { return *update }
