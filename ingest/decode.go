@@ -77,12 +77,22 @@ type wireMessage struct {
 }
 
 // Decode parses and checks a contract-v1 payload. It does not consult the
-// registry or the clock.
+// registry or the clock. A well-formed payload takes the fast path (scan.go);
+// everything else the full decoder below, which says what is wrong.
 func (JSON) Decode(topic string, payload []byte) (contract.Message, error) {
 	kind, id, ch, err := parseTopic(topic)
 	if err != nil {
 		return contract.Message{}, err
 	}
+	if m, ok := fastDecode(kind, id, ch, payload); ok {
+		return m, nil
+	}
+	return decodeFull(kind, id, ch, payload)
+}
+
+// decodeFull is the contract-v1 decoder on encoding/json.
+func decodeFull(kind contract.Kind, id string, ch contract.Channel, payload []byte) (contract.Message, error) {
+	var err error
 	var w wireMessage
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(&w); err != nil {
