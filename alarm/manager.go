@@ -271,9 +271,9 @@ func (m *Manager) newIncident(s *contract.Signal, now time.Time) (*contract.Inci
 		Site:         dev.Site,
 		Devices:      []string{dev.ID},
 		Location:     dev.Location,
-		Zone:         dev.Zone,
-		Community:    dev.Community,
-		Station:      dev.Station,
+		Zone:         dev.Zone(),
+		Community:    dev.Community(),
+		Station:      dev.Station(),
 		OpenedAt:     now,
 		Period:       s.Period,
 	}

@@ -58,7 +58,7 @@ func TestApplyGroupsDedupsAndClears(t *testing.T) {
 	if err != nil || in == nil {
 		t.Fatalf("apply: %v %v", in, err)
 	}
-	if in.ID != alarm.IncidentID("s1") || in.Station != main.Station || in.Guardian.Phone == "" || !in.Resident.ElderlyAlone || in.GridWorker.Name == "" {
+	if in.ID != alarm.IncidentID("s1") || in.Station != main.Station() || in.Guardian.Phone == "" || !in.Resident.ElderlyAlone || in.GridWorker.Name == "" {
 		t.Errorf("new incident %+v", in)
 	}
 	// The same signal again changes nothing.

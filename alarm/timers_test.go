@@ -286,7 +286,7 @@ func TestHazardTicketGoesUpTheGrid(t *testing.T) {
 	}
 	r.at(24 * time.Hour)
 	in = r.get(in.ID)
-	community, _ := r.reg.Area(d.Community)
+	community, _ := r.reg.Area(d.Community())
 	if got := r.drain(); !slices.Equal(got, []string{contract.EventSupervised}) || !slices.Equal(in.Supervision, []string{community.ID}) {
 		t.Fatalf("at 24h: events %v supervision %v, want supervised by %s", got, in.Supervision, community.ID)
 	}

@@ -103,14 +103,14 @@ func TestAccessControl(t *testing.T) {
 	d := elderlyDetector(t, reg)
 	var next string
 	for _, st := range reg.NearestStations(d.Location) {
-		if st.ID != d.Station {
+		if st.ID != d.Station() {
 			next = st.ID
 			break
 		}
 	}
 	users := filepath.Join(t.TempDir(), "users.yaml")
 	for _, u := range []access.User{
-		{Username: "crew-own", Role: access.RoleCrew, Station: d.Station},
+		{Username: "crew-own", Role: access.RoleCrew, Station: d.Station()},
 		{Username: "crew-next", Role: access.RoleCrew, Station: next},
 		{Username: "c119", Role: access.RoleCenter119},
 	} {
@@ -161,8 +161,8 @@ func TestAccessControl(t *testing.T) {
 		t.Fatalf("other crew acks: %d, want 403", code)
 	}
 	var rep console.Report
-	if code, _ := call(t, "GET", api+"/reports/stations", own, "", &rep); code != 200 || len(rep.Rows) != 1 || rep.Rows[0].ID != d.Station {
-		t.Errorf("crew's station report: %d %+v, want only %s", code, rep.Rows, d.Station)
+	if code, _ := call(t, "GET", api+"/reports/stations", own, "", &rep); code != 200 || len(rep.Rows) != 1 || rep.Rows[0].ID != d.Station() {
+		t.Errorf("crew's station report: %d %+v, want only %s", code, rep.Rows, d.Station())
 	}
 	if code, _ := call(t, "GET", api+"/reports/communities", own, "", nil); code != 403 {
 		t.Errorf("crew reads community reports: %d, want 403", code)

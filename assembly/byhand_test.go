@@ -43,12 +43,12 @@ func TestByHandAlarmRoleEscalates(t *testing.T) {
 	site, _ := reg.Site(dev.Site)
 	var next string
 	for _, st := range reg.NearestStations(site.Location) {
-		if st.ID != dev.Station {
+		if st.ID != dev.Station() {
 			next = st.ID
 			break
 		}
 	}
-	users := map[string]string{"crew-own": dev.Station, "crew-next": next}
+	users := map[string]string{"crew-own": dev.Station(), "crew-next": next}
 	for name, station := range users {
 		cmd := exec.Command(fg, "users", "add", "--postgres", pg, "--username", name, "--role", "crew", "--station", station)
 		cmd.Env = append(os.Environ(), "FIREGRID_PASSWORD=correct horse battery")

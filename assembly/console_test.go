@@ -91,7 +91,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	d := elderlyDetector(t, reg)
 	users := filepath.Join(t.TempDir(), "users.yaml")
-	if err := access.AddUser(users, access.User{Username: "crew1", Role: access.RoleCrew, Station: d.Station, PasswordHash: quickHash(t, "crew1-password")}); err != nil {
+	if err := access.AddUser(users, access.User{Username: "crew1", Role: access.RoleCrew, Station: d.Station(), PasswordHash: quickHash(t, "crew1-password")}); err != nil {
 		t.Fatal(err)
 	}
 	s := startServeWith(t, nil, func(c *Config) { c.Dispatch.Users = users })

@@ -55,7 +55,7 @@ func TestFireNotifiesGuardianAndGridWorker(t *testing.T) {
 	st := openStream(t, s.HTTPAddr)
 	d := elderlyDetector(t, s.Registry)
 	site, _ := s.Registry.Site(d.Site)
-	zone, _ := s.Registry.Area(d.Zone)
+	zone, _ := s.Registry.Area(d.Zone())
 	dev := connectDevice(t, s.MQTTURL)
 	start := time.Now()
 	dev.publish("fg/v1/smoke/"+d.ID+"/event", alarmPayload(1, time.Now()))

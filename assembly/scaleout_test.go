@@ -150,8 +150,8 @@ func TestScaleOutAlarmToStreamAndInflux(t *testing.T) {
 	t.Logf("MQTT publish → SSE: %v", time.Since(start))
 	cb := streamB.next(t, 10*time.Second, func(ch contract.IncidentChange) bool { return ch.Incident.Site == d.Site })
 	for _, ch := range []contract.IncidentChange{ca, cb} {
-		if ch.Event != "opened" || ch.Incident.Type != "fire" || ch.Incident.Station != d.Station {
-			t.Errorf("change %s %s at %s, want opened fire at %s", ch.Event, ch.Incident.Type, ch.Incident.Station, d.Station)
+		if ch.Event != "opened" || ch.Incident.Type != "fire" || ch.Incident.Station != d.Station() {
+			t.Errorf("change %s %s at %s, want opened fire at %s", ch.Event, ch.Incident.Type, ch.Incident.Station, d.Station())
 		}
 	}
 	if ca.Incident.ID != cb.Incident.ID {

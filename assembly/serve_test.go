@@ -89,7 +89,7 @@ func testAlarmReachesStation(t *testing.T, mqttURL string) {
 	if c.Event != "opened" || in.Type != "fire" || in.Severity != "critical" || in.Status != contract.StatusOpen {
 		t.Fatalf("got %s %s/%s/%s, want opened fire/critical/open", c.Event, in.Type, in.Severity, in.Status)
 	}
-	if in.Station != wantStation.ID || in.Station != d.Station {
+	if in.Station != wantStation.ID || in.Station != d.Station() {
 		t.Errorf("station %q, want %q (routed from the zone)", in.Station, wantStation.ID)
 	}
 	if in.Zone != site.Zone || in.Community != site.Community || in.Location != d.Location {
@@ -311,9 +311,16 @@ func TestChargerOverheatCutsPort(t *testing.T) {
 // TestRegistryAPI lists devices by kind and the stations.
 func TestRegistryAPI(t *testing.T) {
 	s := startServe(t, "", "")
+	// As a console reads it: the device with its site's attributes.
 	var smoke struct {
-		Devices []devices.Device
-		Count   int
+		Devices []struct {
+			Kind                  contract.Kind
+			Site, Zone, Community string
+			Station               string
+			Location              contract.Point
+			Flags                 contract.ResidentFlags `json:"resident_flags"`
+		}
+		Count int
 	}
 	getJSON(t, "http://"+s.HTTPAddr+"/api/v1/devices?kind=smoke", &smoke)
 	if smoke.Count < 200 || smoke.Count != len(s.Registry.Devices(contract.KindSmoke)) {

@@ -349,7 +349,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("station"); s != "" {
 		kept := list[:0:0]
 		for _, d := range list {
-			if d.Station == s {
+			if d.Station() == s {
 				kept = append(kept, d)
 			}
 		}

@@ -52,8 +52,8 @@ func (a *API) incidentContext(w http.ResponseWriter, r *http.Request) {
 		recent = NewRecent(1)
 	}
 	out := IncidentContext{Residents: []devices.Resident{}, Devices: []DeviceRecent{}, Hydrants: []HydrantStatus{}}
-	if site, ok := a.Registry.Site(in.Site); ok && site.Residents != nil {
-		out.Residents = site.Residents
+	if site, ok := a.Registry.Site(in.Site); ok && site.ResidentCount() > 0 {
+		out.Residents = site.Residents()
 	}
 	for _, d := range a.Registry.SiteDevices(in.Site) {
 		out.Devices = append(out.Devices, DeviceRecent{ID: d.ID, Kind: d.Kind, Model: d.Model, Recent: recent.Of(d.ID)})

@@ -156,7 +156,7 @@ func BuildReport(by string, from, to, now time.Time, period, open []*contract.In
 		}
 	}
 	for _, d := range reg.Devices("") {
-		g := get(key(d.Station, d.Community))
+		g := get(key(d.Station(), d.Community()))
 		g.row.Devices++
 		if !unhealthy[d.ID] {
 			g.row.DevicesIntact++

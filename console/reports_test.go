@@ -22,7 +22,7 @@ func TestStationReport(t *testing.T) {
 	ctx := context.Background()
 	var smoke []*devices.Device
 	for _, d := range r.reg.Devices(contract.KindSmoke) {
-		if d.Station == "MFS-1" && (len(smoke) == 0 || smoke[len(smoke)-1].Site != d.Site) {
+		if d.Station() == "MFS-1" && (len(smoke) == 0 || smoke[len(smoke)-1].Site != d.Site) {
 			smoke = append(smoke, d)
 		}
 	}
@@ -92,7 +92,7 @@ func TestStationReport(t *testing.T) {
 	eq("rectification rate", row.RectificationRate, 0.5)
 	n := 0
 	for _, d := range r.reg.Devices("") {
-		if d.Station == "MFS-1" {
+		if d.Station() == "MFS-1" {
 			n++
 		}
 	}

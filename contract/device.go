@@ -2,6 +2,7 @@ package contract
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -18,11 +19,13 @@ const (
 // Kinds lists every known kind in a stable order.
 var Kinds = []Kind{KindSmoke, KindHydrant, KindCharger}
 
-// ParseKind returns the kind named s, or an error naming what is expected.
+// ParseKind returns the kind named s (the contract's own constant, not a
+// view of s), or an error naming what is expected.
 func ParseKind(s string) (Kind, error) {
-	switch Kind(s) {
-	case KindSmoke, KindHydrant, KindCharger:
-		return Kind(s), nil
+	for _, k := range Kinds {
+		if string(k) == s {
+			return k, nil
+		}
 	}
 	return "", fmt.Errorf("unknown device kind %q (want smoke, hydrant or charger)", s)
 }
@@ -130,6 +133,31 @@ type Reading struct {
 	// device's own ts is kept in DeviceTS.
 	ClockSkewed bool      `json:"clock_skewed,omitempty"`
 	DeviceTS    time.Time `json:"device_ts,omitzero"`
+}
+
+// ReadingID is the id of the message a device sent with seq at ts (its own
+// ts): kind/device/seq/unix-milliseconds. It is derived from what the
+// device said, so that a redelivered or replayed message has the id it had
+// the first time.
+func ReadingID(kind Kind, device string, seq uint64, ts time.Time) string {
+	b := make([]byte, 0, 64)
+	b = append(b, kind...)
+	b = append(b, '/')
+	b = append(b, device...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, ts.UnixMilli(), 10)
+	return string(b)
+}
+
+// IDTime is the time the reading's id is derived from: the device's own
+// ts, even when its clock was off and TS holds the receive time.
+func (r *Reading) IDTime() time.Time {
+	if !r.DeviceTS.IsZero() {
+		return r.DeviceTS
+	}
+	return r.TS
 }
 
 // Command is a downlink to a device, published on fg/v1/{kind}/{id}/cmd.

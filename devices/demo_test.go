@@ -118,7 +118,7 @@ func TestDemoResidents(t *testing.T) {
 		}
 		// Site flags are the union of the residents' flags.
 		var union contract.ResidentFlags
-		for _, res := range s.Residents {
+		for _, res := range s.Residents() {
 			union.ElderlyAlone = union.ElderlyAlone || res.Flags.ElderlyAlone
 			union.Bereaved = union.Bereaved || res.Flags.Bereaved
 			union.Disabled = union.Disabled || res.Flags.Disabled
@@ -127,7 +127,7 @@ func TestDemoResidents(t *testing.T) {
 			t.Errorf("household %s: flags %+v, residents' union %+v", s.ID, s.Flags, union)
 		}
 		for _, d := range r.SiteDevices(s.ID) {
-			if d.Flags != s.Flags || d.Zone != s.Zone || d.Station != s.Station || d.Community != s.Community {
+			if d.Flags() != s.Flags || d.Zone() != s.Zone || d.Station() != s.Station || d.Community() != s.Community {
 				t.Errorf("device %s does not carry its site's zone, station and flags", d.ID)
 			}
 		}

@@ -41,8 +41,8 @@ func FuzzLoadCSV(f *testing.F) {
 			if !ok {
 				t.Fatalf("device %s loaded with unknown site %q", d.ID, d.Site)
 			}
-			if d.Zone == "" || d.Zone != s.Zone || d.Station == "" {
-				t.Fatalf("device %s not placed: zone %q station %q", d.ID, d.Zone, d.Station)
+			if d.Zone() == "" || d.Zone() != s.Zone || d.Station() == "" {
+				t.Fatalf("device %s not placed: zone %q station %q", d.ID, d.Zone(), d.Station())
 			}
 			if d.Kind == contract.KindCharger && (d.Ports < 1 || d.Ports > 64) {
 				t.Fatalf("charger %s with %d ports", d.ID, d.Ports)

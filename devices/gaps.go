@@ -51,7 +51,7 @@ func findGaps(r *Registry) []Gap {
 	}
 	zoneDevices := map[string]int{}
 	for _, d := range r.allDevices {
-		zoneDevices[d.Zone]++
+		zoneDevices[d.Zone()]++
 	}
 	for _, z := range r.byLevel[LevelZone] {
 		if z.Station == "" {
@@ -89,7 +89,7 @@ func findGaps(r *Registry) []Gap {
 			if kinds[contract.KindSmoke] == 0 {
 				add(GapHouseholdWithoutSmoke, s.ID, "%s %s: household without a smoke detector", s.ID, s.Address)
 			}
-			if len(s.Residents) == 0 {
+			if s.ResidentCount() == 0 {
 				add(GapHouseholdWithoutResident, s.ID, "%s %s: nobody recorded as living here", s.ID, s.Address)
 			}
 		case contract.SiteChargingShed:

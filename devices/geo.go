@@ -93,3 +93,70 @@ func centroid(a *Area) contract.Point {
 	c := xy.MultiPolygonCentroid(a.Polygon)
 	return contract.Point{Lon: c.X(), Lat: c.Y()}
 }
+
+func (b bbox) overlaps(o bbox) bool {
+	return b.minLon < o.maxLon && o.minLon < b.maxLon && b.minLat < o.maxLat && o.minLat < b.maxLat
+}
+
+// zoneGrid finds the zones whose bounding box holds a point without
+// looking at every zone: a uniform grid over the zones' extent, each cell
+// listing the zones (by index, in id order) whose box meets it. A city of
+// thousands of zones places each of hundreds of thousands of sites in a
+// handful of polygon tests.
+type zoneGrid struct {
+	zones            []zoneIndex // sorted by zone id
+	minLon, minLat   float64
+	cellLon, cellLat float64
+	nx, ny           int
+	cells            [][]int32
+}
+
+func newZoneGrid(zones []zoneIndex) *zoneGrid {
+	g := &zoneGrid{zones: zones}
+	if len(zones) == 0 {
+		return g
+	}
+	ext := zones[0].box
+	for _, z := range zones[1:] {
+		ext.minLon, ext.minLat = min(ext.minLon, z.box.minLon), min(ext.minLat, z.box.minLat)
+		ext.maxLon, ext.maxLat = max(ext.maxLon, z.box.maxLon), max(ext.maxLat, z.box.maxLat)
+	}
+	// About one zone a cell.
+	side := int(math.Ceil(math.Sqrt(float64(len(zones)))))
+	g.nx, g.ny = side, side
+	g.minLon, g.minLat = ext.minLon, ext.minLat
+	g.cellLon = max((ext.maxLon-ext.minLon)/float64(g.nx), 1e-9)
+	g.cellLat = max((ext.maxLat-ext.minLat)/float64(g.ny), 1e-9)
+	g.cells = make([][]int32, g.nx*g.ny)
+	for i, z := range zones {
+		x0, y0 := g.cell(z.box.minLon, z.box.minLat)
+		x1, y1 := g.cell(z.box.maxLon, z.box.maxLat)
+		for x := x0; x <= x1; x++ {
+			for y := y0; y <= y1; y++ {
+				g.cells[y*g.nx+x] = append(g.cells[y*g.nx+x], int32(i))
+			}
+		}
+	}
+	return g
+}
+
+// cell returns the cell holding a point, clamped to the grid.
+func (g *zoneGrid) cell(lon, lat float64) (int, int) {
+	x := int((lon - g.minLon) / g.cellLon)
+	y := int((lat - g.minLat) / g.cellLat)
+	return min(max(x, 0), g.nx-1), min(max(y, 0), g.ny-1)
+}
+
+// candidates calls f, in zone id order, with each zone whose box holds p,
+// until f returns false.
+func (g *zoneGrid) candidates(p contract.Point, f func(z *zoneIndex) bool) {
+	if len(g.cells) == 0 {
+		return
+	}
+	x, y := g.cell(p.Lon, p.Lat)
+	for _, i := range g.cells[y*g.nx+x] {
+		if z := &g.zones[i]; z.box.contains(p) && !f(z) {
+			return
+		}
+	}
+}

@@ -94,6 +94,9 @@ type loader struct {
 	r         *Registry
 	areaFeat  map[string]rawFeature // area id → its feature, for later messages
 	zoneIdx   []zoneIndex           // the zones, for point-in-polygon while loading
+	strings   map[string]string     // interned strings
+	prefetch  map[string]chan *parsedCSV
+	zoneGrid  *zoneGrid
 	siteLine  map[string]int
 	brokenAny map[string]bool // files that could not be read at all
 	// brokenIDs are ids of features or rows that had an error of their
@@ -126,9 +129,27 @@ func load(fsys fs.FS, dir string, show func(string) string) (*Registry, error) {
 			siteDevices: map[string][]*Device{},
 		},
 		areaFeat:  map[string]rawFeature{},
+		strings:   map[string]string{},
 		siteLine:  map[string]int{},
 		brokenAny: map[string]bool{},
 		brokenIDs: map[string]bool{},
+	}
+	// The big CSV files are read and parsed while the grid is checked.
+	l.prefetch = map[string]chan *parsedCSV{}
+	for _, f := range []struct {
+		name               string
+		required, optional []string
+	}{{SitesFile, siteColumns, siteOptional}, {ResidentsFile, residentColumns, residentOptional}, {DevicesFile, deviceColumns, deviceOptional}} {
+		ch := make(chan *parsedCSV, 1)
+		l.prefetch[f.name] = ch
+		go func() {
+			pc := &parsedCSV{}
+			pc.data, pc.err = fs.ReadFile(fsys, path.Join(dir, f.name))
+			if pc.err == nil {
+				pc.t = readCSV(&pc.p, show(f.name), pc.data, f.required, f.optional)
+			}
+			ch <- pc
+		}()
 	}
 	areaFeats := l.readAreas()
 	l.readStations()
@@ -141,6 +162,42 @@ func load(fsys fs.FS, dir string, show func(string) string) (*Registry, error) {
 	}
 	l.index()
 	return l.r, nil
+}
+
+// parsedCSV is a CSV file read and parsed ahead, with its problems.
+type parsedCSV struct {
+	data []byte
+	err  error
+	t    *csvTable
+	p    problems
+}
+
+// table returns a CSV file's table, read ahead, after recording its
+// problems as read would have. ok is false when the file could not be
+// read (a missing optional file records nothing); t is nil when it did
+// not parse.
+func (l *loader) table(file string, optional bool) (t *csvTable, ok bool) {
+	pc := <-l.prefetch[file]
+	if pc.err != nil {
+		l.brokenAny[file] = true
+		if optional && errors.Is(pc.err, fs.ErrNotExist) {
+			return nil, false
+		}
+		if errors.Is(pc.err, fs.ErrNotExist) {
+			l.p.file(l.show(file), "missing: a registry needs %s, %s, %s and %s", GridFile, StationsFile, SitesFile, DevicesFile)
+		} else {
+			l.p.file(l.show(file), "cannot read: %v", pc.err)
+		}
+		return nil, false
+	}
+	l.p.list = append(l.p.list, pc.p.list...)
+	if l.p.src == nil {
+		l.p.src = map[string]*source{}
+	}
+	for name, src := range pc.p.src {
+		l.p.src[name] = src
+	}
+	return pc.t, true
 }
 
 // read returns a file's bytes, or nil after recording why not. A missing
@@ -348,21 +405,43 @@ func (l *loader) checkAreas(feats []rawFeature) {
 		}
 	}
 	slices.SortFunc(l.zoneIdx, func(a, b zoneIndex) int { return cmp.Compare(a.area.ID, b.area.ID) })
-	// Overlaps between areas of the same level.
+	l.zoneGrid = newZoneGrid(l.zoneIdx)
+	// Overlaps between areas of the same level: a sweep over their boxes
+	// by west edge, so that only areas whose boxes meet are compared.
+	type boxed struct {
+		f   rawFeature
+		box bbox
+	}
 	for _, lv := range []Level{LevelCommunity, LevelZone, LevelGrid} {
-		var same []rawFeature
+		var same []boxed
 		for _, f := range feats {
-			if l.r.areas[f.id].Level == lv {
-				same = append(same, f)
+			if a := l.r.areas[f.id]; a.Level == lv {
+				same = append(same, boxed{f, boundsOf(a.Polygon)})
 			}
 		}
+		slices.SortStableFunc(same, func(a, b boxed) int { return cmp.Compare(a.box.minLon, b.box.minLon) })
+		var found [][2]boxed
 		for i := range same {
-			for j := i + 1; j < len(same); j++ {
-				a, b := l.r.areas[same[i].id], l.r.areas[same[j].id]
-				if overlaps(a, b) {
-					l.p.feature(file, same[j].index, b.ID, "geometry", "overlaps %s %q (feature %d): %ss must not overlap", lv, a.ID, same[i].index, lv)
+			for j := i + 1; j < len(same) && same[j].box.minLon < same[i].box.maxLon; j++ {
+				if !same[i].box.overlaps(same[j].box) {
+					continue
+				}
+				first, second := same[i], same[j]
+				if second.f.index < first.f.index {
+					first, second = second, first
+				}
+				if overlaps(l.r.areas[first.f.id], l.r.areas[second.f.id]) {
+					found = append(found, [2]boxed{first, second})
 				}
 			}
+		}
+		// Reported in file order, as a person reads the file.
+		slices.SortFunc(found, func(a, b [2]boxed) int {
+			return cmp.Or(cmp.Compare(a[0].f.index, b[0].f.index), cmp.Compare(a[1].f.index, b[1].f.index))
+		})
+		for _, pr := range found {
+			a, b := l.r.areas[pr[0].f.id], l.r.areas[pr[1].f.id]
+			l.p.feature(file, pr[1].f.index, b.ID, "geometry", "overlaps %s %q (feature %d): %ss must not overlap", lv, a.ID, pr[0].f.index, lv)
 		}
 	}
 }
@@ -448,25 +527,30 @@ func edges(mp *geom.MultiPolygon) [][4]float64 {
 // zonesAt returns the zones whose closed polygon contains p, sorted by id.
 func (l *loader) zonesAt(p contract.Point) []*Area {
 	var out []*Area
-	for _, z := range l.zoneIdx {
-		if z.box.contains(p) && locate(z.area.Polygon, p) != location.Exterior {
+	if l.zoneGrid == nil {
+		return nil
+	}
+	l.zoneGrid.candidates(p, func(z *zoneIndex) bool {
+		if locate(z.area.Polygon, p) != location.Exterior {
 			out = append(out, z.area)
 		}
-	}
+		return true
+	})
 	return out
 }
 
 func (l *loader) readSites() {
 	file := l.show(SitesFile)
-	data := l.read(SitesFile, false)
-	if data == nil {
+	t, ok := l.table(SitesFile, false)
+	if !ok {
 		return
 	}
-	t := readCSV(&l.p, file, data, siteColumns, siteOptional)
 	if t == nil {
 		l.brokenAny[SitesFile] = true
 		return
 	}
+	l.r.sites = make(map[string]*Site, len(t.rows))
+	l.siteLine = make(map[string]int, len(t.rows))
 	for _, row := range t.rows {
 		id := t.get(row, "id")
 		if msg := checkID(id); msg != "" {
@@ -478,11 +562,14 @@ func (l *loader) readSites() {
 			continue
 		}
 		l.siteLine[id] = row.line
+		// Copies, not views of the CSV row: the row, with its numbers and
+		// separators, is not kept alive by them.
+		id = strings.Clone(id)
 		s := &Site{
 			ID:      id,
-			Name:    t.get(row, "name"),
-			Type:    contract.SiteType(t.get(row, "type")),
-			Address: t.get(row, "address"),
+			Name:    strings.Clone(t.get(row, "name")),
+			Type:    internSiteType(t.get(row, "type")),
+			Address: strings.Clone(t.get(row, "address")),
 		}
 		switch s.Type {
 		case contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteHydrant:
@@ -534,14 +621,34 @@ func (l *loader) readSites() {
 	}
 }
 
+// intern returns one copy of each distinct string (device models repeat
+// across a city).
+func (l *loader) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if c, ok := l.strings[s]; ok {
+		return c
+	}
+	c := strings.Clone(s)
+	l.strings[c] = c
+	return c
+}
+
+// internSiteType returns the site type's own constant for a known type.
+func internSiteType(s string) contract.SiteType {
+	for _, t := range []contract.SiteType{contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteHydrant} {
+		if string(t) == s {
+			return t
+		}
+	}
+	return contract.SiteType(s)
+}
+
 func (l *loader) readResidents() {
 	file := l.show(ResidentsFile)
-	data := l.read(ResidentsFile, true)
-	if data == nil {
-		return
-	}
-	t := readCSV(&l.p, file, data, residentColumns, residentOptional)
-	if t == nil {
+	t, ok := l.table(ResidentsFile, true)
+	if !ok || t == nil {
 		return
 	}
 	for _, row := range t.rows {
@@ -590,22 +697,25 @@ func (l *loader) readResidents() {
 			*b.dst = v
 		}
 		if s != nil {
-			s.Residents = append(s.Residents, res)
+			s.residents.add(res)
+			s.Flags.ElderlyAlone = s.Flags.ElderlyAlone || res.Flags.ElderlyAlone
+			s.Flags.Bereaved = s.Flags.Bereaved || res.Flags.Bereaved
+			s.Flags.Disabled = s.Flags.Disabled || res.Flags.Disabled
+			if s.Guardian.Name == "" && res.Guardian.Name != "" {
+				s.Guardian = contract.Contact{Name: strings.Clone(res.Guardian.Name), Phone: strings.Clone(res.Guardian.Phone)}
+			}
 		}
 	}
 }
 
 func (l *loader) readDevices() {
 	file := l.show(DevicesFile)
-	data := l.read(DevicesFile, false)
-	if data == nil {
+	t, ok := l.table(DevicesFile, false)
+	if !ok || t == nil {
 		return
 	}
-	t := readCSV(&l.p, file, data, deviceColumns, deviceOptional)
-	if t == nil {
-		return
-	}
-	first := map[string]int{}
+	first := make(map[string]int, len(t.rows))
+	l.r.devices = make(map[string]*Device, len(t.rows))
 	for _, row := range t.rows {
 		id := t.get(row, "id")
 		if msg := checkID(id); msg != "" {
@@ -617,7 +727,7 @@ func (l *loader) readDevices() {
 			continue
 		}
 		first[id] = row.line
-		d := &Device{ID: id, Site: t.get(row, "site"), Model: t.get(row, "model")}
+		d := &Device{ID: strings.Clone(id), Site: t.get(row, "site"), Model: l.intern(t.get(row, "model"))}
 		kind, err := contract.ParseKind(t.get(row, "kind"))
 		switch {
 		case t.get(row, "kind") == "":
@@ -627,6 +737,9 @@ func (l *loader) readDevices() {
 		}
 		d.Kind = kind
 		site, siteOK := l.r.sites[d.Site]
+		if siteOK {
+			d.Site = site.ID // the site's own string, not a view of this row
+		}
 		switch {
 		case d.Site == "":
 			l.p.line(file, row.line, "site", "missing value (want a site id from %s)", SitesFile)
@@ -700,7 +813,10 @@ func (l *loader) index() {
 	for lv := range r.byLevel {
 		slices.SortFunc(r.byLevel[lv], func(a, b *Area) int { return byID(a.ID, b.ID) })
 	}
-	r.zones = l.zoneIdx
+	r.zones = l.zoneGrid
+	if r.zones == nil {
+		r.zones = newZoneGrid(nil)
+	}
 	for _, z := range r.byLevel[LevelZone] {
 		if z.Station != "" {
 			st := r.stations[z.Station]
@@ -714,19 +830,10 @@ func (l *loader) index() {
 				s.Station = st.ID
 			}
 		}
-		for _, res := range s.Residents {
-			s.Flags.ElderlyAlone = s.Flags.ElderlyAlone || res.Flags.ElderlyAlone
-			s.Flags.Bereaved = s.Flags.Bereaved || res.Flags.Bereaved
-			s.Flags.Disabled = s.Flags.Disabled || res.Flags.Disabled
-			if s.Guardian.Name == "" && res.Guardian.Name != "" {
-				s.Guardian = res.Guardian
-			}
-		}
 	}
 	slices.SortFunc(r.siteList, func(a, b *Site) int { return byID(a.ID, b.ID) })
 	for _, d := range r.devices {
-		s := r.sites[d.Site]
-		d.Zone, d.Community, d.Station, d.Flags = s.Zone, s.Community, s.Station, s.Flags
+		d.site = r.sites[d.Site]
 		r.allDevices = append(r.allDevices, d)
 	}
 	slices.SortFunc(r.allDevices, func(a, b *Device) int { return byID(a.ID, b.ID) })

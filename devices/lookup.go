@@ -27,7 +27,7 @@ type Registry struct {
 	byLevel     map[Level][]*Area
 	siteDevices map[string][]*Device
 
-	zones []zoneIndex // sorted by zone id
+	zones *zoneGrid
 	gaps  []Gap
 }
 
@@ -99,22 +99,23 @@ func (r *Registry) SiteDevices(site string) []*Device {
 // boundary is in the zone; where zones touch, the zone with the smallest id
 // wins.
 func (r *Registry) Locate(p contract.Point) (zone *Area, ok bool) {
-	var edge *Area
+	var edge, in *Area
 	xy := [2]float64{p.Lon, p.Lat}
 	c := geom.Coord(xy[:])
-	for i := range r.zones {
-		z := &r.zones[i]
-		if !z.box.contains(p) {
-			continue
-		}
+	r.zones.candidates(p, func(z *zoneIndex) bool {
 		switch locateCoord(z.area.Polygon, c) {
 		case location.Interior:
-			return z.area, true
+			in = z.area
+			return false
 		case location.Boundary:
 			if edge == nil {
 				edge = z.area
 			}
 		}
+		return true
+	})
+	if in != nil {
+		return in, true
 	}
 	return edge, edge != nil
 }

@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"encoding/json"
 	"github.com/firegrid/firegrid/contract"
 	geom "github.com/twpayne/go-geom"
 )
@@ -60,24 +61,73 @@ type Site struct {
 	Community string            `json:"community"`
 	Grid      string            `json:"grid"`
 	Station   string            `json:"station"`
-	Residents []Resident        `json:"residents,omitempty"`
 	// Flags is the union of the residents' flags; Guardian the first
 	// guardian named among them.
 	Flags    contract.ResidentFlags `json:"flags"`
 	Guardian contract.Contact       `json:"guardian,omitempty"`
+
+	// residents are kept packed (see Residents): a city has hundreds of
+	// thousands, and only an incident view asks for them.
+	residents packedResidents
 }
 
-// Device is one registered device. Zone, Community and Station are the
-// site's, copied at load so that enrichment is one map look-up.
+// Residents returns the people living at the site, in file order.
+func (s *Site) Residents() []Resident { return s.residents.unpack() }
+
+// ResidentCount is how many people live at the site.
+func (s *Site) ResidentCount() int { return s.residents.n }
+
+// Device is one registered device. Its zone, community, station and
+// resident flags are its site's: enrichment is one look-up of the device.
 type Device struct {
+	ID       string         `json:"id"`
+	Kind     contract.Kind  `json:"kind"`
+	Site     string         `json:"site"`
+	Location contract.Point `json:"location"`
+	Model    string         `json:"model,omitempty"`
+	Ports    int            `json:"ports,omitempty"` // chargers: number of ports
+
+	site *Site
+}
+
+// Zone is the responsibility zone of the device's site.
+func (d *Device) Zone() string { return d.siteOrEmpty().Zone }
+
+// Community is the community of the device's site.
+func (d *Device) Community() string { return d.siteOrEmpty().Community }
+
+// Station is the micro fire station that answers for the device's site.
+func (d *Device) Station() string { return d.siteOrEmpty().Station }
+
+// Flags are the flags of the people living at the device's site.
+func (d *Device) Flags() contract.ResidentFlags { return d.siteOrEmpty().Flags }
+
+var noSite Site
+
+func (d *Device) siteOrEmpty() *Site {
+	if d.site == nil {
+		return &noSite
+	}
+	return d.site
+}
+
+// deviceJSON is a device as the API shows it, with its site's attributes.
+type deviceJSON struct {
 	ID        string                 `json:"id"`
 	Kind      contract.Kind          `json:"kind"`
 	Site      string                 `json:"site"`
 	Location  contract.Point         `json:"location"`
 	Model     string                 `json:"model,omitempty"`
-	Ports     int                    `json:"ports,omitempty"` // chargers: number of ports
+	Ports     int                    `json:"ports,omitempty"`
 	Zone      string                 `json:"zone"`
 	Community string                 `json:"community"`
 	Station   string                 `json:"station"`
 	Flags     contract.ResidentFlags `json:"resident_flags"`
+}
+
+// MarshalJSON writes the device with its site's zone, community, station
+// and resident flags.
+func (d *Device) MarshalJSON() ([]byte, error) {
+	return json.Marshal(deviceJSON{ID: d.ID, Kind: d.Kind, Site: d.Site, Location: d.Location, Model: d.Model, Ports: d.Ports,
+		Zone: d.Zone(), Community: d.Community(), Station: d.Station(), Flags: d.Flags()})
 }

@@ -61,8 +61,8 @@ func TestSmallRegistryLoads(t *testing.T) {
 	}
 	// HYD-1 is in Z-2, which has no station: the nearest (only) one answers.
 	hy, _ := r.Device("HY-1")
-	if hy.Zone != "Z-2" || hy.Station != "MFS-1" {
-		t.Errorf("HY-1 zone %s station %s, want Z-2 and MFS-1", hy.Zone, hy.Station)
+	if hy.Zone() != "Z-2" || hy.Station() != "MFS-1" {
+		t.Errorf("HY-1 zone %s station %s, want Z-2 and MFS-1", hy.Zone(), hy.Station())
 	}
 	z2, _ := r.Area("Z-2")
 	if z2.Polygon == nil || z2.Polygon.NumPolygons() != 1 {

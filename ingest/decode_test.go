@@ -22,7 +22,7 @@ func TestDecodeContractExample(t *testing.T) {
 		m.Seq != 812 || m.Event != "alarm" || m.Values["obscuration_pct_m"] != 12.5 || m.Values["rssi_dbm"] != -91 {
 		t.Errorf("decoded %+v", m)
 	}
-	if id := ReadingID(&m, time.Time{}); id != "smoke/SD-0001/812/1795420800120" {
+	if id := contract.ReadingID(m.Kind, m.Device, m.Seq, m.TS); id != "smoke/SD-0001/812/1795420800120" {
 		t.Errorf("reading id %s", id)
 	}
 }

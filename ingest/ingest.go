@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -196,9 +195,9 @@ func (in *Ingester) accept(now time.Time, topic string, payload []byte) (*contra
 		Message:    msg,
 		ReceivedAt: now,
 		Site:       dev.Site,
-		Zone:       dev.Zone,
-		Community:  dev.Community,
-		Station:    dev.Station,
+		Zone:       dev.Zone(),
+		Community:  dev.Community(),
+		Station:    dev.Station(),
 		Location:   dev.Location,
 	}
 	ahead := msg.TS.Sub(now)
@@ -222,26 +221,6 @@ func (in *Ingester) accept(now time.Time, topic string, payload []byte) (*contra
 			}
 		}
 	}
-	r.ID = ReadingID(&r.Message, r.DeviceTS)
+	r.ID = contract.ReadingID(r.Kind, r.Device, r.Seq, r.IDTime())
 	return r, nil
-}
-
-// ReadingID derives a message's id from what the device said (kind,
-// device, seq and its own ts), so that a redelivered or replayed message
-// has the id it had the first time. deviceTS, when not zero, is the
-// device's ts of a message whose TS was replaced by the receive time.
-func ReadingID(m *contract.Message, deviceTS time.Time) string {
-	ts := m.TS
-	if !deviceTS.IsZero() {
-		ts = deviceTS
-	}
-	b := make([]byte, 0, 64)
-	b = append(b, m.Kind...)
-	b = append(b, '/')
-	b = append(b, m.Device...)
-	b = append(b, '/')
-	b = strconv.AppendUint(b, m.Seq, 10)
-	b = append(b, '/')
-	b = strconv.AppendInt(b, ts.UnixMilli(), 10)
-	return string(b)
 }

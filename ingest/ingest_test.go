@@ -67,7 +67,7 @@ func TestAlarmWithAWrongClockReachesThePipeline(t *testing.T) {
 		if !rd.ClockSkewed || !rd.TS.Equal(now) || rd.DeviceTS.IsZero() || rd.Event != "alarm" {
 			t.Errorf("alarm %d: skewed %v ts %v device ts %v", i, rd.ClockSkewed, rd.TS, rd.DeviceTS)
 		}
-		if rd.ID != ReadingID(&rd.Message, rd.DeviceTS) || rd.ID == ReadingID(&rd.Message, time.Time{}) {
+		if rd.ID != contract.ReadingID(rd.Kind, rd.Device, rd.Seq, rd.DeviceTS) || rd.ID == contract.ReadingID(rd.Kind, rd.Device, rd.Seq, rd.TS) {
 			t.Errorf("alarm %d: id %s is not derived from the device's own ts", i, rd.ID)
 		}
 	}
@@ -96,8 +96,8 @@ func TestReadingsAreEnrichedAndRouted(t *testing.T) {
 	for i, want := range []string{contract.TopicTelemetry, contract.TopicEvents} {
 		r := k.recs[i]
 		rd := r.Value.(*contract.Reading)
-		if r.Topic != want || r.Key != dev.Site || rd.Site != dev.Site || rd.Zone != dev.Zone || rd.Community != dev.Community ||
-			rd.Station != dev.Station || rd.Location != dev.Location || !rd.ReceivedAt.Equal(now) {
+		if r.Topic != want || r.Key != dev.Site || rd.Site != dev.Site || rd.Zone != dev.Zone() || rd.Community != dev.Community() ||
+			rd.Station != dev.Station() || rd.Location != dev.Location || !rd.ReceivedAt.Equal(now) {
 			t.Errorf("record %d: %s key %s %+v", i, r.Topic, r.Key, rd)
 		}
 	}

@@ -64,7 +64,7 @@ func fleet(b *testing.B) *devices.Registry {
 func reading(reg *devices.Registry, m contract.Message) *contract.Reading {
 	d, _ := reg.Device(m.Device)
 	return &contract.Reading{ID: fmt.Sprintf("%s/%s/%d", m.Kind, m.Device, m.Seq), Message: m, Site: d.Site,
-		Zone: d.Zone, Community: d.Community, Station: d.Station, Location: d.Location}
+		Zone: d.Zone(), Community: d.Community(), Station: d.Station(), Location: d.Location}
 }
 
 // mix is a realistic stream: mostly heartbeats and telemetry, a few alarms

@@ -57,18 +57,30 @@ type shard struct {
 	ports  []PortEnv
 }
 
+// deviceState is what the engine keeps of every registered device: small,
+// since a city has hundreds of thousands. Times are Unix nanoseconds; the
+// id of the newest reading is derived again when needed (kind, device,
+// seq and the time its id was made from).
 type deviceState struct {
 	dev      *devices.Device
-	env      DeviceEnv
-	kind     int
-	lastSeen time.Time // engine time of the newest sign of life
-	lastTS   time.Time // device time of the newest reading
+	lastSeen int64 // engine time of the newest sign of life
+	lastTS   int64 // device time of the newest reading
+	idTS     int64 // the time the newest reading's id was derived from
+	deadline int64
 	lastSeq  uint64
-	lastMsg  string
+	heapIdx  int32 // -1 when not watched
+	kind     uint8
 	seen     bool // a reading arrived since start (or before, restored)
 	offline  bool
-	deadline time.Time
-	heapIdx  int // -1 when not watched
+}
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// lastMsg is the id of the device's newest reading.
+func (d *deviceState) lastMsg() string {
+	return contract.ReadingID(d.dev.Kind, d.dev.ID, d.lastSeq, fromNanos(d.idTS))
 }
 
 type condKey struct {
@@ -141,15 +153,22 @@ type siteState struct {
 // offline one timeout after start.
 func NewEngine(cfg *Config, reg *devices.Registry, start time.Time) *Engine {
 	e := &Engine{reg: reg, start: start, seed: maphash.MakeSeed()}
+	devs := reg.Devices("")
+	// One allocation for every device's state, and maps sized to hold
+	// their shard's devices: a city's worth starts in a blink.
+	states := make([]deviceState, len(devs))
+	var per [nShards]int
+	for _, d := range devs {
+		per[maphash.String(e.seed, d.Site)%nShards]++
+	}
 	for i := range e.shards {
-		e.shards[i] = &shard{devs: map[string]*deviceState{}, sites: map[string]*siteState{}}
+		e.shards[i] = &shard{devs: make(map[string]*deviceState, per[i]), sites: map[string]*siteState{}}
 	}
 	e.radius.bufs = map[string]*members{}
 	e.lastTick.Store(start.UnixNano())
-	for _, d := range reg.Devices("") {
-		site, _ := reg.Site(d.Site)
-		st := &deviceState{dev: d, env: deviceEnv(d, site), kind: kindIndex(d.Kind), lastSeen: start, heapIdx: -1}
-		e.shardFor(d.Site).devs[d.ID] = st
+	for i, d := range devs {
+		states[i] = deviceState{dev: d, kind: kindIndex(d.Kind), lastSeen: nanos(start), heapIdx: -1}
+		e.shardFor(d.Site).devs[d.ID] = &states[i]
 	}
 	e.rs.Store(compile(cfg))
 	for _, sh := range e.shards {
@@ -158,7 +177,7 @@ func NewEngine(cfg *Config, reg *devices.Registry, start time.Time) *Engine {
 	return e
 }
 
-func kindIndex(k contract.Kind) int {
+func kindIndex(k contract.Kind) uint8 {
 	switch k {
 	case contract.KindSmoke:
 		return 0
@@ -178,7 +197,7 @@ func (sh *shard) rewatch(rs *ruleSet) {
 	for _, d := range sh.devs {
 		d.heapIdx = -1
 		if t := rs.timeout[d.kind]; t > 0 && len(rs.absence[d.kind]) > 0 && !d.offline {
-			d.deadline = d.lastSeen.Add(t)
+			d.deadline = d.lastSeen + int64(t)
 			sh.live.push(d)
 		}
 	}
@@ -198,18 +217,18 @@ func (e *Engine) Evaluate(r *contract.Reading, out []contract.Signal) []contract
 		return out
 	}
 	// A redelivery of the newest message changes nothing.
-	if d.seen && r.Seq == d.lastSeq && r.TS.Equal(d.lastTS) {
+	if d.seen && r.Seq == d.lastSeq && nanos(r.TS) == d.lastTS {
 		return out
 	}
 	rs := e.rs.Load()
 	now := r.ReceivedAt
 	pi, per := e.per.at(&rs.cfg.Periods, now)
 	// Any accepted message is a sign of life.
-	if now.After(d.lastSeen) {
-		d.lastSeen = now
+	if nanos(now) > d.lastSeen {
+		d.lastSeen = nanos(now)
 		if d.heapIdx >= 0 {
-			d.deadline = now.Add(rs.timeout[d.kind])
-			sh.live.fix(d.heapIdx)
+			d.deadline = d.lastSeen + int64(rs.timeout[d.kind])
+			sh.live.fix(int(d.heapIdx))
 		}
 	}
 	if d.offline {
@@ -220,13 +239,13 @@ func (e *Engine) Evaluate(r *contract.Reading, out []contract.Signal) []contract
 			out = e.emit(sh, rs, nil, d, s, pi, out)
 		}
 		if t := rs.timeout[d.kind]; t > 0 && len(rs.absence[d.kind]) > 0 {
-			d.deadline = d.lastSeen.Add(t)
+			d.deadline = d.lastSeen + int64(t)
 			sh.live.push(d)
 		}
 	}
-	inOrder := !d.seen || !r.TS.Before(d.lastTS)
+	inOrder := !d.seen || nanos(r.TS) >= d.lastTS
 	if inOrder {
-		d.lastTS, d.lastSeq, d.lastMsg, d.seen = r.TS, r.Seq, r.ID, true
+		d.lastTS, d.lastSeq, d.idTS, d.seen = nanos(r.TS), r.Seq, nanos(r.IDTime()), true
 	}
 	suppressed := ""
 	if r.Event == "test" {
@@ -265,8 +284,9 @@ func (e *Engine) when(sh *shard, rule *rule, r *contract.Reading, d *deviceState
 	for _, p := range r.Ports {
 		sh.ports = append(sh.ports, PortEnv{Port: p.Port, CurrentA: p.CurrentA, PowerW: p.PowerW, TempC: p.TempC, State: p.State})
 	}
+	site, _ := e.reg.Site(d.dev.Site)
 	env := Env{Kind: string(r.Kind), Channel: string(r.Channel), Event: r.Event, Seq: r.Seq, Values: r.Values,
-		Ports: sh.ports, Device: d.env, Period: string(per)}
+		Ports: sh.ports, Device: deviceEnv(d.dev, site), Period: string(per)}
 	v, err := sh.vm.Run(rule.program, env)
 	ok, _ := v.(bool)
 	return err == nil && ok
@@ -484,16 +504,17 @@ func (e *Engine) Tick(now time.Time, out []contract.Signal) []contract.Signal {
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		rs = e.rs.Load()
-		for len(sh.live) > 0 && !now.Before(sh.live[0].deadline) {
+		for len(sh.live) > 0 && nanos(now) >= sh.live[0].deadline {
 			d := sh.live.pop()
 			d.offline = true
 			timeout := rs.timeout[d.kind]
-			id := d.dev.ID + "/silent-since/" + strconv.FormatInt(d.lastSeen.UnixMilli(), 10)
+			lastSeen := fromNanos(d.lastSeen)
+			id := d.dev.ID + "/silent-since/" + strconv.FormatInt(lastSeen.UnixMilli(), 10)
 			for _, ar := range rs.absence[d.kind] {
-				s := e.signal(ar, d, contract.ActionRaise, now, id, d.lastSeen, pi, per,
-					fmt.Sprintf("no sign of life since %s (timeout %s)", d.lastSeen.UTC().Format(time.RFC3339), timeout))
+				s := e.signal(ar, d, contract.ActionRaise, now, id, lastSeen, pi, per,
+					fmt.Sprintf("no sign of life since %s (timeout %s)", lastSeen.Format(time.RFC3339), timeout))
 				if d.seen {
-					s.Message = d.lastMsg
+					s.Message = d.lastMsg()
 				}
 				out = e.emit(sh, rs, nil, d, s, pi, out)
 			}
@@ -558,8 +579,8 @@ func (e *Engine) rebase(now time.Time) {
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for _, d := range sh.devs {
-			if d.lastSeen.After(now) {
-				d.lastSeen = now
+			if d.lastSeen > nanos(now) {
+				d.lastSeen = nanos(now)
 			}
 		}
 		sh.rewatch(rs)

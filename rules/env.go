@@ -48,9 +48,9 @@ type DeviceEnv struct {
 }
 
 func deviceEnv(d *devices.Device, s *devices.Site) DeviceEnv {
-	e := DeviceEnv{ID: d.ID, Kind: string(d.Kind), Model: d.Model, Ports: d.Ports, Site: d.Site, Zone: d.Zone,
-		Community: d.Community, Station: d.Station, ElderlyAlone: d.Flags.ElderlyAlone, Bereaved: d.Flags.Bereaved,
-		Disabled: d.Flags.Disabled}
+	e := DeviceEnv{ID: d.ID, Kind: string(d.Kind), Model: d.Model, Ports: d.Ports, Site: d.Site, Zone: d.Zone(),
+		Community: d.Community(), Station: d.Station(), ElderlyAlone: d.Flags().ElderlyAlone, Bereaved: d.Flags().Bereaved,
+		Disabled: d.Flags().Disabled}
 	if s != nil {
 		e.SiteType = string(s.Type)
 	}

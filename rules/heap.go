@@ -6,17 +6,17 @@ import "time"
 // device knows its index, so a sign of life moves it without allocating.
 type deviceHeap []*deviceState
 
-func (h deviceHeap) less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h deviceHeap) less(i, j int) bool { return h[i].deadline < h[j].deadline }
 
 func (h deviceHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx, h[j].heapIdx = i, j
+	h[i].heapIdx, h[j].heapIdx = int32(i), int32(j)
 }
 
 func (h *deviceHeap) push(d *deviceState) {
-	d.heapIdx = len(*h)
+	d.heapIdx = int32(len(*h))
 	*h = append(*h, d)
-	h.up(d.heapIdx)
+	h.up(int(d.heapIdx))
 }
 
 func (h *deviceHeap) pop() *deviceState {

@@ -9,7 +9,6 @@ import (
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
-	"github.com/firegrid/firegrid/ingest"
 )
 
 var demoReg *devices.Registry
@@ -70,8 +69,8 @@ func (h *harness) reading(m contract.Message, ts, recv time.Time) *contract.Read
 		m.Seq = h.seq[m.Device]
 	}
 	m.TS = ts
-	return &contract.Reading{ID: ingest.ReadingID(&m, time.Time{}), Message: m, ReceivedAt: recv, Site: d.Site, Zone: d.Zone,
-		Community: d.Community, Station: d.Station, Location: d.Location}
+	return &contract.Reading{ID: contract.ReadingID(m.Kind, m.Device, m.Seq, m.TS), Message: m, ReceivedAt: recv, Site: d.Site, Zone: d.Zone(),
+		Community: d.Community(), Station: d.Station(), Location: d.Location}
 }
 
 func (h *harness) send(m contract.Message, off time.Duration) []contract.Signal {

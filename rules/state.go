@@ -26,9 +26,11 @@ type deviceSnap struct {
 	LastSeen time.Time `json:"last_seen"`
 	LastTS   time.Time `json:"last_ts,omitzero"`
 	LastSeq  uint64    `json:"last_seq,omitempty"`
-	LastMsg  string    `json:"last_message,omitempty"`
-	Seen     bool      `json:"seen,omitempty"`
-	Offline  bool      `json:"offline,omitempty"`
+	// IDTS is the time the newest reading's id was derived from (its
+	// device's own ts); zero means LastTS.
+	IDTS    time.Time `json:"id_ts,omitzero"`
+	Seen    bool      `json:"seen,omitempty"`
+	Offline bool      `json:"offline,omitempty"`
 }
 
 type condSnap struct {
@@ -74,8 +76,11 @@ func (e *Engine) Snapshot(now time.Time, keep func(site string) bool) ([]byte, e
 			if !keep(d.dev.Site) {
 				continue
 			}
-			snap.Devices = append(snap.Devices, deviceSnap{ID: d.dev.ID, LastSeen: d.lastSeen, LastTS: d.lastTS,
-				LastSeq: d.lastSeq, LastMsg: d.lastMsg, Seen: d.seen, Offline: d.offline})
+			ds := deviceSnap{ID: d.dev.ID, LastSeen: fromNanos(d.lastSeen), LastSeq: d.lastSeq, Seen: d.seen, Offline: d.offline}
+			if d.seen {
+				ds.LastTS, ds.IDTS = fromNanos(d.lastTS), fromNanos(d.idTS)
+			}
+			snap.Devices = append(snap.Devices, ds)
 		}
 		for _, s := range sh.sites {
 			if !keep(s.id) {
@@ -171,8 +176,14 @@ func (e *Engine) Restore(b []byte, now time.Time, keep func(site string) bool) e
 		sh := e.shardFor(dev.Site)
 		sh.mu.Lock()
 		if d := sh.devs[ds.ID]; d != nil {
-			d.lastSeen = ds.LastSeen.Add(down)
-			d.lastTS, d.lastSeq, d.lastMsg, d.seen, d.offline = ds.LastTS, ds.LastSeq, ds.LastMsg, ds.Seen, ds.Offline
+			d.lastSeen = nanos(ds.LastSeen.Add(down))
+			d.lastSeq, d.seen, d.offline = ds.LastSeq, ds.Seen, ds.Offline
+			if ds.Seen {
+				d.lastTS, d.idTS = nanos(ds.LastTS), nanos(ds.LastTS)
+				if !ds.IDTS.IsZero() {
+					d.idTS = nanos(ds.IDTS)
+				}
+			}
 		}
 		sh.mu.Unlock()
 	}

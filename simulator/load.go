@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,11 +201,9 @@ func (g *loadGen) next(now time.Time) (topic string, payload []byte, alarm strin
 	return p.Topic, p.Payload, ""
 }
 
-// messageID is the id firegrid gives a message (ingest.ReadingID), and
-// that an incident's signals carry: kind/device/seq/ts in Unix ms.
-func messageID(m contract.Message) string {
-	return string(m.Kind) + "/" + m.Device + "/" + strconv.FormatUint(m.Seq, 10) + "/" + strconv.FormatInt(m.TS.UnixMilli(), 10)
-}
+// messageID is the id firegrid gives a message, which an incident's
+// signals carry.
+func messageID(m contract.Message) string { return contract.ReadingID(m.Kind, m.Device, m.Seq, m.TS) }
 
 // alarmBook remembers when each alarm was sent and matches incident
 // changes to them.

@@ -60,8 +60,8 @@ func TestRegistry(t *testing.T) {
 				if !ok {
 					t.Fatalf("device %s not loaded", id)
 				}
-				if _, st := reg.Route(d.Location); st == nil || st.ID != station || d.Station != station {
-					t.Errorf("%s routed to %v (device says %s), want %s", id, st, d.Station, station)
+				if _, st := reg.Route(d.Location); st == nil || st.ID != station || d.Station() != station {
+					t.Errorf("%s routed to %v (device says %s), want %s", id, st, d.Station(), station)
 				}
 			}
 			back, _, err := s.RegistryFiles(ctx, v1)
