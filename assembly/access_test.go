@@ -137,7 +137,7 @@ func TestAccessControl(t *testing.T) {
 	}
 	own, other, center := login(t, s.HTTPAddr, "crew-own", "password-crew-own"), login(t, s.HTTPAddr, "crew-next", "password-crew-next"), login(t, s.HTTPAddr, "c119", "password-c119")
 
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	dev.publish("fg/v1/smoke/"+d.ID+"/event", alarmPayload(1, time.Now()))
 	var list struct{ Incidents []contract.Incident }
 	testenv.Eventually(t, 5*time.Second, func() bool {

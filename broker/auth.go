@@ -262,9 +262,9 @@ func (h *authHook) refuse(reason string, msg string, args ...any) {
 }
 
 // OnConnectAuthenticate lets a client in with an account's user name and
-// secret. A device's connection takes its user name as client id (what
-// Mosquitto's use_username_as_clientid does), so that no device can take
-// over another's session; a service's client id must start with its name.
+// secret. A device's client id is put under its user name (see
+// deviceClientID), so that no device can take over another's session; a
+// service's client id must start with its name.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user := pk.Connect.Username
 	if len(user) == 0 {
@@ -294,15 +294,32 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		a = b
 	}
 	if a.Role == access.MQTTDevice {
+		// An empty client id was given a random one by mochi.
+		cl.ID = deviceClientID(a.Username, cl.ID)
 		if pk.Connect.ClientIdentifier == "" && cl.Properties.ProtocolVersion == 5 {
-			cl.Properties.Props.AssignedClientID = a.Username
+			cl.Properties.Props.AssignedClientID = cl.ID
 		}
-		cl.ID = a.Username
 	} else if !strings.HasPrefix(cl.ID, a.Username) {
 		h.refuse(refusedClientID, "MQTT connection refused: a service's client id must start with its user name", "user", a.Username, "client", cl.ID)
 		return false
 	}
 	return true
+}
+
+// deviceClientID is the client id a device's connection gets: its user
+// name when it asks for that, else user:asked. A device's connections can
+// only ever take over each other's sessions, and a person trying a device
+// by hand beside it takes over nothing (Mosquitto's
+// use_username_as_clientid is the nearest it offers: there a second
+// connection of a device replaces the first).
+func deviceClientID(user, asked string) string {
+	if asked == user {
+		return user
+	}
+	if strings.HasPrefix(asked, user+":") {
+		return asked
+	}
+	return user + ":" + asked
 }
 
 // OnACLCheck allows an account its own topics only (firegrid's own

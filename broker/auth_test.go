@@ -242,7 +242,7 @@ func TestDeviceOnlyItsOwnTopics(t *testing.T) {
 }
 
 // TestClientIDIsTheDevice: a device cannot take another's session by
-// using its client id: its connection is named after its user name.
+// using its client id: its connection is named under its user name.
 func TestClientIDIsTheDevice(t *testing.T) {
 	accts := &memAccounts{}
 	s1 := accts.add(t, device(contract.KindSmoke, "SD-0001"))
@@ -254,8 +254,15 @@ func TestClientIDIsTheDevice(t *testing.T) {
 	if !victim.IsConnectionOpen() {
 		t.Fatal("a device's connection was taken over by another device using its client id")
 	}
-	if _, ok := b.srv.Clients.Get("SD-0001"); !ok {
-		t.Error("the impostor's connection is not named after its user name")
+	if _, ok := b.srv.Clients.Get("SD-0001:SD-0002"); !ok {
+		t.Error("the impostor's connection is not named under its user name")
+	}
+	// A device's second connection (a person trying it by hand beside
+	// the device) does not take over the first either.
+	second := mustDial(t, b.URL(), "by-hand", "SD-0002", s2)
+	time.Sleep(100 * time.Millisecond)
+	if !victim.IsConnectionOpen() || !second.IsConnectionOpen() {
+		t.Error("a device's second connection with another client id ended the first")
 	}
 	// A service account's client id must start with its name.
 	svc := accts.add(t, access.MQTTAccount{Username: "firegrid-observer", Role: access.MQTTObserver})
