@@ -39,8 +39,9 @@ const (
 	// MQTTIngest is firegrid's ingest: every uplink in (a shared
 	// subscription too), every device's cmd topic out.
 	MQTTIngest MQTTRole = "ingest"
-	// MQTTObserver reads every contract-v1 topic and publishes nothing:
-	// `firegrid simulate record`, a scenario's watcher, an operator.
+	// MQTTObserver reads every contract-v1 topic and the broker's $SYS
+	// topics, and publishes nothing: `firegrid simulate record`, a
+	// scenario's watcher, a healthcheck, an operator.
 	MQTTObserver MQTTRole = "observer"
 )
 
@@ -151,7 +152,7 @@ func (a *MQTTAccount) reads() []string {
 	case MQTTIngest:
 		return []string{contract.EventFilter, contract.TelemetryFilter}
 	case MQTTObserver:
-		return []string{contract.AllFilter}
+		return []string{contract.AllFilter, "$SYS/#"}
 	}
 	return nil
 }

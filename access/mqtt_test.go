@@ -85,7 +85,8 @@ func TestMQTTAccountACL(t *testing.T) {
 		{&obs, "fg/v1/#", false, true},
 		{&obs, "fg/v1/+/+/cmd", false, true},
 		{&obs, "#", false, false},
-		{&obs, "$SYS/broker/version", false, false},
+		{&obs, "$SYS/broker/version", false, true},
+		{&dev, "$SYS/broker/version", false, false},
 		{&obs, "fg/v1/smoke/SD-0001/event", true, false},
 	} {
 		var got bool

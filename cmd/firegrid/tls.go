@@ -1,22 +1,16 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/firegrid/firegrid/access"
 )
 
 // devicesTLS writes a development CA and a server certificate it signed,
@@ -46,75 +40,20 @@ func devicesTLS(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "TLS files in %s kept\n", *out)
 		return nil
 	}
-	ca, caKey, err := newCert(nil, nil, "firegrid development CA", nil, *days)
-	if err != nil {
-		return err
-	}
-	srv, srvKey, err := newCert(ca, caKey, "firegrid MQTT broker", strings.Split(*hosts, ","), *days)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	ca, cert, key, err := access.DevelopmentTLS(strings.Split(*hosts, ","), time.Duration(*days)*24*time.Hour)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	files := []struct {
-		path  string
-		block *pem.Block
-	}{
-		{paths[0], &pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}},
-		{paths[1], &pem.Block{Type: "CERTIFICATE", Bytes: srv.Raw}},
-		// The broker runs as another user and must read it: a
-		// development key only.
-		{paths[2], &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}},
-	}
-	for _, f := range files {
-		if err := writeFileAtomic(f.path, pem.EncodeToMemory(f.block), 0o644); err != nil {
+	// The broker runs as another user and must read the key: a
+	// development key only.
+	for i, b := range [][]byte{ca, cert, key} {
+		if err := writeFileAtomic(paths[i], b, 0o644); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(stdout, "development CA and server certificate for %s written to %s (devices trust ca.crt)\n", *hosts, *out)
 	return nil
-}
-
-// newCert makes a P-256 key and a certificate for it: a CA when parent is
-// nil, else a server certificate for hosts signed by parent.
-func newCert(parent *x509.Certificate, parentKey *ecdsa.PrivateKey, name string, hosts []string, days int) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name, Organization: []string{"firegrid"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Duration(days) * 24 * time.Hour)}
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-		parent, parentKey = tmpl, key
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		for _, h := range hosts {
-			if h = strings.TrimSpace(h); h == "" {
-				continue
-			}
-			if ip := net.ParseIP(h); ip != nil {
-				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-			} else {
-				tmpl.DNSNames = append(tmpl.DNSNames, h)
-			}
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	return cert, key, err
 }

@@ -33,6 +33,10 @@ func Mosquitto(t testing.TB, opts ...MosquittoOption) string {
 	}
 	dir := t.TempDir()
 	for name, content := range cfg.files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatalf("testenv: write %s for mosquitto: %v", name, err)
+			return ""
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
 			t.Fatalf("testenv: write %s for mosquitto: %v", name, err)
 			return ""
@@ -149,8 +153,9 @@ type mosquittoOptions struct {
 }
 
 // WithMosquittoFile writes a file (a password file, an ACL file, a
-// certificate) into the broker's directory, where configuration lines
-// given with WithMosquittoConfig name it by its relative name.
+// certificate) into the broker's directory (name may hold
+// subdirectories), where configuration lines given with
+// WithMosquittoConfig name it by its relative name.
 func WithMosquittoFile(name string, content []byte) MosquittoOption {
 	return func(o *mosquittoOptions) {
 		if o.files == nil {
