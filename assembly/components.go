@@ -163,9 +163,19 @@ func buildConsole(e *env) (*parts, error) {
 		return nil, err
 	}
 	e.demoLogins = logins
+	// Sessions and failed log-ins live in the store, so that every alarm
+	// instance sharing it agrees on them; users kept there are read again
+	// every second, so that a password change holds everywhere.
 	var auth *access.Auth
 	if len(users) > 0 {
-		auth = access.NewAuth(users, []byte(e.cfg.Dispatch.SessionSecret), e.cfg.Dispatch.SessionTTL, e.clock)
+		o := access.AuthOptions{Users: users, Sessions: st, Secret: []byte(e.cfg.Dispatch.SessionSecret),
+			TTL: e.cfg.Dispatch.SessionTTL, Clock: e.clock}
+		if e.cfg.Dispatch.Users == FromDatabase {
+			o.Users, o.UserStore = nil, st
+		}
+		if auth, err = access.NewAuthWith(e.ctx, o); err != nil {
+			return nil, err
+		}
 	}
 	admin, err := e.rulesAdmin()
 	if err != nil {

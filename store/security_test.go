@@ -60,13 +60,13 @@ func TestSessionsAndThrottle(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, ctx := open(t), context.Background()
 			now := time.Now()
-			if err := s.RevokeSession(ctx, "s1", "mfs-1", now.Add(time.Hour)); err != nil {
+			if err := s.RevokeSession(ctx, "s1", "mfs-1", now.Add(time.Hour), now); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.RevokeSession(ctx, "s1", "mfs-1", now.Add(time.Hour)); err != nil {
+			if err := s.RevokeSession(ctx, "s1", "mfs-1", now.Add(time.Hour), now); err != nil {
 				t.Fatalf("revoking twice: %v", err)
 			}
-			s.RevokeSession(ctx, "s2", "mfs-1", now.Add(time.Minute))
+			s.RevokeSession(ctx, "s2", "mfs-1", now.Add(time.Minute), now)
 			if got, err := s.RevokedSessions(ctx, now); err != nil || !slices.Contains(got, "s1") || !slices.Contains(got, "s2") {
 				t.Fatalf("revoked %v %v", got, err)
 			}

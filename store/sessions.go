@@ -10,15 +10,15 @@ import (
 // What every alarm instance must agree on about console log-ins
 // (access.SessionStore): revoked sessions and failed log-ins.
 
-// RevokeSession records that a session token no longer counts (log-out),
-// until it would have expired anyway; expired records are dropped.
-func (s *SQL) RevokeSession(ctx context.Context, session, username string, expires time.Time) error {
-	now := time.Now().UnixMilli()
+// RevokeSession records at now that a session token no longer counts
+// (log-out), until it would have expired anyway; records expired at now
+// are dropped.
+func (s *SQL) RevokeSession(ctx context.Context, session, username string, expires, now time.Time) error {
 	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO session_revocations (session, username, revoked_at, expires_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT (session) DO NOTHING`), session, username, now, expires.UnixMilli()); err != nil {
+		VALUES (?, ?, ?, ?) ON CONFLICT (session) DO NOTHING`), session, username, now.UnixMilli(), expires.UnixMilli()); err != nil {
 		return fmt.Errorf("store: revoke session: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM session_revocations WHERE expires_at < ?`), now); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM session_revocations WHERE expires_at < ?`), now.UnixMilli()); err != nil {
 		return fmt.Errorf("store: drop expired revocations: %w", err)
 	}
 	return nil
