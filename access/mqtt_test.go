@@ -2,6 +2,9 @@ package access_test
 
 import (
 	"bytes"
+	"crypto/pbkdf2"
+	"crypto/sha512"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -149,4 +152,31 @@ func BenchmarkVerifySecret(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestEMQXUsers: an account converts into what EMQX's built-in database
+// checks (pbkdf2 sha512, 101 iterations, 64 bytes, the hex key compared
+// with the key of the secret and the salt string).
+func TestEMQXUsers(t *testing.T) {
+	s := access.NewSecret()
+	h, _ := access.HashSecret(s)
+	accts := []access.MQTTAccount{{Username: "SD-0001", Role: access.MQTTDevice, Kind: contract.KindSmoke, Device: "SD-0001", Hash: h}}
+	us, err := access.EMQXUsers(accts)
+	if err != nil || len(us) != 1 || us[0].UserID != "SD-0001" || len(us[0].Salt) != 12 {
+		t.Fatalf("%+v %v", us, err)
+	}
+	key, _ := pbkdf2.Key(sha512.New, s, []byte(us[0].Salt), 101, 64)
+	if hex.EncodeToString(key) != us[0].PasswordHash {
+		t.Error("the EMQX hash is not pbkdf2-sha512(secret, salt string)")
+	}
+	accts[0].Hash = mosquittoVector
+	if _, err := access.EMQXUsers(accts); err == nil {
+		t.Error("a binary salt was converted")
+	}
+	var acl bytes.Buffer
+	access.WriteEMQXACL(&acl, append(accts[:0], access.MQTTAccount{Username: "firegrid-ingest", Role: access.MQTTIngest, Hash: h}))
+	want := `{allow, {username, "firegrid-ingest"}, subscribe, [{eq, "fg/v1/+/+/event"}, {eq, "fg/v1/+/+/telemetry"}]}.`
+	if !strings.Contains(acl.String(), want) || !strings.HasSuffix(acl.String(), "{deny, all}.\n") {
+		t.Errorf("EMQX acl:\n%s", acl.String())
+	}
 }

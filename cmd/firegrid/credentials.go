@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,7 +21,7 @@ import (
 	"github.com/firegrid/firegrid/store"
 )
 
-const devicesUsage = `usage: firegrid devices credentials issue|rotate|revoke|list|mosquitto [flags]
+const devicesUsage = `usage: firegrid devices credentials issue|rotate|revoke|list|mosquitto|emqx [flags]
        firegrid devices tls --out DIR [--host NAMES]
 
   credentials issue      give every registry device without MQTT credentials a secret (and
@@ -29,6 +30,7 @@ const devicesUsage = `usage: firegrid devices credentials issue|rotate|revoke|li
   credentials revoke     remove accounts (--username NAME ...); their connections are closed
   credentials list       the accounts, without secrets
   credentials mosquitto  write Mosquitto's password_file and acl_file (--out DIR) from the accounts
+  credentials emqx       write EMQX's users import (users.csv) and acl.conf (--out DIR) from the accounts
   tls                    a development CA and server certificate for a broker's TLS listener
 
 Accounts are kept in the store (--data DIR for SQLite, --postgres DSN, or --config FILE); only
@@ -51,6 +53,8 @@ func devicesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return credentialsList(ctx, args[2:], stdout, stderr)
 	case "mosquitto":
 		return credentialsMosquitto(ctx, args[2:], stdout, stderr)
+	case "emqx":
+		return credentialsEMQX(ctx, args[2:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[1], devicesUsage)
 }
@@ -299,6 +303,61 @@ func credentialsMosquitto(ctx context.Context, args []string, stdout, stderr io.
 	}
 	defer st.Close()
 	return writeMosquitto(ctx, st, *out, stdout)
+}
+
+// credentialsEMQX writes what EMQX needs for the same accounts: a users
+// file for the built-in database's import (password_based, pbkdf2,
+// sha512, 101 iterations, dk_length 64, user_id_type username) and the
+// file authorizer's acl.conf.
+func credentialsEMQX(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devices credentials emqx", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sf := addStoreFlags(fs)
+	out := fs.String("out", "", "directory to write users.csv and acl.conf into (created if needed)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("--out DIR is required")
+	}
+	cfg, err := sf.configuration()
+	if err != nil {
+		return err
+	}
+	st, err := assembly.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	list, _, err := st.MQTTAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	users, err := access.EMQXUsers(list)
+	if err != nil {
+		return err
+	}
+	var csvb, acl bytes.Buffer
+	cw := csv.NewWriter(&csvb)
+	cw.Write([]string{"user_id", "password_hash", "salt", "is_superuser"})
+	for _, u := range users {
+		cw.Write([]string{u.UserID, u.PasswordHash, u.Salt, "false"})
+	}
+	cw.Flush()
+	if err := access.WriteEMQXACL(&acl, list); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(*out, "users.csv"), csvb.Bytes(), 0o600); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(*out, "acl.conf"), acl.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "EMQX's users.csv and acl.conf for %d accounts written to %s\n", len(users), *out)
+	return nil
 }
 
 // writeMosquitto writes Mosquitto's password_file (passwd) and acl_file

@@ -76,6 +76,14 @@ func TestDevicesCredentials(t *testing.T) {
 			if code != 0 || !strings.Contains(stdout, "279 MQTT accounts") || strings.Contains(stdout, "SD-0002 ") || !strings.Contains(stdout, "firegrid-ingest") {
 				t.Errorf("list: exit %d\n%s", code, stdout)
 			}
+			emqx := filepath.Join(dir, "emqx")
+			if code, stdout, errs := runCmd(append([]string{"devices", "credentials", "emqx", "--out", emqx}, at...)...); code != 0 {
+				t.Errorf("emqx: exit %d %s%s", code, stdout, errs)
+			}
+			users, _ := os.ReadFile(filepath.Join(emqx, "users.csv"))
+			if !strings.HasPrefix(string(users), "user_id,password_hash,salt,is_superuser\n") || strings.Count(string(users), "\n") != 280 {
+				t.Errorf("EMQX users.csv:\n%.300s", users)
+			}
 			if code, _, errs := runCmd(append([]string{"devices", "credentials", "issue", "--no-devices", "--service", "SD-0003=observer"}, at...)...); code == 0 {
 				t.Error("a service named like a device was issued")
 			} else if !strings.Contains(errs, "is a device") {
