@@ -124,7 +124,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if l.Station != "" {
 				who += " " + l.Station
 			}
-			fmt.Fprintf(stdout, "    %-12s %-18s %s\n", l.Username, l.Password, who)
+			fmt.Fprintf(stdout, "    %-12s %-20s %s\n", l.Username, l.Password, who)
 		}
 	}
 	select {
