@@ -24,13 +24,17 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 go build -trimpath -buildvcs=false \
       -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/firegrid ./cmd/firegrid \
- && mkdir -p /out/data
+ && mkdir -p /out/data /out/credentials /out/mosquitto-auth
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/firegrid /usr/local/bin/firegrid
 # A named volume mounted on /data starts as a copy of this directory, so it
 # belongs to the user firegrid runs as.
 COPY --from=build --chown=65532:65532 /out/data /data
+# So are the credentials volumes of docker-compose.yml: the devices' and
+# components' secrets, and Mosquitto's password and ACL files.
+COPY --from=build --chown=65532:65532 /out/credentials /credentials
+COPY --from=build --chown=65532:65532 /out/mosquitto-auth /mosquitto-auth
 VOLUME /data
 WORKDIR /data
 # 8080: console, API, /metrics, /healthz. 1883: the embedded MQTT broker.

@@ -7,11 +7,6 @@ package access
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/firegrid/firegrid/contract"
@@ -20,29 +15,49 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
 	"github.com/firegrid/firegrid/devices"
-	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/internal/conf"
 )
 
-// Role is what a user may see and do.
+// Role is what a user may see and do. Roles are an open set: a role is a
+// name in Roles, and each API route names the roles that may call it
+// (console.API.Routes); a new role is added to Roles and to the routes it
+// may call, and nothing else changes.
 type Role string
 
 // Roles. A station's crew sees and works its own station's incidents and
 // those escalated to it; the 119 centre and the sub-district see and work
-// everything.
+// everything; the administrator runs the system (rules, periods, the
+// audit log, the registry) and works no incident. Grid workers, the
+// community and property companies will work hazard tickets; until then
+// they may only log in.
 const (
 	RoleCrew        Role = "crew"
 	RoleCenter119   Role = "center119"
 	RoleSubdistrict Role = "subdistrict"
+	RoleAdmin       Role = "admin"
+	RoleGridWorker  Role = "grid_worker"
+	RoleCommunity   Role = "community"
+	RoleProperty    Role = "property"
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleCrew, RoleCenter119, RoleSubdistrict}
+var Roles = []Role{RoleCrew, RoleCenter119, RoleSubdistrict, RoleAdmin, RoleGridWorker, RoleCommunity, RoleProperty}
+
+// roleList is Roles for messages.
+func roleList() string {
+	names := make([]string, len(Roles))
+	for i, r := range Roles {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
+}
 
 // User is one entry of the users file. Passwords are kept only as bcrypt
 // hashes.
@@ -79,7 +94,7 @@ func (p Principal) Sees(in *contract.Incident) bool {
 
 // SeesStation reports whether p may see a station's figures.
 func (p Principal) SeesStation(id string) bool {
-	return p.Role == RoleCenter119 || p.Role == RoleSubdistrict || (p.Role == RoleCrew && p.Station == id)
+	return p.Role == RoleCenter119 || p.Role == RoleSubdistrict || p.Role == RoleAdmin || (p.Role == RoleCrew && p.Station == id)
 }
 
 // AuditEntry is one recorded access decision.
@@ -100,13 +115,56 @@ func HashPassword(password string) (string, error) {
 }
 
 // HashPasswordCost hashes at another cost: the minimum for the demo's
-// published passwords and for tests.
+// published passwords and for tests. The password must be strong enough
+// (CheckPassword, without the user name).
 func HashPasswordCost(password string, cost int) (string, error) {
-	if len(password) < 8 {
-		return "", errors.New("password: want at least 8 characters")
+	if err := CheckPassword("", password); err != nil {
+		return "", err
 	}
 	b, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	return string(b), err
+}
+
+// MinPasswordLength is the shortest password a user may have.
+const MinPasswordLength = 12
+
+// commonPasswords are refused whatever their length (they lead every
+// list of leaked passwords, and their variants a console's users pick).
+var commonPasswords = []string{"password", "123456", "12345678", "qwerty", "abc123", "111111", "iloveyou", "admin",
+	"welcome", "letmein", "changeme", "firegrid", "center119", "passw0rd", "p@ssw0rd", "1q2w3e4r", "qwertyuiop", "abcdef"}
+
+// CheckPassword says what is wrong with a password, if anything: at least
+// MinPasswordLength characters, six of them different, letters and
+// something else (digits, punctuation, spaces), not the user name, not a
+// common password with a little around it.
+func CheckPassword(username, password string) error {
+	const want = "want at least 12 characters, with letters and digits or punctuation, not the user name or a common password"
+	if utf8.RuneCountInString(password) < MinPasswordLength {
+		return fmt.Errorf("password too short: %s", want)
+	}
+	distinct := map[rune]bool{}
+	letters, others := false, false
+	for _, c := range password {
+		distinct[c] = true
+		if unicode.IsLetter(c) {
+			letters = true
+		} else {
+			others = true
+		}
+	}
+	if len(distinct) < 6 || !letters || !others {
+		return fmt.Errorf("password too simple: %s", want)
+	}
+	lower := strings.ToLower(password)
+	if u := strings.ToLower(username); len(u) >= 3 && strings.Contains(lower, u) {
+		return fmt.Errorf("password contains the user name: %s", want)
+	}
+	for _, c := range commonPasswords {
+		if len(lower)-len(c) < 6 && strings.Contains(lower, c) {
+			return fmt.Errorf("password too common: %s", want)
+		}
+	}
+	return nil
 }
 
 // Validate checks the users against the registry's stations (reg may be
@@ -126,7 +184,7 @@ func (f *UsersFile) Validate(reg *devices.Registry) error {
 		}
 		seen[u.Username] = true
 		if !slices.Contains(Roles, u.Role) {
-			errs = append(errs, fmt.Errorf("%s.role: %q: want crew, center119 or subdistrict", key, u.Role))
+			errs = append(errs, fmt.Errorf("%s.role: %q: want one of %s", key, u.Role, roleList()))
 		}
 		if u.Role == RoleCrew && u.Station == "" {
 			errs = append(errs, fmt.Errorf("%s.station: required for a crew (the station id, e.g. MFS-1)", key))
@@ -211,101 +269,4 @@ func AddUser(path string, u User) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-// Auth checks passwords and issues and verifies session tokens. Tokens
-// are signed (HMAC-SHA256), not stored: every alarm instance that shares
-// the secret accepts them.
-type Auth struct {
-	users  map[string]User
-	secret []byte
-	ttl    time.Duration
-	clock  clock.Clock
-}
-
-// dummyHash is compared against when the user is unknown, so that a wrong
-// name takes as long as a wrong password.
-var dummyHash = []byte("$2a$10$GmfLd5Ncrp.MHrYUWB9c9up7EKMAq/JRNCkzIqLHoxhiNhmhZTnbi")
-
-// NewAuth returns an Auth for users. An empty secret makes a random one:
-// sessions then end when the process does.
-func NewAuth(users []User, secret []byte, ttl time.Duration, clk clock.Clock) *Auth {
-	if len(secret) == 0 {
-		secret = make([]byte, 32)
-		_, _ = rand.Read(secret)
-	}
-	if ttl <= 0 {
-		ttl = 12 * time.Hour
-	}
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	a := &Auth{users: map[string]User{}, secret: secret, ttl: ttl, clock: clk}
-	for _, u := range users {
-		a.users[u.Username] = u
-	}
-	return a
-}
-
-// ErrBadLogin is a wrong username or password.
-var ErrBadLogin = errors.New("wrong username or password")
-
-// Login checks a password and returns a token valid until expires.
-func (a *Auth) Login(username, password string) (token string, p Principal, expires time.Time, err error) {
-	u, ok := a.users[username]
-	hash := dummyHash
-	if ok {
-		hash = []byte(u.PasswordHash)
-	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok {
-		return "", Principal{}, time.Time{}, ErrBadLogin
-	}
-	p = Principal{Username: u.Username, Role: u.Role, Station: u.Station}
-	expires = a.clock.Now().Add(a.ttl).Truncate(time.Second)
-	return a.sign(p, expires), p, expires, nil
-}
-
-type claims struct {
-	Principal
-	Exp int64 `json:"exp"`
-}
-
-func (a *Auth) sign(p Principal, exp time.Time) string {
-	body, _ := json.Marshal(claims{p, exp.Unix()})
-	payload := base64.RawURLEncoding.EncodeToString(body)
-	mac := hmac.New(sha256.New, a.secret)
-	mac.Write([]byte(payload))
-	return payload + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// Verify returns the principal of a token that is well signed, not
-// expired, and whose user still exists with the same role and station.
-func (a *Auth) Verify(token string) (Principal, error) {
-	payload, sig, ok := strings.Cut(token, ".")
-	if !ok {
-		return Principal{}, errors.New("malformed token")
-	}
-	mac := hmac.New(sha256.New, a.secret)
-	mac.Write([]byte(payload))
-	want := mac.Sum(nil)
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, want) {
-		return Principal{}, errors.New("bad token signature")
-	}
-	body, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return Principal{}, errors.New("malformed token")
-	}
-	var c claims
-	if err := json.Unmarshal(body, &c); err != nil {
-		return Principal{}, errors.New("malformed token")
-	}
-	if a.clock.Now().Unix() >= c.Exp {
-		return Principal{}, errors.New("token expired; log in again")
-	}
-	u, ok := a.users[c.Username]
-	if !ok || u.Role != c.Role || u.Station != c.Station {
-		return Principal{}, errors.New("user no longer exists or changed role; log in again")
-	}
-	return c.Principal, nil
 }

@@ -1,6 +1,7 @@
 package access_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 
 func TestAuthTokens(t *testing.T) {
+	ctx := context.Background()
 	hash, err := access.HashPasswordCost("correct horse", bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -28,38 +30,38 @@ func TestAuthTokens(t *testing.T) {
 	clk := clock.NewFake(t0)
 	users := []access.User{{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash}}
 	a := access.NewAuth(users, []byte("secret"), time.Hour, clk)
-	if _, _, _, err := a.Login("mfs-1", "wrong horse"); err != access.ErrBadLogin {
+	if _, _, _, err := a.Login(ctx, "mfs-1", "wrong horse", "10.0.0.1"); err != access.ErrBadLogin {
 		t.Fatalf("wrong password: %v", err)
 	}
-	if _, _, _, err := a.Login("nobody", "correct horse"); err != access.ErrBadLogin {
+	if _, _, _, err := a.Login(ctx, "nobody", "correct horse", "10.0.0.1"); err != access.ErrBadLogin {
 		t.Fatalf("unknown user: %v", err)
 	}
-	token, p, exp, err := a.Login("mfs-1", "correct horse")
+	token, p, exp, err := a.Login(ctx, "mfs-1", "correct horse", "10.0.0.1")
 	if err != nil || p.Station != "MFS-1" || !exp.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("login: %v %+v %v", err, p, exp)
 	}
-	if got, err := a.Verify(token); err != nil || got != p {
+	if got, err := a.Verify(ctx, token); err != nil || got != p {
 		t.Fatalf("verify: %+v %v", got, err)
 	}
 	// Another instance with the same secret accepts it; another secret not.
-	if _, err := access.NewAuth(users, []byte("secret"), time.Hour, clk).Verify(token); err != nil {
+	if _, err := access.NewAuth(users, []byte("secret"), time.Hour, clk).Verify(ctx, token); err != nil {
 		t.Errorf("same secret: %v", err)
 	}
-	if _, err := access.NewAuth(users, []byte("other"), time.Hour, clk).Verify(token); err == nil {
+	if _, err := access.NewAuth(users, []byte("other"), time.Hour, clk).Verify(ctx, token); err == nil {
 		t.Error("a token signed with another secret was accepted")
 	}
 	// A crew that edits its token into the 119 centre is refused.
 	payload, sig, _ := strings.Cut(token, ".")
-	if _, err := a.Verify(payload[:len(payload)-2] + "xx." + sig); err == nil {
+	if _, err := a.Verify(ctx, payload[:len(payload)-2]+"xx."+sig); err == nil {
 		t.Error("a tampered token was accepted")
 	}
 	// A user moved to another station must log in again.
 	moved := access.NewAuth([]access.User{{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-2", PasswordHash: hash}}, []byte("secret"), time.Hour, clk)
-	if _, err := moved.Verify(token); err == nil {
+	if _, err := moved.Verify(ctx, token); err == nil {
 		t.Error("a token of a changed user was accepted")
 	}
 	clk.Advance(time.Hour)
-	if _, err := a.Verify(token); err == nil || !strings.Contains(err.Error(), "expired") {
+	if _, err := a.Verify(ctx, token); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("expired token: %v", err)
 	}
 }
@@ -77,24 +79,24 @@ func TestUsersFile(t *testing.T) {
 		}
 		return h
 	}
-	if err := access.AddUser(path, access.User{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("password-1")}); err != nil {
+	if err := access.AddUser(path, access.User{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("first password 1")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := access.AddUser(path, access.User{Username: "c119", Role: access.RoleCenter119, PasswordHash: hash("password-2")}); err != nil {
+	if err := access.AddUser(path, access.User{Username: "c119", Role: access.RoleCenter119, PasswordHash: hash("second password 2")}); err != nil {
 		t.Fatal(err)
 	}
 	// Adding a user again changes its password.
-	if err := access.AddUser(path, access.User{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("password-3")}); err != nil {
+	if err := access.AddUser(path, access.User{Username: "mfs-1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("third password 3")}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := access.LoadUsers(path, reg)
 	if err != nil || len(f.Users) != 2 {
 		t.Fatalf("load: %v %+v", err, f)
 	}
-	if _, _, _, err := access.NewAuth(f.Users, nil, 0, nil).Login("mfs-1", "password-3"); err != nil {
+	if _, _, _, err := access.NewAuth(f.Users, nil, 0, nil).Login(context.Background(), "mfs-1", "third password 3", "10.0.0.1"); err != nil {
 		t.Errorf("changed password: %v", err)
 	}
-	if err := access.AddUser(path, access.User{Username: "x", Role: access.RoleCrew, PasswordHash: hash("password-4")}); err == nil {
+	if err := access.AddUser(path, access.User{Username: "x", Role: access.RoleCrew, PasswordHash: hash("fourth password 4")}); err == nil {
 		t.Error("a crew without a station was added")
 	}
 	bad := "users:\n  - username: a\n    role: chief\n    password_hash: plain\n  - username: b\n    role: crew\n    station: MFS-99\n    password_hash: " + f.Users[0].PasswordHash + "\n"

@@ -114,7 +114,7 @@ func TestAccessControl(t *testing.T) {
 		{Username: "crew-next", Role: access.RoleCrew, Station: next},
 		{Username: "c119", Role: access.RoleCenter119},
 	} {
-		u.PasswordHash = quickHash(t, "password-"+u.Username)
+		u.PasswordHash = quickHash(t, "secret-of-"+u.Username)
 		if err := access.AddUser(users, u); err != nil {
 			t.Fatal(err)
 		}
@@ -135,9 +135,9 @@ func TestAccessControl(t *testing.T) {
 	if code, _ := call(t, "GET", "http://"+s.HTTPAddr+"/", "", "", nil); code != 200 {
 		t.Errorf("console page: %d, want 200 without a log-in", code)
 	}
-	own, other, center := login(t, s.HTTPAddr, "crew-own", "password-crew-own"), login(t, s.HTTPAddr, "crew-next", "password-crew-next"), login(t, s.HTTPAddr, "c119", "password-c119")
+	own, other, center := login(t, s.HTTPAddr, "crew-own", "secret-of-crew-own"), login(t, s.HTTPAddr, "crew-next", "secret-of-crew-next"), login(t, s.HTTPAddr, "c119", "secret-of-c119")
 
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	dev.publish("fg/v1/smoke/"+d.ID+"/event", alarmPayload(1, time.Now()))
 	var list struct{ Incidents []contract.Incident }
 	testenv.Eventually(t, 5*time.Second, func() bool {

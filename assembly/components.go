@@ -11,9 +11,11 @@ import (
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/console"
 	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/notify"
 	"github.com/firegrid/firegrid/rules"
+	"github.com/firegrid/firegrid/store"
 	"github.com/firegrid/firegrid/tsdb"
 )
 
@@ -161,9 +163,19 @@ func buildConsole(e *env) (*parts, error) {
 		return nil, err
 	}
 	e.demoLogins = logins
+	// Sessions and failed log-ins live in the store, so that every alarm
+	// instance sharing it agrees on them; users kept there are read again
+	// every second, so that a password change holds everywhere.
 	var auth *access.Auth
 	if len(users) > 0 {
-		auth = access.NewAuth(users, []byte(e.cfg.Dispatch.SessionSecret), e.cfg.Dispatch.SessionTTL, e.clock)
+		o := access.AuthOptions{Users: users, Sessions: st, Secret: []byte(e.cfg.Dispatch.SessionSecret),
+			TTL: e.cfg.Dispatch.SessionTTL, Clock: e.clock}
+		if e.cfg.Dispatch.Users == FromDatabase {
+			o.Users, o.UserStore = nil, st
+		}
+		if auth, err = access.NewAuthWith(e.ctx, o); err != nil {
+			return nil, err
+		}
 	}
 	admin, err := e.rulesAdmin()
 	if err != nil {
@@ -259,7 +271,16 @@ func buildIngest(e *env) (*parts, error) {
 	}
 	accept := e.ingester.Accept
 	if e.mqttListener != nil {
-		b, err := broker.New(e.mqttListener, broker.Options{Accept: accept, Log: e.log, Registerer: e.metrics})
+		// The embedded broker lets in the store's MQTT accounts only.
+		st, err := e.openStore()
+		if err != nil {
+			return nil, err
+		}
+		if err := e.checkCredentials(st, reg); err != nil {
+			return nil, err
+		}
+		b, err := broker.New(e.mqttListener, broker.Options{Accept: accept, Log: e.log, Registerer: e.metrics,
+			Accounts: st, Flood: e.cfg.MQTT.Flood})
 		if err != nil {
 			return nil, err
 		}
@@ -270,8 +291,13 @@ func buildIngest(e *env) (*parts, error) {
 	if icfg.SharedGroup == "" && e.role != Serve {
 		icfg.SharedGroup = defaultSharedGroup
 	}
+	password, err := e.cfg.MQTT.Password()
+	if err != nil {
+		return nil, err
+	}
 	sub := broker.NewSubscriber(broker.SubscriberOptions{URL: e.mqttURL, ClientID: icfg.ClientID + "-" + e.instance,
 		SharedGroup: icfg.SharedGroup, Workers: icfg.Workers, QueueDepth: icfg.QueueDepth, Accept: accept,
+		Username: e.cfg.MQTT.Username, Password: password,
 		Log: e.log.With("component", "ingest"), Registerer: e.metrics})
 	e.downlink, e.subscriber = sub, sub
 	return &parts{sources: map[string]func(context.Context) error{"mqtt": sub.Run}}, nil
@@ -301,6 +327,30 @@ func buildDemo(e *env) (*parts, error) {
 				return nil
 			}
 		}
-		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.log.With("component", "simulator"))
+		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.demoCreds, e.log.With("component", "simulator"))
 	}}}, nil
+}
+
+// checkCredentials, before the embedded broker starts: the demo gives
+// every device a secret it knows (and writes them to the data
+// directory); otherwise devices without credentials are reported, since
+// they cannot connect.
+func (e *env) checkCredentials(st *store.SQL, reg *devices.Registry) error {
+	if e.cfg.Demo.Enabled {
+		creds, path, err := demoCredentials(e.ctx, st, reg, e.cfg.Data)
+		if err != nil {
+			return err
+		}
+		e.demoCreds, e.demoCredsPath = creds, path
+		return nil
+	}
+	n, err := devicesWithoutAccount(e.ctx, st, reg)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		e.log.Warn("devices without MQTT credentials cannot connect to the embedded broker; issue them with "+
+			"firegrid devices credentials issue --data DIR --out FILE", "without", n, "devices", len(reg.Devices("")))
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/firegrid/firegrid/alarm"
+	"github.com/firegrid/firegrid/broker"
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/capalert"
 	"github.com/firegrid/firegrid/ingest"
@@ -92,9 +93,35 @@ type Dispatch struct {
 // MQTT says where devices connect.
 type MQTT struct {
 	// Listen is the embedded broker's address; used when URL is empty.
+	// The embedded broker lets in only the store's MQTT accounts (see
+	// `firegrid devices credentials`), each device to its own topics.
 	Listen string `yaml:"listen"`
 	// URL of an external broker (tcp://host:1883); empty runs the embedded one.
 	URL string `yaml:"url"`
+	// Username and PasswordFile are ingest's account on an external
+	// broker (`firegrid devices credentials issue --service
+	// firegrid-ingest=ingest` makes one); the environment variable
+	// FIREGRID_MQTT_PASSWORD may hold the password instead of a file.
+	// Empty: connect without.
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	// Flood limits each device's non-alarm messages on the embedded
+	// broker; rate 0 turns the limit off (a load test on one device).
+	Flood broker.FloodLimit `yaml:"flood"`
+}
+
+// Password returns ingest's password on the external broker: the
+// password file's first line, or FIREGRID_MQTT_PASSWORD.
+func (m MQTT) Password() (string, error) {
+	if m.PasswordFile == "" {
+		return os.Getenv("FIREGRID_MQTT_PASSWORD"), nil
+	}
+	b, err := os.ReadFile(m.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("mqtt.password_file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(line), nil
 }
 
 // Demo runs a simulated fleet in the process.
@@ -137,7 +164,7 @@ type Log struct {
 func DefaultConfig() Config {
 	return Config{
 		HTTP:       "127.0.0.1:8080",
-		MQTT:       MQTT{Listen: "127.0.0.1:1883"},
+		MQTT:       MQTT{Listen: "127.0.0.1:1883", Flood: broker.DefaultFloodLimit()},
 		Data:       "data",
 		Ingest:     ingest.DefaultConfig(),
 		Bus:        bus.DefaultMemoryConfig(),
@@ -203,6 +230,12 @@ func (c Config) Validate() error {
 	} else if !strings.HasPrefix(c.MQTT.URL, "tcp://") && !strings.HasPrefix(c.MQTT.URL, "mqtt://") &&
 		!strings.HasPrefix(c.MQTT.URL, "ssl://") && !strings.HasPrefix(c.MQTT.URL, "ws://") {
 		errs = append(errs, fmt.Errorf("mqtt.url: want tcp://host:port (or mqtt://, ssl://, ws://), got %q", c.MQTT.URL))
+	}
+	if f := c.MQTT.Flood; f.Rate < 0 || f.Burst < 0 || f.Cooldown < 0 || (f.Rate > 0 && f.Burst < 1) {
+		errs = append(errs, fmt.Errorf("mqtt.flood: want rate >= 0 (0: no limit), burst >= 1 and cooldown >= 0, got %+v", f))
+	}
+	if c.MQTT.PasswordFile != "" && c.MQTT.Username == "" {
+		errs = append(errs, errors.New("mqtt.password_file: set mqtt.username too"))
 	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: want a directory for the incident store"))

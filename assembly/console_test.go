@@ -96,7 +96,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	s := startServeWith(t, nil, func(c *Config) { c.Dispatch.Users = users })
 	url := "http://" + s.HTTPAddr + "/"
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	// A hydrant near the home reports its pressure before the fire.
 	hyd := reg.Nearby(d.Location, "hydrant", 1)[0]
 	dev.publish("fg/v1/hydrant/"+hyd.ID+"/telemetry", `{"ts":"`+time.Now().UTC().Format(time.RFC3339Nano)+`","seq":1,"values":{"pressure_mpa":0.31,"battery_pct":90}}`)

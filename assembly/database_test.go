@@ -56,7 +56,7 @@ func TestAlarmRoleFromDatabase(t *testing.T) {
 		t.Fatalf("start without users: %v", err)
 	}
 	for _, u := range []access.User{
-		{Username: "mfs1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: quickHash(t, "mfs1-password")},
+		{Username: "mfs1", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: quickHash(t, "mfs1-secret-1")},
 		{Username: "center119", Role: access.RoleCenter119, PasswordHash: quickHash(t, "center-password")},
 	} {
 		if err := st.SaveUser(ctx, u); err != nil {
@@ -77,7 +77,7 @@ func TestAlarmRoleFromDatabase(t *testing.T) {
 	if code, _ := call(t, "POST", base+"/api/v1/login", "", `{"username":"mfs1","password":"wrong-password"}`, nil); code != 401 {
 		t.Errorf("wrong password: %d, want 401", code)
 	}
-	token := login(t, p.HTTPAddr, "mfs1", "mfs1-password")
+	token := login(t, p.HTTPAddr, "mfs1", "mfs1-secret-1")
 	if code, _ := call(t, "GET", base+"/api/v1/incidents", token, "", nil); code != 200 {
 		t.Errorf("incidents with mfs1's token: %d", code)
 	}
@@ -137,7 +137,7 @@ func TestUsersFromDatabaseChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := st.SaveUser(ctx, access.User{Username: "mfs9", Role: access.RoleCrew, Station: "MFS-9",
-		PasswordHash: quickHash(t, "mfs9-password")}); err != nil {
+		PasswordHash: quickHash(t, "mfs9-secret-1")}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()

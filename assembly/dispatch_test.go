@@ -77,8 +77,9 @@ func TestDispatchConfigErrors(t *testing.T) {
 	}
 }
 
-// TestDemoLogins: the demo has one crew per station, the 119 centre and
-// the sub-district, and each printed password logs in.
+// TestDemoLogins: the demo has one crew per station, the 119 centre, the
+// sub-district and an administrator; each printed password is strong
+// enough and logs in.
 func TestDemoLogins(t *testing.T) {
 	reg, err := LoadRegistry("")
 	if err != nil {
@@ -90,19 +91,22 @@ func TestDemoLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(logins) != len(reg.Stations())+2 || len(users) != len(logins) {
+	if len(logins) != len(reg.Stations())+3 || len(users) != len(logins) {
 		t.Fatalf("%d logins for %d stations", len(logins), len(reg.Stations()))
 	}
 	auth := access.NewAuth(users, nil, 0, nil)
 	roles := map[access.Role]int{}
 	for _, l := range logins {
-		_, p, _, err := auth.Login(l.Username, l.Password)
+		if err := access.CheckPassword(l.Username, l.Password); err != nil {
+			t.Errorf("demo password of %s: %v", l.Username, err)
+		}
+		_, p, _, err := auth.Login(context.Background(), l.Username, l.Password, "127.0.0.1")
 		if err != nil || p.Role != l.Role || p.Station != l.Station {
 			t.Errorf("demo login %s: %v %+v", l.Username, err, p)
 		}
 		roles[l.Role]++
 	}
-	if roles[access.RoleCenter119] != 1 || roles[access.RoleSubdistrict] != 1 {
+	if roles[access.RoleCenter119] != 1 || roles[access.RoleSubdistrict] != 1 || roles[access.RoleAdmin] != 1 {
 		t.Errorf("roles %v", roles)
 	}
 }

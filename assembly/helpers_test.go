@@ -16,7 +16,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/testenv"
+	"github.com/firegrid/firegrid/simulator"
 )
 
 // startServe runs an all-in-one on free ports; mqttURL empty means the
@@ -49,12 +51,22 @@ func startServe(t *testing.T, mqttURL, dataDir string, opts ...func(*Config)) *P
 	return s
 }
 
-// device is a real MQTT client standing in for devices.
+// device is real MQTT clients standing in for devices: one anonymous
+// connection for every device on an external test broker (which lets
+// anyone in), or against serve's embedded broker one connection per
+// device with credentials issued into the process's store, as real
+// devices connect.
 type device struct {
 	t      testing.TB
-	client mqtt.Client
+	url    string
+	client mqtt.Client // the shared connection; nil on the embedded broker
+	p      *Process
+
+	mu    sync.Mutex
+	conns map[string]mqtt.Client
 }
 
+// connectDevice connects one anonymous client to an external broker.
 func connectDevice(t testing.TB, url string) *device {
 	t.Helper()
 	opts := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("test-device-%d", time.Now().UnixNano())).
@@ -65,14 +77,107 @@ func connectDevice(t testing.TB, url string) *device {
 		t.Fatalf("connect device client to %s: %v", url, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
-	return &device{t: t, client: c}
+	return &device{t: t, url: url, client: c}
+}
+
+// connectDevices stands in for the devices of a process: on its embedded
+// broker each with its own credentials, on an external one anonymously.
+func connectDevices(t testing.TB, s *Process) *device {
+	t.Helper()
+	if s.Subscriber != nil {
+		return connectDevice(t, s.MQTTURL)
+	}
+	d := &device{t: t, url: s.MQTTURL, p: s, conns: map[string]mqtt.Client{}}
+	t.Cleanup(func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, c := range d.conns {
+			c.Disconnect(50)
+		}
+	})
+	return d
+}
+
+// credentials issues a device of s's registry a new secret.
+func credentials(t testing.TB, s *Process, id string) simulator.Credential {
+	t.Helper()
+	dev, ok := s.Registry.Device(id)
+	if !ok {
+		t.Fatalf("no device %s in the registry", id)
+	}
+	creds, _, err := IssueCredentials(context.Background(), s.Store, []*devices.Device{dev}, nil, IssueAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds[id]
+}
+
+// dialAs connects as a device with its credentials; a device issued a
+// moment ago may take the broker a moment to see.
+func dialAs(t testing.TB, url string, c simulator.Credential) mqtt.Client {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(c.Username).SetUsername(c.Username).
+			SetPassword(c.Password).SetCleanSession(true).SetConnectTimeout(5 * time.Second).SetAutoReconnect(false))
+		tok := cl.Connect()
+		if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			return cl
+		}
+		err = tok.Error()
+	}
+	t.Fatalf("connect as %s to %s: %v", c.Username, url, err)
+	return nil
+}
+
+// conn is the connection of the device a topic names.
+func (d *device) conn(topic string) mqtt.Client {
+	d.t.Helper()
+	if d.client != nil {
+		return d.client
+	}
+	parts := strings.Split(topic, "/")
+	if len(parts) != 5 {
+		d.t.Fatalf("topic %s names no device", topic)
+	}
+	id := parts[3]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.conns[id]; ok && c.IsConnectionOpen() {
+		return c
+	}
+	c := dialAs(d.t, d.url, credentials(d.t, d.p, id))
+	d.conns[id] = c
+	return c
 }
 
 func (d *device) publish(topic string, payload string) {
 	d.t.Helper()
-	tok := d.client.Publish(topic, 1, false, []byte(payload))
+	tok := d.conn(topic).Publish(topic, 1, false, []byte(payload))
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		d.t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// close disconnects every connection.
+func (d *device) close() {
+	if d.client != nil {
+		d.client.Disconnect(50)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, c := range d.conns {
+		c.Disconnect(50)
+		delete(d.conns, id)
+	}
+}
+
+// subscribe subscribes the connection of the topic's device.
+func (d *device) subscribe(topic string, f mqtt.MessageHandler) {
+	d.t.Helper()
+	tok := d.conn(topic).Subscribe(topic, 1, f)
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		d.t.Fatalf("subscribe %s: %v", topic, tok.Error())
 	}
 }
 

@@ -56,7 +56,7 @@ func TestFireNotifiesGuardianAndGridWorker(t *testing.T) {
 	d := elderlyDetector(t, s.Registry)
 	site, _ := s.Registry.Site(d.Site)
 	zone, _ := s.Registry.Area(d.Zone())
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	start := time.Now()
 	dev.publish("fg/v1/smoke/"+d.ID+"/event", alarmPayload(1, time.Now()))
 	in := st.next(t, 5*time.Second, func(c contract.IncidentChange) bool { return c.Event == "opened" }).Incident

@@ -32,6 +32,7 @@ import (
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/rules"
+	"github.com/firegrid/firegrid/simulator"
 	"github.com/firegrid/firegrid/store"
 	"github.com/firegrid/firegrid/tsdb"
 )
@@ -64,6 +65,10 @@ type Process struct {
 	Metrics  *prometheus.Registry
 	// DemoLogins are the demo's users, printed at start.
 	DemoLogins []Login
+	// DemoCredentials is the file of the demo devices' MQTT credentials
+	// (id,username,password), printed at start; empty without the demo
+	// or with an external broker.
+	DemoCredentials string
 
 	// The parts, for tests and tools; nil where the process runs none.
 	Registry    *devices.Registry
@@ -122,6 +127,9 @@ type env struct {
 		PublishCommand(context.Context, *contract.Command) error
 	}
 	demoLogins []Login
+	// The demo devices' secrets (serve --demo), and their file.
+	demoCreds     simulator.Credentials
+	demoCredsPath string
 }
 
 // parts are what a component's build returns: its consumers' handlers
@@ -277,7 +285,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 	}
 	p.Registry, p.Store, p.Manager, p.Relay, p.Stage = e.registry, e.store, e.manager, e.relay, e.stage
 	p.Ingester, p.Hub, p.Recent, p.DeadLetters, p.RulesAdmin = e.ingester, e.hub, e.recent, e.deadLetters, e.admin
-	p.Sink, p.Subscriber, p.DemoLogins = e.sink, e.subscriber, e.demoLogins
+	p.Sink, p.Subscriber, p.DemoLogins, p.DemoCredentials = e.sink, e.subscriber, e.demoLogins, e.demoCredsPath
 
 	var handler http.Handler
 	if e.api != nil {

@@ -24,7 +24,7 @@ import (
 func testTwoDetectorsConfirmFire(t *testing.T, mqttURL string) {
 	s := startServe(t, mqttURL, "")
 	st := openStream(t, s.HTTPAddr)
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	a, b := twoDetectorSite(t, s.Registry)
 	dev.publish("fg/v1/smoke/"+a.ID+"/event", alarmPayload(1, time.Now()))
 	opened := st.next(t, 5*time.Second, func(c contract.IncidentChange) bool { return c.Incident.Site == a.Site })
@@ -100,7 +100,7 @@ func TestRulesReloadAndPeriod(t *testing.T) {
 	}
 	// The old rules still run.
 	st := openStream(t, s.HTTPAddr)
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	d := elderlyDetector(t, s.Registry)
 	dev.publish("fg/v1/smoke/"+d.ID+"/event", alarmPayload(1, time.Now()))
 	if c := st.next(t, 5*time.Second, func(c contract.IncidentChange) bool { return c.Incident.Site == d.Site }); c.Incident.Severity != contract.SeverityCritical {
@@ -155,17 +155,17 @@ func TestRulesReloadAndPeriod(t *testing.T) {
 func TestEngineStateAcrossRestart(t *testing.T) {
 	data := t.TempDir()
 	s := startServe(t, "", data)
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	a, b := twoDetectorSite(t, s.Registry)
 	st := openStream(t, s.HTTPAddr)
 	dev.publish("fg/v1/smoke/"+a.ID+"/event", alarmPayload(1, time.Now()))
 	st.next(t, 5*time.Second, func(c contract.IncidentChange) bool { return c.Incident.Site == a.Site })
-	dev.client.Disconnect(100) // no client left reconnecting to the stopped broker
-	s.Close()                  // saves the engine's snapshot
+	dev.close() // no client left reconnecting to the stopped broker
+	s.Close()   // saves the engine's snapshot
 
 	s2 := startServe(t, "", data)
 	st2 := openStream(t, s2.HTTPAddr)
-	dev2 := connectDevice(t, s2.MQTTURL)
+	dev2 := connectDevices(t, s2)
 	dev2.publish("fg/v1/smoke/"+b.ID+"/event", alarmPayload(1, time.Now()))
 	c := st2.next(t, 5*time.Second, func(c contract.IncidentChange) bool {
 		return c.Incident.Site == a.Site && c.Incident.Type == "confirmed_fire"

@@ -75,7 +75,7 @@ func twoDetectorSiteFarFrom(t *testing.T, reg *devices.Registry, dev *devices.De
 func testAlarmReachesStation(t *testing.T, mqttURL string) {
 	s := startServe(t, mqttURL, "")
 	st := openStream(t, s.HTTPAddr)
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	reg := s.Registry
 
 	d := elderlyDetector(t, reg)
@@ -150,12 +150,15 @@ func TestAlarmReachesStationMosquitto(t *testing.T) {
 	testAlarmReachesStation(t, testenv.Mosquitto(t))
 }
 
-// TestBadInput sends every kind of bad message: each is counted under its
-// reason and dead-lettered, and the next good alarm still arrives.
+// TestBadInput sends every kind of bad message a device may send: each is
+// counted under its reason and dead-lettered, and the next good alarm
+// still arrives. What a device may not send at all (another device's
+// topic, a topic of the wrong kind, not a contract topic) the embedded
+// broker refuses before ingest: see TestBrokerRefusesOthersTopics.
 func TestBadInput(t *testing.T) {
 	s := startServe(t, "", "")
 	st := openStream(t, s.HTTPAddr)
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	smoke := elderlyDetector(t, s.Registry)
 	hydrant := s.Registry.Devices(contract.KindHydrant)[0]
 	now := time.Now().UTC().Format(time.RFC3339Nano)
@@ -164,8 +167,6 @@ func TestBadInput(t *testing.T) {
 		reason               contract.Reason
 	}{
 		{"malformed JSON", "fg/v1/smoke/" + smoke.ID + "/event", `{"ts":`, contract.ReasonMalformed},
-		{"unknown device", "fg/v1/smoke/SD-NOPE/event", `{"ts":"` + now + `","seq":1,"event":"alarm"}`, contract.ReasonUnknownDevice},
-		{"kind differs from topic", "fg/v1/hydrant/" + smoke.ID + "/event", `{"ts":"` + now + `","seq":1,"event":"impact"}`, contract.ReasonKindMismatch},
 		{"missing seq", "fg/v1/smoke/" + smoke.ID + "/event", `{"ts":"` + now + `","event":"alarm"}`, contract.ReasonMissingField},
 		{"missing event", "fg/v1/smoke/" + smoke.ID + "/event", `{"ts":"` + now + `","seq":3}`, contract.ReasonMissingField},
 		{"unknown event", "fg/v1/smoke/" + smoke.ID + "/event", `{"ts":"` + now + `","seq":3,"event":"party"}`, contract.ReasonInvalidField},
@@ -174,8 +175,10 @@ func TestBadInput(t *testing.T) {
 		{"bad timestamp", "fg/v1/smoke/" + smoke.ID + "/event", `{"ts":"yesterday","seq":3,"event":"alarm"}`, contract.ReasonInvalidField},
 		{"far future", "fg/v1/smoke/" + smoke.ID + "/telemetry", fmt.Sprintf(`{"ts":%d,"seq":3,"values":{"temp_c":21}}`, time.Now().Add(48*time.Hour).UnixMilli()), contract.ReasonFutureTimestamp},
 		{"oversized", "fg/v1/smoke/" + smoke.ID + "/telemetry", `{"ts":"` + now + `","seq":3,"values":{},"pad":"` + strings.Repeat("x", 20000) + `"}`, contract.ReasonOversized},
-		{"bad topic", "fg/v1/lamp/L-1/event", `{}`, contract.ReasonBadTopic},
 	}
+	// The devices' connections first: they are not what is measured.
+	dev.conn("fg/v1/smoke/" + smoke.ID + "/event")
+	dev.conn("fg/v1/hydrant/" + hydrant.ID + "/telemetry")
 	http.DefaultClient.CloseIdleConnections()
 	before := runtime.NumGoroutine()
 	for i, tc := range cases {
@@ -215,13 +218,41 @@ func TestBadInput(t *testing.T) {
 		"goroutines grew from %d to %d", before, runtime.NumGoroutine())
 }
 
+// TestBrokerRefusesOthersTopics: what ingest would dead-letter as an
+// unknown device, a kind that is not the device's or a topic outside the
+// contract, a device cannot even publish on the embedded broker: no
+// PUBACK, the connection closes, the refusal is counted, nothing reaches
+// ingest.
+func TestBrokerRefusesOthersTopics(t *testing.T) {
+	s := startServe(t, "", "")
+	smoke := elderlyDetector(t, s.Registry)
+	c := credentials(t, s, smoke.ID)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for i, topic := range []string{"fg/v1/smoke/SD-NOPE/event", "fg/v1/hydrant/" + smoke.ID + "/event", "fg/v1/lamp/L-1/event",
+		"fg/v1/smoke/" + smoke.ID + "/cmd"} {
+		cl := dialAs(t, s.MQTTURL, c)
+		tok := cl.Publish(topic, 1, false, `{"ts":"`+now+`","seq":1,"event":"alarm"}`)
+		if tok.WaitTimeout(time.Second) && tok.Error() == nil {
+			t.Errorf("%s: acknowledged", topic)
+		}
+		testenv.Eventually(t, 5*time.Second, func() bool { return !cl.IsConnectionOpen() }, "%s: still connected", topic)
+		cl.Disconnect(10)
+		if got := metric(t, s.HTTPAddr, `firegrid_broker_refused_total{reason="publish_denied"}`); got != float64(i+1) {
+			t.Errorf("after %s: refused{publish_denied} = %v, want %d", topic, got, i+1)
+		}
+	}
+	if got := metric(t, s.HTTPAddr, `firegrid_ingest_messages_received_total{kind="smoke"}`); got != 0 {
+		t.Errorf("ingest received %v messages", got)
+	}
+}
+
 // TestCrewWorksIncidentAcrossRestart acknowledges, and after a restart on
 // the same data directory the open incident is still there; then arrives
 // and resolves it, each step timestamped and on the stream.
 func TestCrewWorksIncidentAcrossRestart(t *testing.T) {
 	data := t.TempDir()
 	s := startServe(t, "", data)
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	d := elderlyDetector(t, s.Registry)
 	st := openStream(t, s.HTTPAddr)
 	dev.publish("fg/v1/smoke/"+d.ID+"/event", alarmPayload(1, time.Now()))
@@ -284,13 +315,10 @@ func TestCrewWorksIncidentAcrossRestart(t *testing.T) {
 func TestChargerOverheatCutsPort(t *testing.T) {
 	s := startServe(t, "", "")
 	st := openStream(t, s.HTTPAddr)
-	dev := connectDevice(t, s.MQTTURL)
+	dev := connectDevices(t, s)
 	ch := s.Registry.Devices(contract.KindCharger)[0]
 	cmds := make(chan string, 4)
-	tok := dev.client.Subscribe("fg/v1/charger/"+ch.ID+"/cmd", 1, func(_ mqtt.Client, m mqtt.Message) { cmds <- string(m.Payload()) })
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
+	dev.subscribe("fg/v1/charger/"+ch.ID+"/cmd", func(_ mqtt.Client, m mqtt.Message) { cmds <- string(m.Payload()) })
 	dev.publish("fg/v1/charger/"+ch.ID+"/telemetry", fmt.Sprintf(
 		`{"ts":%d,"seq":5,"values":{"voltage_v":221,"ports":[{"port":2,"current_a":2.0,"power_w":440,"temp_c":35,"state":"charging"},{"port":3,"current_a":3.1,"power_w":680,"temp_c":78.5,"state":"charging"}]}}`,
 		time.Now().UnixMilli()))

@@ -65,6 +65,31 @@ func TestSimulateScenarioAgainstMosquitto(t *testing.T) {
 	}
 }
 
+// TestScenarioWithDeviceCredentials plays a library scenario against the
+// embedded broker as real devices would connect: every device on its own
+// connection with its own credentials (as serve --demo runs its fleet),
+// the charger's port_off read on its own cmd topic.
+func TestScenarioWithDeviceCredentials(t *testing.T) {
+	s := startServe(t, "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	creds, _, err := IssueCredentials(ctx, s.Store, s.Registry.Devices(""), nil, IssueAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the broker reads new accounts within a second
+	rep, err := simulator.Simulate(ctx, simulator.Config{MQTTURL: s.MQTTURL, HTTP: s.HTTPAddr, Speed: 4, Credentials: creds,
+		Scenario: "../configs/scenarios/alarm-and-port-off.yaml"}, s.Registry.Devices(""), nil, nil)
+	if err != nil {
+		t.Fatalf("simulate: %v", err)
+	}
+	var sum strings.Builder
+	rep.WriteSummary(&sum)
+	if !rep.OK() || rep.Count(simulator.Passed) != 3 {
+		t.Errorf("want 3 expectations held:\n%s", sum.String())
+	}
+}
+
 // TestScenarioRealTimeThroughMosquitto plays a library scenario in real
 // time through a real Mosquitto into a running firegrid, judging its
 // expectations from the console stream and the broker's command topics.

@@ -22,17 +22,19 @@ type Login struct {
 	Station  string
 }
 
-// DemoLogins are the demo's users: one crew per station, the 119 centre
-// and the sub-district. Their passwords are public: the demo is a demo.
+// DemoLogins are the demo's users: one crew per station, the 119 centre,
+// the sub-district and an administrator. Their passwords are public (the
+// demo is a demo) but meet access.CheckPassword like any other.
 func DemoLogins(reg *devices.Registry) []Login {
 	var out []Login
 	for _, st := range reg.Stations() {
 		name := strings.ToLower(st.ID)
-		out = append(out, Login{Username: name, Password: "demo-" + name, Role: access.RoleCrew, Station: st.ID})
+		out = append(out, Login{Username: name, Password: "demo-duty-" + strings.ReplaceAll(name, "-", ""), Role: access.RoleCrew, Station: st.ID})
 	}
 	out = append(out,
-		Login{Username: "center119", Password: "demo-center119", Role: access.RoleCenter119},
-		Login{Username: "subdistrict", Password: "demo-subdistrict", Role: access.RoleSubdistrict})
+		Login{Username: "center119", Password: "demo-dispatch-119", Role: access.RoleCenter119},
+		Login{Username: "subdistrict", Password: "demo-street-office", Role: access.RoleSubdistrict},
+		Login{Username: "admin", Password: "demo-system-desk-1", Role: access.RoleAdmin})
 	return out
 }
 

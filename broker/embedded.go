@@ -46,6 +46,16 @@ type Options struct {
 	MaxAcceptWait time.Duration
 	Log           *slog.Logger
 	Registerer    prometheus.Registerer
+	// Accounts, when set, are the only clients allowed in, each to its
+	// own topics (see FloodLimit for what a device may send); nil lets
+	// any client in to any topic.
+	Accounts Accounts
+	// Flood limits each device's non-alarm messages (with Accounts).
+	Flood FloodLimit
+	// AccountsRefresh is how often the accounts' revision is read: a
+	// removed account or a rotated secret is in force within it.
+	// Default 1s.
+	AccountsRefresh time.Duration
 }
 
 // Embedded is the broker embedded in `firegrid serve`.
@@ -53,6 +63,7 @@ type Embedded struct {
 	srv  *mqtt.Server
 	addr string
 	m    *brokerMetrics
+	auth *authHook
 }
 
 // New returns a broker that will serve MQTT on ln (bound by the caller,
@@ -66,17 +77,33 @@ func New(ln net.Listener, o Options) (*Embedded, error) {
 	if o.MaxAcceptWait <= 0 {
 		o.MaxAcceptWait = 10 * time.Second
 	}
-	quiet := slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "broker")
+	// mochi logs whole packets: their secrets are blanked first.
+	quiet := slog.New(redactSecrets{minLevel{log.Handler(), slog.LevelError}}).With("component", "broker")
 	if log.Enabled(context.Background(), slog.LevelDebug) {
-		quiet = log.With("component", "broker")
+		quiet = slog.New(redactSecrets{log.Handler()}).With("component", "broker")
 	}
 	// The default capabilities: a device connection is small and cheap to
 	// open, and nothing firegrid needs waits in a broker queue (ingest is
 	// a hook, not a subscriber).
 	srv := mqtt.New(&mqtt.Options{Logger: quiet, InlineClient: true})
 	m := newBrokerMetrics(o.Registerer, srv)
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
+	b := &Embedded{srv: srv, addr: ln.Addr().String(), m: m}
+	// The auth hook comes first: a refused message never reaches Accept.
+	if o.Accounts == nil {
+		if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		h, err := newAuthHook(ctx, o.Accounts, srv, m, log.With("component", "broker"), o.Flood, o.AccountsRefresh)
+		if err != nil {
+			return nil, fmt.Errorf("broker: MQTT accounts: %w", err)
+		}
+		if err := srv.AddHook(h, nil); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		b.auth = h
 	}
 	if o.Accept != nil {
 		if err := srv.AddHook(&uplinkHook{accept: o.Accept, wait: o.MaxAcceptWait, log: log, m: m}, nil); err != nil {
@@ -86,13 +113,16 @@ func New(ln net.Listener, o Options) (*Embedded, error) {
 	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", ln.Addr(), err)
 	}
-	return &Embedded{srv: srv, addr: ln.Addr().String(), m: m}, nil
+	return b, nil
 }
 
 // Run serves MQTT until ctx is done, then closes every connection.
 func (b *Embedded) Run(ctx context.Context) error {
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("broker: %w", err)
+	}
+	if b.auth != nil {
+		go b.auth.run(ctx)
 	}
 	<-ctx.Done()
 	return b.srv.Close()
@@ -194,6 +224,9 @@ func newBrokerMetrics(reg prometheus.Registerer, srv *mqtt.Server) *brokerMetric
 		}, []string{"cmd", "result"}),
 	}
 	m.refused.WithLabelValues("not_kept")
+	for _, r := range refusalReasons {
+		m.refused.WithLabelValues(r)
+	}
 	if reg != nil && srv != nil {
 		reg.MustRegister(m.acceptWait, m.refused, m.downlinks,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -29,6 +29,10 @@ type SubscriberOptions struct {
 	// delivery back.
 	Workers    int
 	QueueDepth int
+	// Username and Password log in to the broker (firegrid's ingest
+	// account); empty connects without.
+	Username string
+	Password string
 	// Accept takes every uplink; a message is acknowledged once it
 	// returned nil.
 	Accept     Accept
@@ -158,6 +162,9 @@ func (s *Subscriber) startLane(ctx context.Context, wg *sync.WaitGroup, l lane, 
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second)
+	if s.o.Username != "" {
+		opts.SetUsername(s.o.Username).SetPassword(s.o.Password)
+	}
 	opts.SetOnConnectHandler(func(c paho.Client) {
 		filter := l.filter
 		if s.o.SharedGroup != "" {

@@ -92,40 +92,90 @@ func (a *API) Handler() http.Handler {
 		a.CAP = capalert.DefaultConfig()
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/cap", a.capFeed)
-	mux.HandleFunc("GET /api/v1/cap/{id}", a.capAlert)
-	mux.HandleFunc("POST /api/v1/login", a.login)
-	mux.HandleFunc("POST /api/v1/logout", a.logout)
-	mux.HandleFunc("GET /api/v1/me", a.me)
-	mux.HandleFunc("GET /api/v1/audit", a.listAudit)
-	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
-	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
-	mux.HandleFunc("GET /api/v1/incidents/{id}/context", a.incidentContext)
-	mux.HandleFunc("GET /api/v1/map", a.mapGeoJSON)
-	mux.HandleFunc("GET /api/v1/reports/stations", a.report("station"))
-	mux.HandleFunc("GET /api/v1/reports/communities", a.report("community"))
-	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.action("ack"))
-	mux.HandleFunc("POST /api/v1/incidents/{id}/arrive", a.action("arrive"))
-	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.action("resolve"))
-	mux.HandleFunc("GET /api/v1/stream", a.stream)
-	mux.HandleFunc("GET /api/v1/devices", a.listDevices)
-	mux.HandleFunc("GET /api/v1/stations", a.listStations)
-	mux.HandleFunc("GET /api/v1/zones", a.listZones)
-	mux.HandleFunc("GET /api/v1/registry/gaps", a.listGaps)
-	mux.HandleFunc("GET /api/v1/deadletters", a.listDeadLetters)
-	mux.HandleFunc("GET /api/v1/rules", a.listRules)
-	mux.HandleFunc("POST /api/v1/rules/reload", a.reloadRules)
-	mux.HandleFunc("GET /api/v1/period", a.getPeriod)
-	mux.HandleFunc("PUT /api/v1/period", a.putPeriod)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	if a.Metrics != nil {
-		mux.Handle("GET /metrics", a.Metrics)
+	for _, rt := range a.routes() {
+		mux.Handle(rt.Method+" "+rt.Pattern, a.guard(rt))
 	}
 	sub, _ := fs.Sub(consoleFS, "static")
 	mux.Handle("GET /", http.FileServerFS(sub))
-	return a.authenticate(mux)
+	return mux
+}
+
+// Route is one API route and who may call it.
+type Route struct {
+	Method, Pattern string
+	// Public routes are served without a log-in; otherwise Roles lists
+	// the roles that may call the route (every other is answered 403 and
+	// the refusal audited).
+	Public bool
+	Roles  []access.Role
+	h      http.HandlerFunc
+}
+
+// Who may call what: the roles of each group of routes. A new role is
+// added to the groups whose routes it may call.
+var (
+	// signedIn: every role, for its own session.
+	signedIn = access.Roles
+	// operations: who sees and works incidents (a crew only its own
+	// station's and those escalated to it).
+	operations = []access.Role{access.RoleCrew, access.RoleCenter119, access.RoleSubdistrict}
+	// viewers: who reads the territory, the rules, the period and the dead
+	// letters.
+	viewers = []access.Role{access.RoleCrew, access.RoleCenter119, access.RoleSubdistrict, access.RoleAdmin}
+	// oversight: who reads the audit log and the reports of every
+	// community.
+	oversight = []access.Role{access.RoleCenter119, access.RoleSubdistrict, access.RoleAdmin}
+	// control: who changes what every rules instance runs: the period
+	// (an emergency period tightens every threshold) and the rules.
+	control = []access.Role{access.RoleCenter119, access.RoleAdmin}
+)
+
+// routes is the API: every route with who may call it.
+func (a *API) routes() []Route {
+	return []Route{
+		{Method: "POST", Pattern: "/api/v1/login", Public: true, h: a.login},
+		{Method: "GET", Pattern: "/healthz", Public: true, h: func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}},
+		{Method: "GET", Pattern: "/metrics", Public: true, h: a.metrics},
+		{Method: "POST", Pattern: "/api/v1/logout", Roles: signedIn, h: a.logout},
+		{Method: "GET", Pattern: "/api/v1/me", Roles: signedIn, h: a.me},
+		{Method: "POST", Pattern: "/api/v1/password", Roles: signedIn, h: a.changePassword},
+		{Method: "GET", Pattern: "/api/v1/incidents", Roles: operations, h: a.listIncidents},
+		{Method: "GET", Pattern: "/api/v1/incidents/{id}", Roles: operations, h: a.getIncident},
+		{Method: "GET", Pattern: "/api/v1/incidents/{id}/context", Roles: operations, h: a.incidentContext},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/ack", Roles: operations, h: a.action("ack")},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/arrive", Roles: operations, h: a.action("arrive")},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/resolve", Roles: operations, h: a.action("resolve")},
+		{Method: "GET", Pattern: "/api/v1/stream", Roles: operations, h: a.stream},
+		{Method: "GET", Pattern: "/api/v1/cap", Roles: operations, h: a.capFeed},
+		{Method: "GET", Pattern: "/api/v1/cap/{id}", Roles: operations, h: a.capAlert},
+		{Method: "GET", Pattern: "/api/v1/map", Roles: viewers, h: a.mapGeoJSON},
+		{Method: "GET", Pattern: "/api/v1/devices", Roles: viewers, h: a.listDevices},
+		{Method: "GET", Pattern: "/api/v1/stations", Roles: viewers, h: a.listStations},
+		{Method: "GET", Pattern: "/api/v1/zones", Roles: viewers, h: a.listZones},
+		{Method: "GET", Pattern: "/api/v1/registry/gaps", Roles: viewers, h: a.listGaps},
+		{Method: "GET", Pattern: "/api/v1/deadletters", Roles: viewers, h: a.listDeadLetters},
+		{Method: "GET", Pattern: "/api/v1/reports/stations", Roles: viewers, h: a.report("station")},
+		{Method: "GET", Pattern: "/api/v1/reports/communities", Roles: oversight, h: a.report("community")},
+		{Method: "GET", Pattern: "/api/v1/audit", Roles: oversight, h: a.listAudit},
+		{Method: "GET", Pattern: "/api/v1/rules", Roles: viewers, h: a.listRules},
+		{Method: "GET", Pattern: "/api/v1/period", Roles: viewers, h: a.getPeriod},
+		{Method: "POST", Pattern: "/api/v1/rules/reload", Roles: control, h: a.reloadRules},
+		{Method: "PUT", Pattern: "/api/v1/period", Roles: control, h: a.putPeriod},
+	}
+}
+
+// Routes lists the API's routes and who may call each (the console page's
+// static files aside, which are public).
+func (a *API) Routes() []Route { return a.routes() }
+
+func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
+	if a.Metrics == nil {
+		writeError(w, http.StatusNotFound, "no metrics here")
+		return
+	}
+	a.Metrics.ServeHTTP(w, r)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

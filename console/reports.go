@@ -239,10 +239,6 @@ func parsePeriod(r *http.Request, now time.Time) (time.Time, time.Time, error) {
 func (a *API) report(by string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := PrincipalOf(r.Context())
-		if by == "community" && p.Role == access.RoleCrew {
-			a.forbid(w, r, "report", "communities", "community reports are for the 119 centre and the sub-district")
-			return
-		}
 		from, to, err := parsePeriod(r, a.now())
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())

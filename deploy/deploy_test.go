@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/firegrid/firegrid/access"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/testenv"
 )
 
@@ -320,56 +323,137 @@ func TestComposeDependenciesExist(t *testing.T) {
 	}
 }
 
-// TestMosquittoConfigRuns starts a real mosquitto with
-// deploy/mosquitto/mosquitto.conf (its listener, storage path and log
-// destination moved to the test's) and runs the compose healthcheck against
-// it: an option mosquitto 2 does not know, or a healthcheck that cannot
-// succeed, fails here rather than in a user's `docker compose up`.
+// mosquittoBlocks splits deploy/mosquitto/mosquitto.conf into its general
+// lines and one block of lines per listener (the listener line first).
+func mosquittoBlocks(t *testing.T) (general []string, listeners map[string][]string) {
+	t.Helper()
+	conf, err := os.Open("mosquitto/mosquitto.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conf.Close()
+	listeners = map[string][]string{}
+	cur := ""
+	sc := bufio.NewScanner(conf)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, val, _ := strings.Cut(line, " ")
+		switch {
+		case key == "listener":
+			cur = strings.Fields(val)[0]
+			listeners[cur] = []string{line}
+		case key == "persistence_location":
+			general = append(general, "persistence_location "+t.TempDir()+"/")
+		case cur != "" && mosquittoListenerOption[key]:
+			listeners[cur] = append(listeners[cur], line)
+		default:
+			general = append(general, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return general, listeners
+}
+
+// mosquittoListenerOption are the options that belong to the listener
+// before them (per_listener_settings true).
+var mosquittoListenerOption = map[string]bool{"allow_anonymous": true, "password_file": true, "acl_file": true,
+	"use_username_as_clientid": true, "certfile": true, "keyfile": true, "cafile": true, "tls_version": true,
+	"require_certificate": true}
+
+// TestMosquittoConfigRuns starts a real mosquitto with each listener of
+// deploy/mosquitto/mosquitto.conf (testenv gives it its own port; the
+// files under /mosquitto/auth are ones firegrid writes, as the credentials
+// and tls services do) and checks what compose relies on: the healthcheck
+// passes on the components' listener; no listener lets an anonymous
+// client in; a device publishes with its credentials on 1883 and, with
+// the CA, over TLS on 8883; an option mosquitto 2 does not know fails here
+// rather than in a user's docker compose up.
 func TestMosquittoConfigRuns(t *testing.T) {
 	f := loadCompose(t)
 	svc, ok := f.Services["mosquitto"]
 	if !ok {
 		t.Fatal("docker-compose.yml has no mosquitto service")
 	}
-	conf, err := os.Open("mosquitto/mosquitto.conf")
+	if mountTarget(svc, "./deploy/mosquitto/mosquitto.conf") != "/mosquitto/config/mosquitto.conf" {
+		t.Error("mosquitto.conf is not mounted where the image reads it")
+	}
+	general, listeners := mosquittoBlocks(t)
+	for _, l := range []string{"1883", "8883", "1884"} {
+		if listeners[l] == nil {
+			t.Fatalf("mosquitto.conf has no listener %s", l)
+		}
+	}
+
+	// What the credentials and tls services write into mosquitto-auth.
+	secret := access.NewSecret()
+	hash, _ := access.HashSecret(secret)
+	accts := []access.MQTTAccount{{Username: "SD-0001", Role: access.MQTTDevice, Kind: contract.KindSmoke, Device: "SD-0001", Hash: hash}}
+	var pw, acl bytes.Buffer
+	access.WriteMosquittoPasswd(&pw, accts)
+	access.WriteMosquittoACL(&acl, accts)
+	ca, cert, key, err := access.DevelopmentTLS([]string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conf.Close()
-	var kept strings.Builder
-	sc := bufio.NewScanner(conf)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "persistence_location ") {
-			line = "persistence_location " + t.TempDir() + "/"
-		}
-		kept.WriteString(line + "\n")
+	files := []testenv.MosquittoOption{testenv.WithMosquittoFile("auth/mosquitto/passwd", pw.Bytes()),
+		testenv.WithMosquittoFile("auth/mosquitto/acl", acl.Bytes()), testenv.WithMosquittoFile("auth/tls/server.crt", cert),
+		testenv.WithMosquittoFile("auth/tls/server.key", key)}
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	os.WriteFile(caFile, ca, 0o644)
+	start := func(listener string) (host, port string) {
+		lines := append(append([]string{}, general...), listeners[listener][1:]...)
+		conf := strings.ReplaceAll(strings.Join(lines, "\n"), "/mosquitto/auth/", "auth/")
+		url := testenv.Mosquitto(t, append(files, testenv.WithMosquittoConfig(conf))...)
+		host, port, _ = strings.Cut(strings.TrimPrefix(url, "tcp://"), ":")
+		return host, port
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	client := func(tool, host, port string, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, testenv.Binary(t, tool), append([]string{"-h", host, "-p", port}, args...)...).CombinedOutput()
+		return string(out), err
 	}
-	// testenv keeps its own listener and log destination.
-	url := testenv.Mosquitto(t, testenv.WithMosquittoConfig(kept.String()))
+	msg := []string{"-q", "1", "-t", "fg/v1/smoke/SD-0001/telemetry", "-m", `{"seq":1}`}
 
+	// The components' listener and the compose healthcheck, with $$ as
+	// compose turns it into $ and the port moved to the test's.
+	host, port := start("1884")
 	if svc.Healthcheck == nil {
 		t.Fatal("the mosquitto service has no healthcheck; firegrid waits for it")
 	}
 	args, ok := svc.Healthcheck.Test.([]any)
-	if !ok || len(args) < 2 || args[0] != "CMD" {
-		t.Fatalf("healthcheck test is %v, want [CMD, program, args...]", svc.Healthcheck.Test)
+	if !ok || len(args) != 2 || args[0] != "CMD-SHELL" {
+		t.Fatalf("healthcheck test is %v, want [CMD-SHELL, command]", svc.Healthcheck.Test)
 	}
-	prog := testenv.Binary(t, fmt.Sprint(args[1]))
-	host, port, _ := strings.Cut(strings.TrimPrefix(url, "tcp://"), ":")
-	cmdArgs := []string{"-h", host, "-p", port}
-	for _, a := range args[2:] {
-		// Compose turns $$ into $.
-		cmdArgs = append(cmdArgs, strings.ReplaceAll(fmt.Sprint(a), "$$", "$"))
+	cmd := strings.ReplaceAll(fmt.Sprint(args[1]), "$$", "$")
+	cmd = strings.Replace(cmd, "mosquitto_sub -p 1884", testenv.Binary(t, "mosquitto_sub")+" -h "+host+" -p "+port, 1)
+	if out, err := exec.Command("sh", "-c", cmd).CombinedOutput(); err != nil {
+		t.Fatalf("healthcheck %s: %v\n%s", cmd, err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, prog, cmdArgs...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("healthcheck %s %s: %v\n%s", prog, strings.Join(cmdArgs, " "), err, out)
+	if out, err := client("mosquitto_pub", host, port, append([]string{"-u", "SD-0001", "-P", secret}, msg...)...); err != nil {
+		t.Errorf("a device on the components' listener: %v %s", err, out)
 	}
-	t.Logf("healthcheck answered %q", strings.TrimSpace(string(out)))
+
+	// The devices' listener: nobody without an account.
+	host, port = start("1883")
+	if out, err := client("mosquitto_pub", host, port, msg...); err == nil {
+		t.Errorf("an anonymous client published on 1883: %s", out)
+	}
+	if out, err := client("mosquitto_pub", host, port, append([]string{"-u", "SD-0001", "-P", secret}, msg...)...); err != nil {
+		t.Errorf("the device on 1883: %v %s", err, out)
+	}
+
+	// TLS: the device with the CA gets in; plain MQTT does not.
+	host, port = start("8883")
+	if out, err := client("mosquitto_pub", host, port, append([]string{"--cafile", caFile, "-u", "SD-0001", "-P", secret}, msg...)...); err != nil {
+		t.Errorf("the device over TLS: %v %s", err, out)
+	}
+	if out, err := client("mosquitto_pub", host, port, append([]string{"-u", "SD-0001", "-P", secret}, msg...)...); err == nil {
+		t.Errorf("plain MQTT on the TLS listener got in: %s", out)
+	}
 }

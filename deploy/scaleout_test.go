@@ -66,14 +66,37 @@ func TestScaleOutRoles(t *testing.T) {
 		}
 	}
 
-	// MQTT: the mosquitto service's listener.
+	// MQTT: the mosquitto service's listener for firegrid's components,
+	// with the account and password file the credentials service makes,
+	// in the volume ingest mounts.
 	u, err := url.Parse(cfg.MQTT.URL)
-	if err != nil || u.Hostname() != "mosquitto" || u.Port() != "1883" {
-		t.Errorf("mqtt.url %q, want tcp://mosquitto:1883", cfg.MQTT.URL)
+	if err != nil || u.Hostname() != "mosquitto" || u.Port() != "1884" {
+		t.Errorf("mqtt.url %q, want tcp://mosquitto:1884", cfg.MQTT.URL)
 	}
 	conf, _ := os.ReadFile("mosquitto/mosquitto.conf")
-	if !strings.Contains(string(conf), "\nlistener 1883\n") {
-		t.Error("mosquitto.conf does not listen on 1883")
+	for _, l := range []string{"1883", "8883", "1884"} {
+		if !strings.Contains(string(conf), "\nlistener "+l+"\n") {
+			t.Errorf("mosquitto.conf does not listen on %s", l)
+		}
+	}
+	creds := f.Services["credentials"]
+	if !slices.Contains(creds.Command, cfg.MQTT.Username+"=ingest") {
+		t.Errorf("the credentials service makes no account %s for ingest: %v", cfg.MQTT.Username, creds.Command)
+	}
+	credDir := ""
+	for _, v := range creds.Volumes {
+		if m, err := parseMount(v); err == nil && !m.bind && m.target == "/credentials" {
+			credDir = m.source
+		}
+	}
+	ingestMount := ""
+	for _, v := range f.Services["ingest"].Volumes {
+		if m, err := parseMount(v); err == nil && m.source == credDir {
+			ingestMount = m.target
+		}
+	}
+	if credDir == "" || cfg.MQTT.PasswordFile != ingestMount+"/"+cfg.MQTT.Username+".password" {
+		t.Errorf("mqtt.password_file %s: ingest mounts the credentials volume %q at %q", cfg.MQTT.PasswordFile, credDir, ingestMount)
 	}
 	// Kafka: the broker's advertised listener.
 	kafka := f.Services["kafka"]

@@ -59,7 +59,9 @@ type File interface {
 type OS struct{}
 
 // OpenFile opens a file.
-func (OS) OpenFile(name string, flag int, perm os.FileMode) (File, error) { return os.OpenFile(name, flag, perm) }
+func (OS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	return os.OpenFile(name, flag, perm)
+}
 
 // Remove removes a file.
 func (OS) Remove(name string) error { return os.Remove(name) }

@@ -209,13 +209,13 @@ func (r *Replay) Next() (Publication, bool) {
 // RecordBroker subscribes to filter on the broker and writes every message
 // to w, stamped with clk, until ctx ends. It returns how many messages it
 // wrote.
-func RecordBroker(ctx context.Context, brokerURL, filter string, w *CaptureWriter, clk clock.Clock) (int, error) {
-	return recordBroker(ctx, brokerURL, filter, w, clk, nil)
+func RecordBroker(ctx context.Context, brokerURL, filter string, w *CaptureWriter, clk clock.Clock, opt ...MQTTOption) (int, error) {
+	return recordBroker(ctx, brokerURL, filter, w, clk, nil, opt...)
 }
 
 // recordBroker is RecordBroker; ready, when not nil, is closed once the
 // subscription holds.
-func recordBroker(ctx context.Context, brokerURL, filter string, w *CaptureWriter, clk clock.Clock, ready chan<- struct{}) (int, error) {
+func recordBroker(ctx context.Context, brokerURL, filter string, w *CaptureWriter, clk clock.Clock, ready chan<- struct{}, opt ...MQTTOption) (int, error) {
 	if clk == nil {
 		clk = clock.Real{}
 	}
@@ -227,7 +227,7 @@ func recordBroker(ctx context.Context, brokerURL, filter string, w *CaptureWrite
 			werr = err
 			mu.Unlock()
 		}
-	})
+	}, opt...)
 	if ready != nil {
 		close(ready)
 	}

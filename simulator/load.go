@@ -53,6 +53,15 @@ type LoadConfig struct {
 	// Publishers, when set, replaces the MQTT connections (a benchmark's
 	// in-memory publisher); it is called once per connection.
 	Publishers func(i int) (AsyncPublisher, error) `json:"-"`
+	// Credentials, when set, connect every device on its own connection
+	// with its own credentials, as real devices connect (and as a broker
+	// that checks who may speak needs); Connections then only splits the
+	// pacing among goroutines.
+	Credentials Credentials `json:"-"`
+	// PerDevice reports that each device had its own connection.
+	PerDevice bool `json:"per_device,omitempty"`
+	// Login is the user name and secret of the shared connections.
+	Login []MQTTOption `json:"-"`
 }
 
 // AsyncPublisher starts publishing a message and returns at once; done is
@@ -99,8 +108,12 @@ type LoadSample struct {
 
 // String is the human summary of a load run.
 func (r *LoadResult) String() string {
-	s := fmt.Sprintf("load: %d devices, %d connections, QoS %d, target %g msg/s for %.1fs\n  published %d, acknowledged %d, failed %d: %.0f msg/s achieved\n",
-		r.Config.Devices, r.Config.Connections, r.Config.QoS, r.Config.Rate, r.DurationS, r.Sent, r.Acked, r.Failed, r.MsgPerSec)
+	conns := fmt.Sprintf("%d connections", r.Config.Connections)
+	if r.Config.PerDevice {
+		conns = "a connection each"
+	}
+	s := fmt.Sprintf("load: %d devices, %s, QoS %d, target %g msg/s for %.1fs\n  published %d, acknowledged %d, failed %d: %.0f msg/s achieved\n",
+		r.Config.Devices, conns, r.Config.QoS, r.Config.Rate, r.DurationS, r.Sent, r.Acked, r.Failed, r.MsgPerSec)
 	if r.Config.HTTP != "" {
 		s += fmt.Sprintf("  alarms %d, incidents matched %d; alarm to console latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
 			r.Alarms, r.Matched, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
@@ -264,6 +277,21 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 	}
 	devs = devs[:cfg.Devices]
 	book := &alarmBook{sent: make(map[string]time.Time)}
+	// With credentials, every device has its own connection, shared by
+	// the pacing goroutines (each publishes on its devices' connections).
+	var shared *DeviceConnections
+	if cfg.Credentials != nil && cfg.Publishers == nil {
+		ids := make([]string, len(devs))
+		for i, d := range devs {
+			ids[i] = d.ID
+		}
+		var err error
+		if shared, err = DialDevices(ctx, cfg.MQTTURL, cfg.Credentials, ids, DeviceOptions{InFlight: cfg.InFlight}); err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+		defer shared.Close()
+		cfg.PerDevice = true
+	}
 	res := &LoadResult{Config: cfg}
 	sctx, stopStream := context.WithCancel(ctx)
 	defer stopStream()
@@ -293,10 +321,13 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 			return nil, err
 		}
 		var pub AsyncPublisher
-		if cfg.Publishers != nil {
+		switch {
+		case cfg.Publishers != nil:
 			pub, err = cfg.Publishers(i)
-		} else {
-			pub, err = dialLoad(ctx, cfg.MQTTURL, cfg.InFlight)
+		case shared != nil:
+			pub = shared
+		default:
+			pub, err = dialLoad(ctx, cfg.MQTTURL, cfg.InFlight, cfg.Login...)
 		}
 		if err != nil {
 			for _, c := range conns[:i] {
@@ -435,7 +466,7 @@ wait:
 // mqttLoad is one load connection: paho, publishing without waiting.
 type mqttLoad struct{ client mqtt.Client }
 
-func dialLoad(ctx context.Context, brokerURL string, inFlight int) (*mqttLoad, error) {
+func dialLoad(ctx context.Context, brokerURL string, inFlight int, opt ...MQTTOption) (*mqttLoad, error) {
 	if err := checkBrokerURL(brokerURL); err != nil {
 		return nil, err
 	}
@@ -444,6 +475,9 @@ func dialLoad(ctx context.Context, brokerURL string, inFlight int) (*mqttLoad, e
 	opts := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("firegrid-load-" + hex.EncodeToString(b[:])).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectTimeout(10 * time.Second).SetOrderMatters(false).
 		SetWriteTimeout(10 * time.Second).SetMessageChannelDepth(uint(inFlight))
+	for _, o := range opt {
+		o(opts)
+	}
 	c := mqtt.NewClient(opts)
 	if err := awaitToken(ctx, c.Connect()); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", brokerURL, err)

@@ -23,7 +23,7 @@ type MQTTPublisher struct {
 // random "firegrid-sim-…" one when clientID is empty. It returns when the
 // broker has accepted the connection, or with an error when ctx ends first
 // or the broker refuses.
-func NewMQTTPublisher(ctx context.Context, brokerURL, clientID string) (*MQTTPublisher, error) {
+func NewMQTTPublisher(ctx context.Context, brokerURL, clientID string, opt ...MQTTOption) (*MQTTPublisher, error) {
 	if err := checkBrokerURL(brokerURL); err != nil {
 		return nil, err
 	}
@@ -41,6 +41,9 @@ func NewMQTTPublisher(ctx context.Context, brokerURL, clientID string) (*MQTTPub
 		SetMaxReconnectInterval(5 * time.Second).
 		SetKeepAlive(30 * time.Second).
 		SetOrderMatters(false)
+	for _, o := range opt {
+		o(opts)
+	}
 	client := mqtt.NewClient(opts)
 	tok := client.Connect()
 	select {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/clock"
 )
@@ -55,6 +56,14 @@ type Config struct {
 	Grace time.Duration `yaml:"grace"`
 	// OnPublish, when set, sees every publication the broker took.
 	OnPublish func(Publication) `yaml:"-"`
+	// Credentials, when set, connect every device of the fleet on its own
+	// connection with its own credentials (as a broker that checks who
+	// may speak needs), and a scenario's commands are watched on each
+	// device's own cmd topic; otherwise one connection publishes for all.
+	Credentials Credentials `yaml:"-"`
+	// Login is the user name and secret of the shared connections (the
+	// one publisher without Credentials, the watcher of commands).
+	Login []MQTTOption `yaml:"-"`
 }
 
 func (c Config) grace() time.Duration {
@@ -144,16 +153,46 @@ func Simulate(ctx context.Context, cfg Config, devs []*devices.Device, sc *Scena
 			if _, err := WatchStream(wctx, cfg.HTTP, obs.Change); err != nil {
 				return nil, err
 			}
-			sub, err := Subscribe(wctx, cfg.MQTTURL, CommandTopics, "", obs.Downlink)
-			if err != nil {
-				return nil, err
+			// With credentials, the devices' own connections watch their
+			// cmd topics; otherwise one connection watches them all.
+			if cfg.Credentials == nil {
+				sub, err := Subscribe(wctx, cfg.MQTTURL, CommandTopics, "", obs.Downlink, cfg.Login...)
+				if err != nil {
+					return nil, err
+				}
+				defer sub.Close()
 			}
-			defer sub.Close()
 		}
 	}
-	pub, err := NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID)
-	if err != nil {
-		return nil, err
+	var pub interface {
+		Publisher
+		Close() error
+	}
+	if cfg.Credentials != nil {
+		ids := make([]string, 0, len(devs))
+		kinds := make(map[string]contract.Kind, len(devs))
+		for _, d := range devs {
+			ids = append(ids, d.ID)
+			kinds[d.ID] = d.Kind
+		}
+		o := DeviceOptions{Kinds: kinds}
+		if obs != nil {
+			o.OnCommand = obs.Downlink
+		}
+		dc, err := DialDevices(ctx, cfg.MQTTURL, cfg.Credentials, ids, o)
+		if err != nil {
+			return nil, err
+		}
+		if log != nil {
+			log.Info("devices connected, each with its own credentials", "devices", dc.Len(), "broker", cfg.MQTTURL)
+		}
+		pub = dc
+	} else {
+		p, err := NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID, cfg.Login...)
+		if err != nil {
+			return nil, err
+		}
+		pub = p
 	}
 	defer pub.Close()
 	sites := siteOf(devs)

@@ -84,7 +84,7 @@ type Subscription struct {
 // Subscribe connects to the broker at brokerURL and calls f for every
 // message on filter at QoS 1, from paho's goroutine, in order. It returns
 // once the broker has confirmed the subscription.
-func Subscribe(ctx context.Context, brokerURL, filter, clientID string, f func(topic string, qos byte, retained bool, payload []byte)) (*Subscription, error) {
+func Subscribe(ctx context.Context, brokerURL, filter, clientID string, f func(topic string, qos byte, retained bool, payload []byte), opt ...MQTTOption) (*Subscription, error) {
 	if err := checkBrokerURL(brokerURL); err != nil {
 		return nil, err
 	}
@@ -97,6 +97,9 @@ func Subscribe(ctx context.Context, brokerURL, filter, clientID string, f func(t
 		SetAutoReconnect(true).SetConnectTimeout(10 * time.Second).SetOrderMatters(true)
 	handler := func(_ mqtt.Client, m mqtt.Message) { f(m.Topic(), m.Qos(), m.Retained(), m.Payload()) }
 	opts.SetOnConnectHandler(func(c mqtt.Client) { c.Subscribe(filter, 1, handler) })
+	for _, o := range opt {
+		o(opts)
+	}
 	client := mqtt.NewClient(opts)
 	if err := awaitToken(ctx, client.Connect()); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", brokerURL, err)

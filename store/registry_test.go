@@ -129,8 +129,8 @@ func TestUsers(t *testing.T) {
 			if us, err := s.Users(ctx); err != nil || len(us) != 0 {
 				t.Fatalf("empty: %v %v", us, err)
 			}
-			crew := access.User{Username: "mfs1", Name: "王队长", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("first-password")}
-			center := access.User{Username: "center119", Role: access.RoleCenter119, PasswordHash: hash("center-password")}
+			crew := access.User{Username: "mfs1", Name: "王队长", Role: access.RoleCrew, Station: "MFS-1", PasswordHash: hash("first-secret-1")}
+			center := access.User{Username: "center119", Role: access.RoleCenter119, PasswordHash: hash("center-secret-1")}
 			for _, u := range []access.User{crew, center} {
 				if err := s.SaveUser(ctx, u); err != nil {
 					t.Fatal(err)
@@ -141,7 +141,7 @@ func TestUsers(t *testing.T) {
 				t.Fatalf("users: %+v %v", us, err)
 			}
 			// The same username again: a new password and station.
-			crew.Station, crew.PasswordHash = "MFS-2", hash("second-password")
+			crew.Station, crew.PasswordHash = "MFS-2", hash("second-secret-2")
 			if err := s.SaveUser(ctx, crew); err != nil {
 				t.Fatal(err)
 			}
@@ -150,16 +150,16 @@ func TestUsers(t *testing.T) {
 				t.Fatalf("after replacing mfs1: %+v", us)
 			}
 			auth := access.NewAuth(us, nil, 0, nil)
-			if _, p, _, err := auth.Login("mfs1", "second-password"); err != nil || p.Station != "MFS-2" {
+			if _, p, _, err := auth.Login(ctx, "mfs1", "second-secret-2", "127.0.0.1"); err != nil || p.Station != "MFS-2" {
 				t.Errorf("log in with the new password: %+v %v", p, err)
 			}
-			if _, _, _, err := auth.Login("mfs1", "first-password"); err == nil {
+			if _, _, _, err := auth.Login(ctx, "mfs1", "first-secret-1", "127.0.0.1"); err == nil {
 				t.Error("the old password still logs in")
 			}
 			for _, bad := range []access.User{
-				{Username: "nostation", Role: access.RoleCrew, PasswordHash: hash("some-password")},
+				{Username: "nostation", Role: access.RoleCrew, PasswordHash: hash("some-secret-3")},
 				{Username: "plain", Role: access.RoleCenter119, PasswordHash: "not-a-hash"},
-				{Username: "x", Role: "admin", PasswordHash: hash("some-password")},
+				{Username: "x", Role: "chief", PasswordHash: hash("some-secret-3")},
 			} {
 				if err := s.SaveUser(ctx, bad); err == nil {
 					t.Errorf("user %+v saved", bad)

@@ -160,6 +160,34 @@ var migrations = []string{
 		doc TEXT NOT NULL,
 		updated_at BIGINT NOT NULL
 	);`,
+	// MQTT accounts: who may connect to the broker (devices, firegrid's
+	// own components), their secrets as Mosquitto $7$ hashes only. The
+	// settings row mqtt_accounts counts changes, so that a broker sees
+	// one with a single-row read.
+	`CREATE TABLE mqtt_accounts (
+		username TEXT PRIMARY KEY,
+		role TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		device TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		issued_at BIGINT NOT NULL
+	);`,
+	// Console sessions every alarm instance must agree on: revoked
+	// session tokens (kept until they would have expired anyway) and
+	// failed log-ins per user and per address.
+	`CREATE TABLE session_revocations (
+		session TEXT PRIMARY KEY,
+		username TEXT NOT NULL,
+		revoked_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX session_revocations_expires ON session_revocations (expires_at);
+	CREATE TABLE login_throttle (
+		key TEXT PRIMARY KEY,
+		failures INTEGER NOT NULL,
+		first_at BIGINT NOT NULL,
+		locked_until BIGINT NOT NULL
+	);`,
 }
 
 // dialectDDL adapts a migration statement's types to the dialect.

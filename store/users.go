@@ -47,3 +47,15 @@ func (s *SQL) Users(ctx context.Context) ([]access.User, error) {
 	}
 	return out, rows.Err()
 }
+
+// SetUserPassword changes a user's password hash; it reports false when
+// there is no such user.
+func (s *SQL) SetUserPassword(ctx context.Context, username, hash string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?`),
+		hash, time.Now().UnixMilli(), username)
+	if err != nil {
+		return false, fmt.Errorf("store: set password of %s: %w", username, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}

@@ -31,6 +31,10 @@ Usage:
   firegrid check-config [flags]   validate configuration, rules and registry, then exit
   firegrid users add [flags]      add or change a console user (bcrypt-hashed password),
                                   in a users file or the database (--postgres DSN | --data DIR)
+  firegrid devices credentials issue|rotate|revoke|list|mosquitto [flags]
+                                  devices' MQTT credentials (and firegrid's own components'),
+                                  kept as hashes in the store; Mosquitto's password and ACL files
+  firegrid devices tls --out DIR  a development CA and server certificate for a TLS listener
   firegrid registry import|export [flags]
                                   keep the territory in the database (versioned, validated)
                                   for roles configured with registry: db
@@ -64,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = users(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "registry":
 		err = registry(ctx, args[1:], stdout, stderr)
+	case "devices":
+		err = devicesCmd(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
 	case "version":

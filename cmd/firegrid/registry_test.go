@@ -116,7 +116,7 @@ func TestUsersAddDatabase(t *testing.T) {
 			if err != nil || len(us) != 2 {
 				t.Fatalf("users in the database: %+v %v", us, err)
 			}
-			if _, _, _, err := access.NewAuth(us, nil, 0, nil).Login("mfs1", "s3cret-password"); err != nil {
+			if _, _, _, err := access.NewAuth(us, nil, 0, nil).Login(context.Background(), "mfs1", "s3cret-password", "127.0.0.1"); err != nil {
 				t.Errorf("log in with the added user: %v", err)
 			}
 		})

@@ -114,6 +114,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go s.ReloadOn(ctx, hup)
 	fmt.Fprintf(stdout, "firegrid is up\n  console:  http://%s/\n  MQTT:     %s\n  incidents: http://%s/api/v1/incidents?status=open\n  metrics:  http://%s/metrics\n",
 		s.HTTPAddr, s.MQTTURL, s.HTTPAddr, s.HTTPAddr)
+	if s.DemoCredentials != "" {
+		fmt.Fprintf(stdout, "  demo devices' MQTT credentials: %s\n    (id,username,password; a device publishes as itself with mosquitto_pub -u ID -P PASSWORD)\n", s.DemoCredentials)
+	}
 	if len(s.DemoLogins) > 0 {
 		fmt.Fprintln(stdout, "  demo log-ins (username / password):")
 		for _, l := range s.DemoLogins {
@@ -121,7 +124,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if l.Station != "" {
 				who += " " + l.Station
 			}
-			fmt.Fprintf(stdout, "    %-12s %-18s %s\n", l.Username, l.Password, who)
+			fmt.Fprintf(stdout, "    %-12s %-20s %s\n", l.Username, l.Password, who)
 		}
 	}
 	select {

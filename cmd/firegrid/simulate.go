@@ -12,10 +12,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/firegrid/firegrid/assembly"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/simulator"
 	"github.com/firegrid/firegrid/simulator/territory"
 )
@@ -58,6 +60,48 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return simulateRun(ctx, args, stdout, stderr)
 }
 
+// loginFlags are the flags of a simulate command's MQTT account: its
+// shared connections' user name and password file, and a credentials
+// file of devices' own.
+type loginFlags struct {
+	username, passwordFile, credentials *string
+}
+
+func addLoginFlags(fs *flag.FlagSet, devices bool) *loginFlags {
+	l := &loginFlags{
+		username:     fs.String("mqtt-username", "", "user name of the shared MQTT connection (an observer's or another service's account)"),
+		passwordFile: fs.String("mqtt-password-file", "", "file holding that account's password (default: FIREGRID_MQTT_PASSWORD)"),
+	}
+	if devices {
+		l.credentials = fs.String("credentials", "", "devices' credentials file (id,username,password): every device connects on its own connection with its own, as a broker that checks who may speak needs")
+	}
+	return l
+}
+
+// login returns the shared connections' login.
+func (l *loginFlags) login() ([]simulator.MQTTOption, error) {
+	if *l.username == "" {
+		return nil, nil
+	}
+	pw := os.Getenv("FIREGRID_MQTT_PASSWORD")
+	if *l.passwordFile != "" {
+		b, err := os.ReadFile(*l.passwordFile)
+		if err != nil {
+			return nil, err
+		}
+		pw = strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	}
+	return []simulator.MQTTOption{simulator.WithLogin(*l.username, pw)}, nil
+}
+
+// devices returns the devices' credentials, or nil without a file.
+func (l *loginFlags) devices() (simulator.Credentials, error) {
+	if l.credentials == nil || *l.credentials == "" {
+		return nil, nil
+	}
+	return simulator.LoadCredentials(*l.credentials)
+}
+
 func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	lvl := slog.LevelInfo
 	if verbose {
@@ -89,11 +133,19 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	junit := fs.String("junit", "", "write the expectations' results as JUnit XML to this file")
 	record := fs.String("record", "", "write every publication to this capture file (JSON Lines)")
 	verbose := fs.Bool("v", false, "log every publication")
+	lf := addLoginFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see firegrid simulate --help)", fs.Arg(0))
+	}
+	var err error
+	if cfg.Login, err = lf.login(); err != nil {
+		return err
+	}
+	if cfg.Credentials, err = lf.devices(); err != nil {
+		return err
 	}
 	if *start != "" {
 		t, err := parseStart(*start, time.Now())
@@ -113,7 +165,6 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		cfg.OnPublish = func(p simulator.Publication) { _ = capture.Publication(p) }
 	}
 	var rep *simulator.Report
-	var err error
 	if *virtual {
 		if cfg.Scenario == "" {
 			return errors.New("--virtual needs a --scenario")
@@ -312,11 +363,16 @@ func simulateRecord(ctx context.Context, args []string, stdout, stderr io.Writer
 	out := fs.String("out", "", "capture file to write (JSON Lines: time, topic, qos, retained, payload)")
 	topic := fs.String("topic", "fg/v1/#", "MQTT topic filter to record")
 	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
+	lf := addLoginFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return errors.New("--out FILE is required")
+	}
+	login, err := lf.login()
+	if err != nil {
+		return err
 	}
 	w, err := simulator.CreateCapture(*out)
 	if err != nil {
@@ -329,7 +385,7 @@ func simulateRecord(ctx context.Context, args []string, stdout, stderr io.Writer
 		defer cancel()
 	}
 	fmt.Fprintf(stderr, "recording %s from %s to %s; stop with Ctrl-C\n", *topic, *url, *out)
-	n, err := simulator.RecordBroker(ctx, *url, *topic, w, nil)
+	n, err := simulator.RecordBroker(ctx, *url, *topic, w, nil, login...)
 	if err != nil {
 		return err
 	}
@@ -349,11 +405,20 @@ func simulateReplay(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Float64Var(&cfg.Speed, "speed", 1, "play this many times faster than the capture's own spacing")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "MQTT client id (default: random)")
 	verbose := fs.Bool("v", false, "log every publication")
+	lf := addLoginFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *in == "" {
 		return errors.New("--in FILE is required")
+	}
+	login, err := lf.login()
+	if err != nil {
+		return err
+	}
+	creds, err := lf.devices()
+	if err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -362,7 +427,24 @@ func simulateReplay(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	pub, err := simulator.NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID)
+	var pub interface {
+		simulator.Publisher
+		Close() error
+	}
+	if creds != nil {
+		// Each recorded device publishes on its own connection.
+		seen := map[string]bool{}
+		var ids []string
+		for _, r := range recs {
+			if _, id, _, err := contract.ParseUplinkTopic(r.Topic); err == nil && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		pub, err = simulator.DialDevices(ctx, cfg.MQTTURL, creds, ids, simulator.DeviceOptions{})
+	} else {
+		pub, err = simulator.NewMQTTPublisher(ctx, cfg.MQTTURL, cfg.ClientID, login...)
+	}
 	if err != nil {
 		return err
 	}
@@ -389,13 +471,21 @@ func simulateLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "target messages per second, all connections together")
 	qos := fs.Uint("qos", 1, "MQTT QoS, 0 or 1")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to publish")
-	fs.IntVar(&cfg.Connections, "connections", 4, "MQTT connections the devices share")
+	fs.IntVar(&cfg.Connections, "connections", 4, "MQTT connections the devices share (with --credentials: goroutines pacing the devices' own connections)")
 	fs.Float64Var(&cfg.AlarmShare, "alarm-share", 0.01, "share of messages that are smoke alarms, matched to their incidents for latency")
 	fs.IntVar(&cfg.InFlight, "in-flight", 1000, "unacknowledged messages per connection at most")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the devices' values")
 	jsonOut := fs.String("json", "", "write the result (totals, latency percentiles, a sample per second) as JSON to this file")
 	quiet := fs.Bool("q", false, "no progress line")
+	lf := addLoginFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if cfg.Login, err = lf.login(); err != nil {
+		return err
+	}
+	if cfg.Credentials, err = lf.devices(); err != nil {
 		return err
 	}
 	cfg.QoS = byte(*qos)

@@ -25,7 +25,7 @@ import (
 func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
 		return errors.New("usage: firegrid users add [--file configs/users.yaml | --postgres DSN | --data DIR | --config FILE] " +
-			"--username NAME --role crew|center119|subdistrict [--station MFS-1]")
+			"--username NAME --role crew|center119|subdistrict|admin|grid_worker|community|property [--station MFS-1]")
 	}
 	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,7 +33,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		file     = fs.String("file", "configs/users.yaml", "users file to create or change")
 		username = fs.String("username", "", "log-in name")
 		name     = fs.String("name", "", "the person's name (optional)")
-		role     = fs.String("role", "", "crew, center119 or subdistrict")
+		role     = fs.String("role", "", "crew, center119, subdistrict or admin (grid_worker, community and property may only log in yet)")
 		station  = fs.String("station", "", "the crew's station id (required for crew)")
 		registry = fs.String("registry", "", "territory directory, or db, to check the station against "+
 			"(default: the configuration's; writing to a database, its registry if it holds one; else the embedded demo)")
@@ -97,6 +97,9 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			return fmt.Errorf("read password: %w", err)
 		}
 		password = strings.TrimRight(line, "\r\n")
+	}
+	if err := access.CheckPassword(u.Username, password); err != nil {
+		return err
 	}
 	hash, err := access.HashPassword(password)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"github.com/firegrid/firegrid/access"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ func TestUsersAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := access.NewAuth(f.Users, nil, 0, nil).Login("mfs1", "s3cret-password"); err != nil {
+	if _, _, _, err := access.NewAuth(f.Users, nil, 0, nil).Login(context.Background(), "mfs1", "s3cret-password", "127.0.0.1"); err != nil {
 		t.Errorf("log in with the added user: %v", err)
 	}
 	errb.Reset()

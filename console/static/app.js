@@ -236,6 +236,10 @@ async function start() {
   $("#user").textContent = `${me.username} · ${me.role}${me.station ? " · " + me.station : ""}`;
   $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = false;
   if (!geo) { const g = await api("/api/v1/map"); if (g.ok) geo = await g.json(); }
+  // A role that works no incidents (the administrator, and the roles of
+  // the hazard loop for now) is told so instead of reconnecting forever.
+  const probe = await fetch("/api/v1/incidents?status=open&limit=1", { credentials: "same-origin" });
+  if (probe.status === 403) { setConn(false, `the ${me.role} role works no incidents here; it uses the API`); return; }
   connect();
 }
 start();

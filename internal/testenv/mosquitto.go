@@ -32,6 +32,16 @@ func Mosquitto(t testing.TB, opts ...MosquittoOption) string {
 		return ""
 	}
 	dir := t.TempDir()
+	for name, content := range cfg.files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatalf("testenv: write %s for mosquitto: %v", name, err)
+			return ""
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			t.Fatalf("testenv: write %s for mosquitto: %v", name, err)
+			return ""
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		port := FreePort(t)
 		conf := filepath.Join(dir, fmt.Sprintf("mosquitto-%d.conf", attempt))
@@ -92,6 +102,12 @@ func mosquittoConfig(t testing.TB, port int, extra string) string {
 		"log_timestamp true",
 		"log_timestamp_format %Y-%m-%dT%H:%M:%S",
 	}
+	// Started as root, mosquitto changes to the user mosquitto, which
+	// cannot read the files of a test's private directory (a password
+	// file, an ACL file): a test broker keeps root's rights.
+	if os.Geteuid() == 0 {
+		generated = append(generated, "user root")
+	}
 	kept := map[string]bool{"listener": true, "log_dest": true}
 	replaced := map[string]bool{}
 	var added []string
@@ -133,6 +149,20 @@ type MosquittoOption func(*mosquittoOptions)
 
 type mosquittoOptions struct {
 	extra string
+	files map[string][]byte
+}
+
+// WithMosquittoFile writes a file (a password file, an ACL file, a
+// certificate) into the broker's directory (name may hold
+// subdirectories), where configuration lines given with
+// WithMosquittoConfig name it by its relative name.
+func WithMosquittoFile(name string, content []byte) MosquittoOption {
+	return func(o *mosquittoOptions) {
+		if o.files == nil {
+			o.files = map[string][]byte{}
+		}
+		o.files[name] = content
+	}
 }
 
 // WithMosquittoConfig adds configuration lines, for example password_file
