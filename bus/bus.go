@@ -58,7 +58,10 @@ type Group struct {
 	// group handled (every CheckpointEvery, and when a consumer stops or
 	// loses its partitions); an error keeps the commit back. The rule
 	// engine saves its state there, so that offsets are committed no
-	// further than its snapshot.
+	// further than its snapshot; the sink writes what it buffered. The
+	// Memory bus commits nothing and refuses a group with a Checkpoint:
+	// in serve, the journal of uplinks is what is committed, and its
+	// checkpoint saves the same things (see Memory.Sync).
 	Checkpoint      func(ctx context.Context) error
 	CheckpointEvery time.Duration
 }

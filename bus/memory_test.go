@@ -95,3 +95,80 @@ func TestMemoryFullQueueHoldsPublisherBack(t *testing.T) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestMemorySync: Sync returns only once every record published before it
+// was handled by every group, and does not wait for records published
+// after it began.
+func TestMemorySync(t *testing.T) {
+	m, err := NewMemory(MemoryConfig{Partitions: 2, Capacity: 64}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gate := make(chan struct{})
+	fast := Group{Name: "fast", Topics: []string{contract.TopicSignals}}
+	slow := Group{Name: "slow", Topics: []string{contract.TopicSignals}}
+	for _, g := range []Group{fast, slow} {
+		if err := m.Declare(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go m.Consume(ctx, fast, func(context.Context, contract.Record) error { return nil })
+	go m.Consume(ctx, slow, func(ctx context.Context, r contract.Record) error {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	for i := range 10 {
+		if err := m.Publish(ctx, (&contract.Signal{ID: "s", Site: "H-" + string(rune('a'+i))}).Record()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- m.Sync(ctx) }()
+	select {
+	case err := <-synced:
+		t.Fatalf("Sync returned (%v) while a group had not handled what was published", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if !m.Idle() {
+		t.Fatal("Sync returned with records not handled")
+	}
+	// A Sync with nothing pending returns at once; one whose context ends
+	// says so.
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stuck := Group{Name: "stuck", Topics: []string{contract.TopicIncidents}}
+	if err := m.Declare(stuck); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Publish(ctx, (&contract.IncidentChange{Incident: &contract.Incident{ID: "INC-1"}}).Record()); err != nil {
+		t.Fatal(err)
+	}
+	short, stop := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer stop()
+	if err := m.Sync(short); err == nil {
+		t.Fatal("Sync returned nil with a group that consumes nothing")
+	}
+}
+
+// TestMemoryRefusesCheckpoint: the memory bus commits nothing, so a group
+// that wants a checkpoint before a commit is told so.
+func TestMemoryRefusesCheckpoint(t *testing.T) {
+	m, err := NewMemory(DefaultMemoryConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Group{Name: "rules", Topics: []string{contract.TopicTelemetry}, Checkpoint: func(context.Context) error { return nil }}
+	if err := m.Consume(context.Background(), g, func(context.Context, contract.Record) error { return nil }); err == nil {
+		t.Fatal("the memory bus took a group with a Checkpoint")
+	}
+}

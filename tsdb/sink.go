@@ -117,7 +117,11 @@ type Sink struct {
 
 	mu    sync.Mutex
 	buf   []*write.Point // FIFO; buf[0] is the oldest
-	ready chan struct{}  // signalled when a batch is full
+	ready chan struct{}  // signalled when a batch is full (or a Flush waits)
+	// added counts every point ever buffered, gone those taken off the
+	// buffer since (written, refused for good, or dropped and counted):
+	// every point among the first gone has left the buffer.
+	added, gone int64
 }
 
 // Options are the Sink's collaborators; both may be nil.
@@ -166,9 +170,11 @@ func (s *Sink) HandleIncident(_ context.Context, c *contract.IncidentChange) err
 func (s *Sink) add(ps ...*write.Point) {
 	s.mu.Lock()
 	s.buf = append(s.buf, ps...)
+	s.added += int64(len(ps))
 	if over := len(s.buf) - s.cfg.Buffer; over > 0 {
 		clear(s.buf[:over])
 		s.buf = s.buf[over:]
+		s.gone += int64(over)
 		s.m.dropped.WithLabelValues(DropBufferFull).Add(float64(over))
 	}
 	n := len(s.buf)
@@ -187,6 +193,37 @@ func (s *Sink) Buffered() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.buf)
+}
+
+// Flush returns once every point buffered before the call has left the
+// buffer: written, refused by InfluxDB for good, or dropped for space (the
+// last two counted). It is the sink's checkpoint: a bus commits, and the
+// journal of serve checkpoints, no further than what Flush covered, so a
+// crash loses no point that InfluxDB could still take. While InfluxDB is
+// down it waits until ctx is done (the buffer's limit bounds the wait).
+func (s *Sink) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.added
+	s.mu.Unlock()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		done := s.gone >= target
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case s.ready <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("tsdb: %d points not yet written: %w", s.Buffered(), ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // Run writes batches until ctx is done, then tries once more to write what
@@ -275,6 +312,7 @@ func (s *Sink) flushOne(ctx context.Context) error {
 	}
 	clear(s.buf[:removed])
 	s.buf = s.buf[removed:]
+	s.gone += int64(removed)
 	left := len(s.buf)
 	s.mu.Unlock()
 	s.m.buffered.Set(float64(left))
@@ -310,6 +348,7 @@ func (s *Sink) shutdown() {
 	s.mu.Lock()
 	left := len(s.buf)
 	s.buf = nil
+	s.gone += int64(left)
 	s.mu.Unlock()
 	if left > 0 {
 		s.m.dropped.WithLabelValues(DropShutdown).Add(float64(left))

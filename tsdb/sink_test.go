@@ -162,9 +162,22 @@ func TestSinkOutageBuffersAndCounts(t *testing.T) {
 	if got := s.Dropped(tsdb.DropBufferFull); got != 30 {
 		t.Errorf("dropped %v, want exactly 30 (80 points into a buffer of 50)", got)
 	}
-	time.Sleep(500 * time.Millisecond) // a few failed retries
+	// The checkpoint cannot pass points InfluxDB could still take.
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond) // a few failed retries
+	err := s.Flush(short)
+	cancel()
+	if err == nil {
+		t.Fatal("Flush returned nil with InfluxDB down and points buffered")
+	}
 	srv.Start()
-	testenv.Eventually(t, 20*time.Second, func() bool { return s.Written() == 70 && s.Buffered() == 0 }, "the 50 buffered points written after the outage (written %v, buffered %d)", s.Written(), s.Buffered())
+	long, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.Flush(long); err != nil {
+		t.Fatal(err)
+	}
+	if s.Written() != 70 || s.Buffered() != 0 {
+		t.Fatalf("Flush returned with %v written and %d buffered; want 70 and 0", s.Written(), s.Buffered())
+	}
 	if n := count(t, srv.URL, "firegrid", "hydrant"); n != 70 {
 		t.Errorf("InfluxDB holds %d points, want 70 (100 sent, 30 dropped)", n)
 	}
