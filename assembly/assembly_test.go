@@ -87,10 +87,10 @@ func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
 		demo      bool
 		want      want
 	}{
-		{"serve", Serve, false, false, false, want{serveAll, append(slices.Clone(alarmTasks), "rules/ticks", "ingest/mqtt")}},
+		{"serve", Serve, false, false, false, want{serveAll, append(slices.Clone(alarmTasks), "rules/ticks", "journal/checkpoints", "ingest/mqtt")}},
 		{"serve with notifiers, InfluxDB and the demo", Serve, true, true, true, want{
 			with(serveAll, "notify", "incidents", "sink-readings", "telemetry,events", "sink-incidents", "incidents"),
-			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "ingest/mqtt", "demo/fleet")}},
+			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "journal/checkpoints", "ingest/mqtt", "demo/fleet")}},
 		{"ingest", RoleIngest, true, true, false, want{map[string]string{"downlink": "commands"}, []string{"ingest/mqtt"}}},
 		{"rules", RoleRules, true, true, false, want{rulesGroups, []string{"rules/ticks"}}},
 		{"alarm", RoleAlarm, false, false, false, want{alarmBase, alarmTasks}},
@@ -152,7 +152,7 @@ func TestStagesImportOnlyTheContract(t *testing.T) {
 		"devices": 1,
 		"ingest":  2, "rules": 2, "alarm": 2, "access": 2,
 		"bus": 3, "broker": 3, "store": 3, "tsdb": 3, "notify": 3, "capalert": 3, "console": 3,
-		"simulator": 3, "simulator/territory": 3,
+		"simulator": 3, "simulator/territory": 3, "journal": 3,
 		"assembly": 4,
 	}
 	stages := map[string]bool{"ingest": true, "rules": true, "alarm": true, "access": true}

@@ -72,7 +72,7 @@ var catalogue = []*Component{
 	},
 	{
 		Name: "sink", Role: RoleSink,
-		Doc: "readings and incident changes into InfluxDB, buffered and retried; what it drops it counts",
+		Doc: "readings and incident changes into InfluxDB, buffered and retried, offsets committed once written; what it drops it counts",
 		Consumes: []Consumer{
 			{Group: "sink-readings", Topics: readings},
 			{Group: "sink-incidents", Topics: []string{contract.TopicIncidents}},
@@ -83,6 +83,13 @@ var catalogue = []*Component{
 		When:     func(c Config) bool { return c.Influx.Enabled() },
 		WhenDoc:  "`influx.url` set",
 		build:    buildSink,
+	},
+	{
+		Name:     "journal",
+		Doc:      "the journal of device messages in front of ingest: each on disk before it is acknowledged (synced for alarms), replayed at start from the last checkpoint, checkpointed once the rules' state is saved and the sink has written what it was given",
+		Produces: []string{"disk"},
+		Tasks:    []string{"checkpoints"},
+		build:    buildJournal,
 	},
 	{
 		Name: "ingest", Role: RoleIngest,
@@ -126,8 +133,10 @@ func buildAlarm(e *env) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
+	late := &stalled{clock: e.clock, what: "incidents"}
+	e.health = append(e.health, storeCheck(e), console.Check{Name: "incidents", Err: late.check})
 	return &parts{
-		handlers: map[string]bus.Handler{"alarm": bus.Handle(e.manager.HandleSignal)},
+		handlers: map[string]bus.Handler{"alarm": late.wrap(bus.Handle(e.manager.HandleSignal))},
 		tasks:    map[string]func(context.Context) error{"timers": e.manager.RunTimers, "relay": e.relay.Run},
 	}, nil
 }
@@ -228,7 +237,12 @@ func buildRules(e *env) (*parts, error) {
 		},
 		groups: map[string]func(*bus.Group){
 			"rules": func(g *bus.Group) {
-				g.OnAssign, g.Checkpoint, g.CheckpointEvery = e.stage.Assign, e.stage.Checkpoint, e.cfg.RuleEngine.SnapshotEvery
+				g.OnAssign = e.stage.Assign
+				// On Kafka, a snapshot before each commit; in serve, the
+				// journal's checkpoint takes it.
+				if e.memory == nil {
+					g.Checkpoint, g.CheckpointEvery = e.stage.Checkpoint, e.cfg.RuleEngine.SnapshotEvery
+				}
 			},
 			// After joining, read the settings once more: a change
 			// announced while this instance started is not missed.
@@ -250,11 +264,19 @@ func buildSink(e *env) (*parts, error) {
 	}
 	e.sink = s
 	e.log.Info("writing to InfluxDB", "to", s.Describe())
+	// On Kafka, offsets are committed no further than what the sink has
+	// written; in serve, the journal's checkpoint flushes it.
+	flushed := func(g *bus.Group) {
+		if e.memory == nil {
+			g.Checkpoint = s.Flush
+		}
+	}
 	return &parts{
 		handlers: map[string]bus.Handler{
 			"sink-readings":  bus.Handle(s.HandleReading),
 			"sink-incidents": bus.Handle(s.HandleIncident),
 		},
+		groups: map[string]func(*bus.Group){"sink-readings": flushed, "sink-incidents": flushed},
 		tasks: map[string]func(context.Context) error{"writer": s.Run},
 	}, nil
 }
@@ -270,6 +292,10 @@ func buildIngest(e *env) (*parts, error) {
 		return nil, err
 	}
 	accept := e.ingester.Accept
+	if e.keeper != nil {
+		e.keeper.next = accept
+		accept = e.keeper.accept
+	}
 	if e.mqttListener != nil {
 		// The embedded broker lets in the store's MQTT accounts only.
 		st, err := e.openStore()

@@ -31,6 +31,7 @@ import (
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/clock"
+	"github.com/firegrid/firegrid/journal"
 	"github.com/firegrid/firegrid/rules"
 	"github.com/firegrid/firegrid/simulator"
 	"github.com/firegrid/firegrid/store"
@@ -49,6 +50,9 @@ type Options struct {
 	// Tracker, when set, counts what the Kafka bus publishes and handles
 	// (for virtual-time runs of the roles in one process).
 	Tracker *bus.Tracker
+	// JournalFS, when set, is the file system serve's journal writes
+	// through (a test's, that sees syncs or fills the disk).
+	JournalFS journal.FS
 }
 
 // Process is a running firegrid: serve, or one scale-out role.
@@ -85,6 +89,7 @@ type Process struct {
 	RulesAdmin  *console.RulesAdmin
 	Sink        *tsdb.Sink
 	Subscriber  *broker.Subscriber
+	Journal     *journal.Journal
 
 	running []Running
 	tasks
@@ -105,6 +110,11 @@ type env struct {
 	bus      bus.Bus
 	codecs   map[string]bus.Codec
 	closers  *[]func() error
+	memory   *bus.Memory // serve's bus
+	// health lists what /healthz and the console's banner check.
+	health    []console.Check
+	journalFS journal.FS
+	keeper    *keeper
 
 	mqttListener net.Listener // the embedded broker's, bound early
 	mqttURL      string
@@ -140,6 +150,10 @@ type parts struct {
 	groups   map[string]func(*bus.Group)
 	tasks    map[string]func(context.Context) error
 	sources  map[string]func(context.Context) error
+	// beforeSources runs once the consumers and tasks run and before
+	// any source starts (a replay); afterSources once the sources have
+	// stopped and before the rest stops (a last checkpoint).
+	beforeSources, afterSources func(context.Context) error
 }
 
 // Start builds and starts a process: Serve, every component on the
@@ -182,7 +196,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 	p.Metrics = prometheus.NewRegistry()
 	p.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := &env{ctx: ctx, cfg: cfg, role: role, instance: instance, log: log, clock: clk, metrics: p.Metrics, codecs: o.Codecs,
-		closers: &p.closers}
+		closers: &p.closers, journalFS: o.JournalFS}
 
 	// The ports first, so that one in use fails the start with a message
 	// that names the flag.
@@ -216,7 +230,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 		if err != nil {
 			return nil, err
 		}
-		e.bus, p.Memory = m, m
+		e.bus, e.memory, p.Memory = m, m, m
 	} else {
 		k, err := bus.NewKafka(cfg.Kafka, o.Codecs, log.With("component", "bus"))
 		if err != nil {
@@ -249,6 +263,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 	}
 	var consumers []consumer
 	var tasks, sources []task
+	var before, after []task
 	for _, c := range plan {
 		pt, err := c.build(e)
 		if err != nil {
@@ -277,6 +292,12 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 			}
 			sources = append(sources, task{c.Name, name, pt.sources[name]})
 		}
+		if pt.beforeSources != nil {
+			before = append(before, task{c.Name, "before sources", pt.beforeSources})
+		}
+		if pt.afterSources != nil {
+			after = append(after, task{c.Name, "after sources", pt.afterSources})
+		}
 	}
 	for _, c := range consumers {
 		if err := e.bus.Declare(c.group); err != nil {
@@ -289,14 +310,12 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 
 	var handler http.Handler
 	if e.api != nil {
+		e.api.Checks = e.health
 		handler = e.api.Handler()
 	} else {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", e.metricsHandler())
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"status":"ok","role":%q}`+"\n", role)
-		})
+		mux.HandleFunc("GET /healthz", console.Health(role, e.health))
 		handler = mux
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -343,6 +362,18 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 	for _, t := range tasks {
 		p.goRun(t.component+" "+t.name, func() error { return t.run(rctx) })
 		p.running = append(p.running, Running{Component: t.component, Kind: "task", Name: t.name})
+	}
+	for _, t := range before {
+		if err := t.run(rctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.component, err)
+		}
+	}
+	for _, t := range after {
+		p.afterSources = append(p.afterSources, func() {
+			if err := t.run(rctx); err != nil {
+				log.Warn("stopping", "component", t.component, "err", err)
+			}
+		})
 	}
 	for _, t := range sources {
 		p.goSource(t.component+" "+t.name, func() error { return t.run(sctx) })

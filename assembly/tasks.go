@@ -21,6 +21,8 @@ type tasks struct {
 	sources     sync.WaitGroup
 	errc        chan error
 	closers     []func() error
+	// afterSources run once the sources have stopped, before the rest.
+	afterSources []func()
 }
 
 func newTasks(log *slog.Logger) tasks { return tasks{log: log, errc: make(chan error, 8)} }
@@ -47,7 +49,8 @@ func (t *tasks) start(wg *sync.WaitGroup, name string, f func() error) {
 // Err delivers the first failure of a running part.
 func (t *tasks) Err() <-chan error { return t.errc }
 
-// Close stops the sources, then every other part, waits for their
+// Close stops the sources, runs what must run once they stopped, then
+// stops every other part, waits for their
 // goroutines, then closes what was opened, last first.
 func (t *tasks) Close() error {
 	t.closeAll()
@@ -59,6 +62,10 @@ func (t *tasks) closeAll() {
 		t.stopSources()
 	}
 	t.sources.Wait()
+	for _, f := range t.afterSources {
+		f()
+	}
+	t.afterSources = nil
 	if t.cancel != nil {
 		t.cancel()
 	}

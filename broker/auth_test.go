@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -358,106 +357,6 @@ func TestFloodDisconnectsButAlarmsPass(t *testing.T) {
 	}
 }
 
-// raw is a bare MQTT client, for what paho cannot send: MQTT 5, and a
-// second CONNECT.
-type raw struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-	v    byte
-}
-
-func dialRaw(t *testing.T, addr string, v byte, id, user, secret string) (*raw, byte) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &raw{t: t, conn: conn, r: bufio.NewReader(conn), v: v}
-	c.send(c.connect(id, user, secret))
-	pk, err := c.read(5 * time.Second)
-	if err != nil || pk.FixedHeader.Type != packets.Connack {
-		t.Fatalf("no CONNACK: %v %+v", err, pk)
-	}
-	return c, pk.ReasonCode
-}
-
-func (c *raw) connect(id, user, secret string) packets.Packet {
-	name := "MQTT"
-	return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: c.v,
-		Connect: packets.ConnectParams{ProtocolName: []byte(name), Clean: true, Keepalive: 30, ClientIdentifier: id,
-			UsernameFlag: user != "", Username: []byte(user), PasswordFlag: secret != "", Password: []byte(secret)}}
-}
-
-func (c *raw) send(pk packets.Packet) {
-	c.t.Helper()
-	var buf bytes.Buffer
-	var err error
-	switch pk.FixedHeader.Type {
-	case packets.Connect:
-		err = pk.ConnectEncode(&buf)
-	case packets.Publish:
-		err = pk.PublishEncode(&buf)
-	}
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if _, err := c.conn.Write(buf.Bytes()); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// read returns the next packet (CONNACK, PUBACK or DISCONNECT decoded),
-// or the error that ended the connection.
-func (c *raw) read(timeout time.Duration) (packets.Packet, error) {
-	c.conn.SetReadDeadline(time.Now().Add(timeout))
-	hb, err := c.r.ReadByte()
-	if err != nil {
-		return packets.Packet{}, err
-	}
-	var pk packets.Packet
-	pk.ProtocolVersion = c.v
-	if err := pk.FixedHeader.Decode(hb); err != nil {
-		return pk, err
-	}
-	n, _, err := packets.DecodeLength(c.r)
-	if err != nil {
-		return pk, err
-	}
-	pk.FixedHeader.Remaining = n
-	body := make([]byte, n)
-	if _, err := ioReadFull(c.r, body); err != nil {
-		return pk, err
-	}
-	switch pk.FixedHeader.Type {
-	case packets.Connack:
-		err = pk.ConnackDecode(body)
-	case packets.Puback:
-		err = pk.PubackDecode(body)
-	case packets.Disconnect:
-		err = pk.DisconnectDecode(body)
-	}
-	return pk, err
-}
-
-func ioReadFull(r *bufio.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		k, err := r.Read(b[n:])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-func (c *raw) publish(id uint16, topic, payload string) {
-	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: c.v,
-		PacketID: id, TopicName: topic, Payload: []byte(payload)})
-}
-
 // TestMQTT5RefusalIsAReasonCode: an MQTT 5 device publishing to another's
 // topic gets a PUBACK with "not authorized", stays connected, and nothing
 // reaches ingest; flooding ends with a DISCONNECT saying why.
@@ -466,28 +365,28 @@ func TestMQTT5RefusalIsAReasonCode(t *testing.T) {
 	secret := accts.add(t, device(contract.KindSmoke, "SD-0001"))
 	b := secured(t, accts, FloodLimit{Rate: 1, Burst: 2, Cooldown: time.Minute}, nil)
 	addr := strings.TrimPrefix(b.URL(), "tcp://")
-	if _, code := dialRaw(t, addr, 5, "x", "SD-0001", "wrong"); code != packets.ErrBadUsernameOrPassword.Code {
+	if _, code := testenv.DialMQTT(t, addr, 5, "x", "SD-0001", "wrong"); code != packets.ErrBadUsernameOrPassword.Code {
 		t.Errorf("MQTT 5 wrong secret: CONNACK 0x%x, want 0x86", code)
 	}
-	c, code := dialRaw(t, addr, 5, "", "SD-0001", secret)
+	c, code := testenv.DialMQTT(t, addr, 5, "", "SD-0001", secret)
 	if code != 0 {
 		t.Fatalf("CONNACK 0x%x", code)
 	}
-	c.publish(1, "fg/v1/smoke/SD-0002/event", `{"seq":1,"event":"alarm"}`)
-	pk, err := c.read(5 * time.Second)
+	c.Publish(1, "fg/v1/smoke/SD-0002/event", `{"seq":1,"event":"alarm"}`)
+	pk, err := c.Read(5 * time.Second)
 	if err != nil || pk.FixedHeader.Type != packets.Puback || pk.PacketID != 1 || pk.ReasonCode != packets.ErrNotAuthorized.Code {
 		t.Fatalf("refused publish: %v %+v, want PUBACK 0x87", err, pk)
 	}
-	c.publish(2, "fg/v1/smoke/SD-0001/event", `{"seq":2,"event":"alarm"}`)
-	if pk, err := c.read(5 * time.Second); err != nil || pk.FixedHeader.Type != packets.Puback || pk.ReasonCode != 0 {
+	c.Publish(2, "fg/v1/smoke/SD-0001/event", `{"seq":2,"event":"alarm"}`)
+	if pk, err := c.Read(5 * time.Second); err != nil || pk.FixedHeader.Type != packets.Puback || pk.ReasonCode != 0 {
 		t.Fatalf("own alarm after a refusal: %v %+v", err, pk)
 	}
 	if b.count("fg/v1/smoke/SD-0002/event") != 0 || b.count("fg/v1/smoke/SD-0001/event") != 1 {
 		t.Error("the refused message reached ingest, or the good one did not")
 	}
 	for i := uint16(10); ; i++ {
-		c.publish(i, "fg/v1/smoke/SD-0001/telemetry", `{"seq":9}`)
-		pk, err := c.read(5 * time.Second)
+		c.Publish(i, "fg/v1/smoke/SD-0001/telemetry", `{"seq":9}`)
+		pk, err := c.Read(5 * time.Second)
 		if err != nil {
 			t.Fatalf("flooding: %v before a DISCONNECT", err)
 		}
@@ -516,9 +415,9 @@ func TestSecretsNotLogged(t *testing.T) {
 	dial(b.URL(), "x", "SD-0001", secret+"-wrong")
 	// A second CONNECT is a protocol error, which mochi logs with the
 	// whole packet.
-	c, _ := dialRaw(t, addr, 4, "x", "SD-0001", secret)
-	c.send(c.connect("again", "second-connect-user", secret))
-	c.read(2 * time.Second)
+	c, _ := testenv.DialMQTT(t, addr, 4, "x", "SD-0001", secret)
+	c.Send(c.Connect("again", "second-connect-user", secret))
+	c.Read(2 * time.Second)
 	// Packets are logged with %+v: the user name as a list of bytes.
 	user := strings.Trim(fmt.Sprint([]byte("second-connect-user")), "[]")
 	testenv.Eventually(t, 5*time.Second, func() bool { return strings.Contains(buf.String(), user) },

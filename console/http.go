@@ -64,6 +64,9 @@ type API struct {
 	Log        *slog.Logger
 	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
+	// Checks are what /healthz checks, and the console's banner shows
+	// while one does not hold.
+	Checks []Check
 
 	m         *metrics
 	closeOnce sync.Once
@@ -134,9 +137,7 @@ var (
 func (a *API) routes() []Route {
 	return []Route{
 		{Method: "POST", Pattern: "/api/v1/login", Public: true, h: a.login},
-		{Method: "GET", Pattern: "/healthz", Public: true, h: func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		}},
+		{Method: "GET", Pattern: "/healthz", Public: true, h: Health("", a.Checks)},
 		{Method: "GET", Pattern: "/metrics", Public: true, h: a.metrics},
 		{Method: "POST", Pattern: "/api/v1/logout", Roles: signedIn, h: a.logout},
 		{Method: "GET", Pattern: "/api/v1/me", Roles: signedIn, h: a.me},

@@ -243,3 +243,23 @@ async function start() {
   connect();
 }
 start();
+
+// --- what the duty crew must know about firegrid itself ------------------
+// /healthz lists what does not hold (the journal cannot write, so devices'
+// messages are refused; the database does not answer, so incidents are
+// delayed): shown above the queue until it holds again.
+async function checkHealth() {
+  let problems = [];
+  try {
+    const r = await fetch("/healthz", { credentials: "same-origin" });
+    problems = (await r.json()).problems || [];
+  } catch (e) {
+    problems = [{ check: "console", detail: "firegrid does not answer: " + e.message }];
+  }
+  const el = $("#health");
+  el.hidden = problems.length === 0;
+  el.innerHTML = problems.length ? "firegrid is degraded 系统异常:<ul>" +
+    problems.map((p) => `<li data-check="${esc(p.check)}">${esc(p.check)}: ${esc(p.detail)}</li>`).join("") + "</ul>" : "";
+}
+checkHealth();
+setInterval(checkHealth, 3000);
