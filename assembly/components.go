@@ -277,7 +277,7 @@ func buildSink(e *env) (*parts, error) {
 			"sink-incidents": bus.Handle(s.HandleIncident),
 		},
 		groups: map[string]func(*bus.Group){"sink-readings": flushed, "sink-incidents": flushed},
-		tasks: map[string]func(context.Context) error{"writer": s.Run},
+		tasks:  map[string]func(context.Context) error{"writer": s.Run},
 	}, nil
 }
 
