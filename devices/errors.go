@@ -33,7 +33,7 @@ type FieldError struct {
 
 // Error formats the problem as
 //
-//	configs/demo/devices.csv:17: field "kind": unknown device kind "smok" (want smoke, hydrant or charger)
+//	configs/demo/devices.csv:17: field "kind": unknown device kind "smok" (want smoke, hydrant, charger, electrical, gas, button or camera)
 //	configs/demo/grid.geojson: feature 4 (id "Z-07"): property "parent": community "C-9" is not defined
 func (e *FieldError) Error() string {
 	var b strings.Builder

@@ -80,4 +80,7 @@ type Device struct {
 	Community string                 `json:"community"`
 	Station   string                 `json:"station"`
 	Flags     contract.ResidentFlags `json:"resident_flags"`
+	// Addresses are where field networks (GB/T 26875.3, LoRaWAN, carrier
+	// platforms) know the device; empty for a device speaking contract v1.
+	Addresses
 }
