@@ -84,9 +84,9 @@ var catalogue = []*Component{
 	},
 	{
 		Name: "ingest", Role: RoleIngest,
-		Doc:      "device messages in over MQTT (a hook of the embedded broker, or a shared subscription to an external one): decoded, checked, enriched, dead-lettered with the reason",
+		Doc:      "device messages in over MQTT (a hook of the embedded broker, or a shared subscription to an external one), and from the configured field sources (GB/T 26875.3, ChirpStack, platform pushes): decoded, checked, enriched, dead-lettered with the reason",
 		Produces: []string{contract.TopicTelemetry, contract.TopicEvents, contract.TopicDeadLetters},
-		Sources:  []string{"mqtt"},
+		Sources:  []string{"mqtt", "field"},
 		Needs:    []string{"registry", "broker"},
 		build:    buildIngest,
 	},
@@ -252,8 +252,16 @@ func buildIngest(e *env) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
+	decoders, err := e.fieldDecoders(reg)
+	if err != nil {
+		return nil, err
+	}
 	e.ingester, err = ingest.New(e.cfg.Ingest, ingest.Options{Registry: reg, Publisher: e.bus, Clock: e.clock,
-		Logger: e.log.With("component", "ingest"), Registerer: e.metrics})
+		Logger: e.log.With("component", "ingest"), Registerer: e.metrics, Sources: decoders})
+	if err != nil {
+		return nil, err
+	}
+	field, err := e.fieldSources()
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +272,7 @@ func buildIngest(e *env) (*parts, error) {
 			return nil, err
 		}
 		e.downlink = b
-		return &parts{sources: map[string]func(context.Context) error{"mqtt": b.Run}}, nil
+		return &parts{sources: map[string]func(context.Context) error{"mqtt": b.Run, "field": field}}, nil
 	}
 	icfg := e.cfg.Ingest
 	if icfg.SharedGroup == "" && e.role != Serve {
@@ -274,7 +282,7 @@ func buildIngest(e *env) (*parts, error) {
 		SharedGroup: icfg.SharedGroup, Workers: icfg.Workers, QueueDepth: icfg.QueueDepth, Accept: accept,
 		Log: e.log.With("component", "ingest"), Registerer: e.metrics})
 	e.downlink, e.subscriber = sub, sub
-	return &parts{sources: map[string]func(context.Context) error{"mqtt": sub.Run}}, nil
+	return &parts{sources: map[string]func(context.Context) error{"mqtt": sub.Run, "field": field}}, nil
 }
 
 // defaultSharedGroup splits the devices' messages among ingest roles.

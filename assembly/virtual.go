@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,8 @@ func StartVirtual(ctx context.Context, cfg Config, log *slog.Logger, start time.
 		return nil, err
 	}
 	cfg.HTTP, cfg.MQTT = "127.0.0.1:0", MQTT{Listen: "127.0.0.1:0"}
+	// Field sources' frames come through Publish, not their listeners.
+	cfg.Sources.GB26875.Listen, cfg.Sources.Push.Listen, cfg.Sources.ChirpStack.URL = "", "", ""
 	cfg.Data, cfg.Demo = data, Demo{}
 	cfg.Ingest.ClientID = fmt.Sprintf("firegrid-virtual-%d", time.Now().UnixNano())
 	if start.IsZero() {
@@ -117,9 +120,15 @@ func (v *Virtual) command(_ context.Context, cmd *contract.Command) error {
 }
 
 // Publish takes one uplink through ingest, as the MQTT subscription
-// would, and returns once the bus has it.
+// would, and returns once the bus has it. A simulated transmission
+// unit's frame (topic gb26875/{unit}) goes to ingest as the GB/T 26875.3
+// listener hands it.
 func (v *Virtual) Publish(ctx context.Context, topic string, _ byte, _ bool, payload []byte) error {
-	return v.Ingester.Accept(ctx, &contract.Uplink{Topic: topic, Payload: payload})
+	u := &contract.Uplink{Topic: topic, Payload: payload}
+	if strings.HasPrefix(topic, contract.SourceGB26875+"/") {
+		u.Source = contract.SourceGB26875
+	}
+	return v.Ingester.Accept(ctx, u)
 }
 
 // Settle returns once the bus is idle and the rule engine has armed its

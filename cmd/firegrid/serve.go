@@ -34,6 +34,9 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (assembly.Con
 		influxURL  = fs.String("influx-url", "", "sink role (optional in serve): InfluxDB URL, e.g. http://127.0.0.1:8086")
 		instance   = fs.String("instance", "", "scale-out roles: this instance's name (default: the host name)")
 		usersFile  = fs.String("users", "", "users file, or db for the store's users (make them with firegrid users add); none: no log-ins")
+		gbListen   = fs.String("gb26875-listen", "", "ingest: serve GB/T 26875.3 transmission units on this TCP address (units: sources.gb26875.units); default off")
+		pushListen = fs.String("push-listen", "", "ingest: serve CTWing and OneNET pushes on this HTTP address (tokens: sources.push); default off")
+		csURL      = fs.String("chirpstack-url", "", "ingest: subscribe to ChirpStack's MQTT integration on this broker, e.g. tcp://chirpstack:1883; default off")
 	)
 	if err := fs.Parse(args); err != nil {
 		return assembly.Config{}, err
@@ -92,6 +95,15 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (assembly.Con
 	if set["instance"] {
 		cfg.Instance = *instance
 	}
+	if set["gb26875-listen"] {
+		cfg.Sources.GB26875.Listen = *gbListen
+	}
+	if set["push-listen"] {
+		cfg.Sources.Push.Listen = *pushListen
+	}
+	if set["chirpstack-url"] {
+		cfg.Sources.ChirpStack.URL = *csURL
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
@@ -114,6 +126,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go s.ReloadOn(ctx, hup)
 	fmt.Fprintf(stdout, "firegrid is up\n  console:  http://%s/\n  MQTT:     %s\n  incidents: http://%s/api/v1/incidents?status=open\n  metrics:  http://%s/metrics\n",
 		s.HTTPAddr, s.MQTTURL, s.HTTPAddr, s.HTTPAddr)
+	if s.GB26875Addr != "" {
+		fmt.Fprintf(stdout, "  GB/T 26875.3: tcp://%s\n", s.GB26875Addr)
+	}
+	if s.PushAddr != "" {
+		fmt.Fprintf(stdout, "  pushes:   http://%s/push/ctwing, /push/onenet\n", s.PushAddr)
+	}
 	if len(s.DemoLogins) > 0 {
 		fmt.Fprintln(stdout, "  demo log-ins (username / password):")
 		for _, l := range s.DemoLogins {

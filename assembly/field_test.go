@@ -1,0 +1,164 @@
+package assembly
+
+import (
+	"bufio"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/gateway"
+	"github.com/firegrid/firegrid/ingest/gb26875"
+	"github.com/firegrid/firegrid/internal/testenv"
+)
+
+// fieldRegistry writes the demo territory with a building whose fire
+// alarm system reports through transmission unit 0000A0010001, a LoRaWAN
+// detector and an NB-IoT detector on CTWing.
+func fieldRegistry(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"grid.geojson", "stations.geojson", "residents.csv"} {
+		b, err := fs.ReadFile(configs.FS, "demo/"+f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sites, err := fs.ReadFile(configs.FS, "demo/sites.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites = append(sites, "B-T1,building,测试养老服务中心,郑州市二七区 兴华北街 115号院 5号楼,113.633120,34.711060\n"...)
+	devs := "id,kind,site,lon,lat,model,ports,gb26875,dev_eui,imei,platform_id\n" +
+		"FD-T1,smoke,B-T1,,,JTY-GD-G3,,0000A0010001/1/1001,,,\n" +
+		"FD-T2,smoke,B-T1,,,JTY-GD-G3,,0000A0010001/1/1002,,,\n" +
+		"LS-T1,smoke,H-0001,,,LD-SD01 LoRaWAN 光电感烟探测器,,,70b3d57ed0001001,,\n" +
+		"NS-T1,smoke,H-0003,,,NB-SD01 NB-IoT 独立式光电感烟探测器,,,,861234560000011,ctw-sd-0011\n"
+	for f, b := range map[string][]byte{"sites.csv": sites, "devices.csv": []byte(devs)} {
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestFieldSourcesEndToEnd: a GB/T 26875.3 component fire-alarm frame
+// sent over TCP becomes a fire incident at the mapped building and is
+// confirmed on the wire; a bad frame is denied and dead-lettered; a
+// ChirpStack uplink published to Mosquitto and a CTWing push each become
+// readings of registered devices.
+func TestFieldSourcesEndToEnd(t *testing.T) {
+	chirpstack := testenv.Mosquitto(t)
+	if chirpstack == "" {
+		return
+	}
+	t.Setenv("FIREGRID_TEST_CTWING_TOKEN", "ctw-token")
+	reg := fieldRegistry(t)
+	p := startServe(t, "", "", func(c *Config) {
+		c.Registry = reg
+		c.Sources.GB26875.Listen = "127.0.0.1:0"
+		c.Sources.GB26875.Units = []gateway.GB26875Unit{{Address: "0000A0010001", From: []string{"127.0.0.1/32"}}}
+		c.Sources.ChirpStack.URL = chirpstack
+		c.Sources.ChirpStack.ClientID = "firegrid-e2e-chirpstack"
+		c.Sources.Push.Listen = "127.0.0.1:0"
+		c.Sources.Push.CTWing.TokenEnv = "FIREGRID_TEST_CTWING_TOKEN"
+	})
+	if p.GB26875Addr == "" || p.PushAddr == "" {
+		t.Fatalf("listeners: %q %q", p.GB26875Addr, p.PushAddr)
+	}
+	st := openStream(t, p.HTTPAddr)
+
+	// A transmission unit reports detector 1001 in fire alarm.
+	conn, err := net.Dial("tcp", p.GB26875Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReaderSize(conn, gb26875.MaxFrame)
+	cst := time.FixedZone("CST", 8*3600)
+	now := gb26875.StampOf(time.Now().In(cst))
+	data := (&gb26875.Data{Type: gb26875.TypeComponentState, Objects: []gb26875.Object{&gb26875.ComponentState{
+		SystemType: gb26875.SystemFireAlarm, SystemAddr: 1, ComponentType: gb26875.ComponentPhotoSmoke, ComponentAddr: 1001,
+		Status: gb26875.StatusNormal | gb26875.StatusFire, Time: now}}}).Append(nil)
+	frame := &gb26875.Frame{Serial: 77, Version: gb26875.Version10, Time: now, Source: gb26875.AddressOf(0xA0010001), Command: gb26875.CmdSend, Data: data}
+	if _, err := conn.Write(frame.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, _, err := gb26875.ReadFrame(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _, err := gb26875.Parse(b)
+	if err != nil || reply.Command != gb26875.CmdConfirm || reply.Serial != 77 {
+		t.Fatalf("reply %+v %v, want the confirm of 77", reply, err)
+	}
+	c := st.next(t, 10*time.Second, func(c contract.IncidentChange) bool { return c.Event == contract.EventOpened })
+	if c.Incident.Type != "fire" || c.Incident.Site != "B-T1" || c.Incident.Station == "" || !strings.Contains(strings.Join(c.Incident.Devices, ","), "FD-T1") {
+		t.Errorf("incident %+v, want a fire at building B-T1 from FD-T1", c.Incident)
+	}
+
+	// A frame with a bad checksum: denied, dead-lettered.
+	bad := frame.Bytes()
+	bad[len(bad)-3]++
+	if _, err := conn.Write(bad); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, err = gb26875.ReadFrame(r); err != nil {
+		t.Fatal(err)
+	}
+	if reply, _, _ = gb26875.Parse(b); reply == nil || reply.Command != gb26875.CmdDeny {
+		t.Fatalf("reply to a bad checksum: %+v", reply)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		var dls struct{ DeadLetters []contract.DeadLetter }
+		getJSON(t, "http://"+p.HTTPAddr+"/api/v1/deadletters", &dls)
+		for _, d := range dls.DeadLetters {
+			if d.Reason == contract.ReasonBadChecksum && d.Topic == "gb26875/0000A0010001" {
+				return true
+			}
+		}
+		return false
+	}, "the bad frame is a dead letter")
+
+	// ChirpStack publishes an uplink of LS-T1 on its broker.
+	cs := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(chirpstack).SetClientID("chirpstack-e2e"))
+	if tok := cs.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cs.Disconnect(100)
+	up := `{"deduplicationId":"e2e-1","time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","deviceInfo":{"devEui":"70b3d57ed0001001"},"fCnt":9,"object":{"alarm":0,"battery":91,"temperature":22.5}}`
+	testenv.Eventually(t, 15*time.Second, func() bool {
+		tok := cs.Publish("application/app-1/device/70b3d57ed0001001/event/up", 1, false, up)
+		tok.WaitTimeout(5 * time.Second)
+		return len(p.Recent.Of("LS-T1")) > 0
+	}, "the ChirpStack uplink becomes a reading of LS-T1")
+
+	// CTWing pushes a dataReport of NS-T1.
+	push := `{"messageType":"dataReport","deviceId":"ctw-sd-0011","IMEI":"861234560000011","timestamp":` +
+		strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"payload":{"battery_value":76,"temperature":21.5}}`
+	resp, err := http.Post("http://"+p.PushAddr+gateway.CTWingPath+"?token=ctw-token", "application/json", strings.NewReader(push))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("push answered %d", resp.StatusCode)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return len(p.Recent.Of("NS-T1")) > 0 }, "the push becomes a reading of NS-T1")
+	if v := metric(t, p.HTTPAddr, `firegrid_gb26875_frames_total{result="confirmed"}`); v != 1 {
+		t.Errorf("confirmed frames: %v", v)
+	}
+}
