@@ -40,7 +40,7 @@ rules:
 // reach that kind's devices only (every kind beyond the first two once
 // shared the chargers' slot).
 func TestEachKindHasItsOwnRules(t *testing.T) {
-	reg := demoWith(t, "GS-T1,gas,H-0001,,,m,\nCAM-T1,camera,COR-01,,,m,\n")
+	reg := demoWith(t, "GS-T1,gas,H-0001,,,m,,,,,\nCAM-T1,camera,COR-01,,,m,,,,,\n")
 	cfg, err := Parse("r.yaml", []byte(kindRules))
 	if err != nil {
 		t.Fatal(err)

@@ -459,8 +459,9 @@ func simulateGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	c := t.Counts()
-	fmt.Fprintf(stdout, "territory written to %s: %d communities, %d zones, %d stations; %d households, %d corridors, %d charging sheds, %d hydrants; %d devices (%d smoke, %d hydrant, %d charger), %d residents\n",
-		*out, c.Communities, c.Zones, c.Stations, c.Households, c.Corridors, c.Sheds, c.Hydrants,
-		c.Devices(), c.SmokeDetectors, c.HydrantMonitors, c.Chargers, c.Residents)
+	fmt.Fprintf(stdout, "territory written to %s: %d communities, %d zones, %d stations; %d households, %d corridors, %d charging sheds, %d hydrants, %d buildings; %d devices (%d smoke, %d hydrant, %d charger, %d electrical, %d gas, %d button, %d camera; %d behind %d GB/T 26875.3 units, %d LoRaWAN, %d on carrier platforms), %d residents\n",
+		*out, c.Communities, c.Zones, c.Stations, c.Households, c.Corridors, c.Sheds, c.Hydrants, c.Buildings,
+		c.Devices(), c.SmokeDetectors, c.HydrantMonitors, c.Chargers, c.ElectricalMonitors, c.GasDetectors, c.CallButtons, c.Cameras,
+		c.UnitDetectors, c.TransmissionUnits, c.LoRaWAN, c.Platform, c.Residents)
 	return nil
 }

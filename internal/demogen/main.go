@@ -31,5 +31,5 @@ func main() {
 		os.Exit(1)
 	}
 	c := t.Counts()
-	slog.Info("territory written", "dir", *out, "zones", c.Zones, "sites", c.Households+c.Corridors+c.Sheds+c.Hydrants, "devices", c.Devices(), "residents", c.Residents)
+	slog.Info("territory written", "dir", *out, "zones", c.Zones, "sites", c.Households+c.Corridors+c.Sheds+c.Hydrants+c.Buildings, "devices", c.Devices(), "residents", c.Residents)
 }
