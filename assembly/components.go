@@ -309,6 +309,6 @@ func buildDemo(e *env) (*parts, error) {
 				return nil
 			}
 		}
-		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.log.With("component", "simulator"))
+		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.gb26875Addr, e.log.With("component", "simulator"))
 	}}}, nil
 }

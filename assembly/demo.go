@@ -25,9 +25,10 @@ func LoadDemoScenario() (*simulator.Scenario, error) {
 
 // runDemo plays a simulated fleet of the registry's devices, and the
 // configured scenario (or the embedded demo one) on top, against the broker
-// at url until ctx is done.
-func runDemo(ctx context.Context, d Demo, reg *devices.Registry, url string, log *slog.Logger) error {
-	cfg := simulator.Config{MQTTURL: url, ClientID: "firegrid-demo-fleet", Scenario: d.Scenario, Seed: d.Seed}
+// at url until ctx is done; with the GB/T 26875.3 listener at gb26875, the
+// devices behind transmission units are played through their units.
+func runDemo(ctx context.Context, d Demo, reg *devices.Registry, url, gb26875 string, log *slog.Logger) error {
+	cfg := simulator.Config{MQTTURL: url, ClientID: "firegrid-demo-fleet", Scenario: d.Scenario, Seed: d.Seed, GB26875: gb26875}
 	var sc *simulator.Scenario
 	if d.Scenario == "" {
 		var err error

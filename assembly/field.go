@@ -62,6 +62,12 @@ func (e *env) fieldSources() (func(context.Context) error, error) {
 	var runs []func(context.Context) error
 	cfg := e.cfg.Sources
 	if cfg.GB26875.Listen != "" {
+		if e.cfg.Demo.Enabled && len(cfg.GB26875.Units) == 0 {
+			// The demo's simulated units send from this machine.
+			for _, u := range e.registry.GB26875Units() {
+				cfg.GB26875.Units = append(cfg.GB26875.Units, gateway.GB26875Unit{Address: u, From: []string{"127.0.0.0/8", "::1"}})
+			}
+		}
 		ln, err := net.Listen("tcp", cfg.GB26875.Listen)
 		if err != nil {
 			return nil, addrError("GB/T 26875.3 listener", cfg.GB26875.Listen, "--gb26875-listen", err)

@@ -242,6 +242,8 @@ func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run Sc
 		return nil, err
 	}
 	defer v.Close()
+	// Devices behind transmission units speak GB/T 26875.3, as in the field.
+	run.Run.Units = true
 	r := &simulator.Runner{Config: run.Run, Scenario: sc, Devices: v.Registry.Devices(""), Source: run.Source, Logger: log, OnPublish: run.OnPublish}
 	return simulator.RunVirtual(ctx, r, v.Clock, v)
 }

@@ -169,9 +169,6 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(g.Listen); err != nil {
 			bad("gb26875.listen", "want host:port, got %q", g.Listen)
 		}
-		if len(g.Units) == 0 {
-			bad("gb26875.units", "no transmission unit may send: list each with its address and from networks")
-		}
 	}
 	if _, err := parseUnitAddress(g.Address); err != nil {
 		bad("gb26875.address", "%v", err)

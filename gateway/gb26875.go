@@ -150,6 +150,9 @@ func (g *GB26875) Run(ctx context.Context) error {
 	})
 	defer stop()
 	g.o.Log.Info("GB/T 26875.3 listener up", "addr", g.ln.Addr().String(), "units", len(g.units))
+	if len(g.units) == 0 {
+		g.o.Log.Warn("no transmission unit may send (sources.gb26875.units is empty): every connection is refused")
+	}
 	var err error
 	for {
 		c, aerr := g.ln.Accept()

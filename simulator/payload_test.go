@@ -16,6 +16,7 @@ type wire struct {
 	Seq    uint64                     `json:"seq"`
 	Event  string                     `json:"event"`
 	Values map[string]json.RawMessage `json:"values"`
+	Media  []string                   `json:"media"`
 }
 
 // decodeWire decodes payload as contract v1 and checks what every payload
