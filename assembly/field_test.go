@@ -2,6 +2,7 @@ package assembly
 
 import (
 	"bufio"
+	"context"
 	"io/fs"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/firegrid/firegrid/gateway"
 	"github.com/firegrid/firegrid/ingest/gb26875"
 	"github.com/firegrid/firegrid/internal/testenv"
+	"github.com/firegrid/firegrid/simulator"
 )
 
 // fieldRegistry writes the demo territory with a building whose fire
@@ -160,5 +162,124 @@ func TestFieldSourcesEndToEnd(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, func() bool { return len(p.Recent.Of("NS-T1")) > 0 }, "the push becomes a reading of NS-T1")
 	if v := metric(t, p.HTTPAddr, `firegrid_gb26875_frames_total{result="confirmed"}`); v != 1 {
 		t.Errorf("confirmed frames: %v", v)
+	}
+}
+
+// TestGB26875ScenarioSpeaksFrames: in a virtual run the devices behind a
+// transmission unit publish nothing of contract v1; their unit sends the
+// frames, and its heartbeat keeps them alive.
+func TestGB26875ScenarioSpeaksFrames(t *testing.T) {
+	sc := libraryScenario(t, "gb26875-building-fire.yaml")
+	var frames, direct int
+	rep, err := RunScenario(context.Background(), testConfig(t), sc, ScenarioRun{OnPublish: func(p simulator.Publication) {
+		switch {
+		case strings.HasPrefix(p.Topic, simulator.UnitTopicPrefix):
+			frames++
+		case strings.HasPrefix(p.Message.Device, "FD-"):
+			direct++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		var b strings.Builder
+		rep.WriteSummary(&b)
+		t.Fatal(b.String())
+	}
+	// Two units, a heartbeat each at least every minute for 8 minutes,
+	// and the scenario's three frames.
+	if frames < 2*8+3 || direct != 0 {
+		t.Errorf("%d frames, %d contract-v1 publications of the detectors behind the units", frames, direct)
+	}
+}
+
+// TestSimulatedUnitsOverTCP: `firegrid simulate --gb26875 ADDR` plays the
+// devices behind transmission units over TCP to the listener, each frame
+// confirmed, and the fire reaches the console.
+func TestSimulatedUnitsOverTCP(t *testing.T) {
+	p := startServe(t, "", "", func(c *Config) {
+		c.Sources.GB26875.Listen = "127.0.0.1:0"
+		c.Sources.GB26875.Units = []gateway.GB26875Unit{
+			{Address: "0000A0010001", From: []string{"127.0.0.1"}}, {Address: "0000A0010002", From: []string{"127.0.0.1"}}}
+	})
+	st := openStream(t, p.HTTPAddr)
+	sc, err := simulator.ParseScenario("unit.yaml", []byte("name: unit\nfleet: {off: true}\nsteps:\n  - {at: 0s, device: FD-0201, event: alarm}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep, err := simulator.Simulate(ctx, simulator.Config{MQTTURL: p.MQTTURL, GB26875: p.GB26875Addr}, p.Registry.Devices(""), sc, nil)
+	if err != nil || rep.Published != 1 {
+		t.Fatalf("simulate: %v, %d published", err, rep.Published)
+	}
+	c := st.next(t, 10*time.Second, func(c contract.IncidentChange) bool { return c.Event == contract.EventOpened })
+	if c.Incident.Type != "fire" || c.Incident.Site != "B-02" {
+		t.Errorf("incident %+v", c.Incident)
+	}
+	if v := metric(t, p.HTTPAddr, `firegrid_gb26875_frames_total{result="confirmed"}`); v != 1 {
+		t.Errorf("confirmed %v", v)
+	}
+}
+
+// observed records what a virtual firegrid did.
+type observed struct {
+	*Virtual
+	changes []*simulator.IncidentChange
+	cmds    []*simulator.Command
+}
+
+func (o *observed) Observe() ([]*simulator.IncidentChange, []*simulator.Command) {
+	ch, cmds := o.Virtual.Observe()
+	o.changes, o.cmds = append(o.changes, ch...), append(o.cmds, cmds...)
+	return ch, cmds
+}
+
+// TestDemoTimelineShowsEveryKind: the demo's timeline raises an incident
+// of each kind added within contract v1, and the GB/T 26875.3 building's
+// fire, in its first three minutes.
+func TestDemoTimelineShowsEveryKind(t *testing.T) {
+	sc, err := LoadDemoScenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, err := StartVirtual(ctx, testConfig(t), nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	o := &observed{Virtual: v}
+	r := &simulator.Runner{Config: simulator.Config{Duration: 3 * time.Minute, Units: true}, Scenario: sc, Devices: v.Registry.Devices("")}
+	if _, err := simulator.RunVirtual(ctx, r, v.Clock, o); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	snapshot := false
+	for _, c := range o.changes {
+		if c.Event == contract.EventOpened {
+			seen[c.Incident.Type+" "+c.Incident.Site] = true
+		}
+		for _, st := range c.Incident.Steps {
+			snapshot = snapshot || (c.Incident.Type == "fire_lane_blocked" && strings.Contains(st.Note, "snapshot https://snapshots.example.com/CAM-001/"))
+		}
+	}
+	if !snapshot {
+		t.Error("the fire-lane ticket does not carry the camera's snapshot")
+	}
+	for _, want := range []string{"fire B-01", "gas_leak H-0006", "emergency_call H-0005", "electrical_fire_risk SHED-01",
+		"fire_lane_blocked B-01", "ebike_in_lift COR-01", "fire H-0108"} {
+		if !seen[want] {
+			t.Errorf("no %s incident opened; opened: %v", want, seen)
+		}
+	}
+	valve := false
+	for _, c := range o.cmds {
+		valve = valve || (c.Cmd == "valve_close" && c.Device == "GS-0001")
+	}
+	if !valve {
+		t.Error("no valve_close to GS-0001")
 	}
 }
