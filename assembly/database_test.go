@@ -67,8 +67,8 @@ func TestAlarmRoleFromDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(p.Registry.Devices("")); n != 279 {
-		t.Errorf("the role serves %d devices, want the demo's 279", n)
+	if n := len(p.Registry.Devices("")); n != 400 {
+		t.Errorf("the role serves %d devices, want the demo's 400", n)
 	}
 	base := "http://" + p.HTTPAddr
 	if code, _ := call(t, "GET", base+"/api/v1/incidents", "", "", nil); code != 401 {

@@ -164,8 +164,15 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
-	fmt.Fprintf(stdout, "configuration ok: %d devices, %d sites, %d stations, %d rules; %d registry gaps\n",
-		len(reg.Devices("")), len(reg.Sites()), len(reg.Stations()), len(rc.Rules), len(reg.Gaps()))
+	models, err := assembly.LoadModels(cfg.Sources.Models)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "configuration ok: %d devices, %d sites, %d stations, %d rules, %d device models; %d registry gaps\n",
+		len(reg.Devices("")), len(reg.Sites()), len(reg.Stations()), len(rc.Rules), len(models.Models), len(reg.Gaps()))
+	if on := cfg.Sources.Enabled(); len(on) > 0 {
+		fmt.Fprintf(stdout, "  field sources: %s\n", strings.Join(on, ", "))
+	}
 	for _, g := range reg.Gaps() {
 		fmt.Fprintf(stdout, "  gap: %s %s: %s\n", g.Kind, g.ID, g.Detail)
 	}

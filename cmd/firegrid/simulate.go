@@ -82,6 +82,7 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this much scenario time (default: the scenario's duration, or until interrupted)")
 	fs.BoolVar(&cfg.NoFleet, "no-fleet", false, "publish only the scenario's steps, no heartbeats")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "MQTT client id (default: random)")
+	fs.StringVar(&cfg.GB26875, "gb26875", "", "GB/T 26875.3 listener (host:port) the devices behind transmission units are played to, as their units speak (default: they publish contract v1)")
 	fs.DurationVar(&cfg.Fleet.SmokeInterval, "smoke-interval", 0, "heartbeat interval of smoke detectors (default 60s)")
 	fs.DurationVar(&cfg.Fleet.HydrantInterval, "hydrant-interval", 0, "telemetry interval of hydrant monitors (default 30s)")
 	fs.DurationVar(&cfg.Fleet.ChargerInterval, "charger-interval", 0, "telemetry interval of chargers (default 30s)")
