@@ -160,6 +160,26 @@ func TestFieldSourcesEndToEnd(t *testing.T) {
 		t.Fatalf("push answered %d", resp.StatusCode)
 	}
 	testenv.Eventually(t, 5*time.Second, func() bool { return len(p.Recent.Of("NS-T1")) > 0 }, "the push becomes a reading of NS-T1")
+	// A push from the platform that is not one firegrid can read: kept as
+	// a dead letter with the reason, answered 200 all the same.
+	resp, err = http.Post("http://"+p.PushAddr+gateway.CTWingPath+"?token=ctw-token", "application/json", strings.NewReader(`{"deviceId":"ctw-sd-0011"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a push without messageType answered %d", resp.StatusCode)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		var dls struct{ DeadLetters []contract.DeadLetter }
+		getJSON(t, "http://"+p.HTTPAddr+"/api/v1/deadletters", &dls)
+		for _, d := range dls.DeadLetters {
+			if d.Reason == contract.ReasonMissingField && d.Topic == gateway.CTWingPath {
+				return true
+			}
+		}
+		return false
+	}, "the unreadable push is a dead letter")
 	if v := metric(t, p.HTTPAddr, `firegrid_gb26875_frames_total{result="confirmed"}`); v != 1 {
 		t.Errorf("confirmed frames: %v", v)
 	}
