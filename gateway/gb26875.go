@@ -162,9 +162,11 @@ func (g *GB26875) Run(ctx context.Context) error {
 			}
 			break
 		}
-		if !within(g.any, c.RemoteAddr().String()) {
+		// No unit configured: no network may connect (within would take
+		// an empty list as every network).
+		if len(g.any) == 0 || !within(g.any, c.RemoteAddr().String()) {
 			g.m.refused.WithLabelValues("network").Inc()
-			g.o.Log.Warn("GB/T 26875.3 connection refused: no unit connects from there", "remote", c.RemoteAddr().String())
+			g.o.Log.Debug("GB/T 26875.3 connection refused: no unit connects from there", "remote", c.RemoteAddr().String())
 			c.Close()
 			continue
 		}
@@ -237,7 +239,7 @@ func (g *GB26875) serve(ctx context.Context, c net.Conn) {
 			if ok {
 				why = fmt.Sprintf("transmission unit %s does not connect from %s (sources.gb26875.units from)", f.Source, remote)
 			}
-			log.Warn("GB/T 26875.3 frame refused", "why", why)
+			log.Debug("GB/T 26875.3 frame refused", "why", why)
 			g.refuse(ctx, c, f, u, contract.ReasonUnknownSource, why)
 			continue
 		}

@@ -270,6 +270,33 @@ func TestGB26875RefusesUnknownNetworks(t *testing.T) {
 	}
 }
 
+// TestGB26875WithoutUnitsRefusesEveryone: a listener configured with no
+// unit takes no connection at all.
+func TestGB26875WithoutUnitsRefusesEveryone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{}
+	g, err := NewGB26875(ln, DefaultConfig().GB26875, Options{Accept: s.accept, Reject: s.reject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	u := dialUnit(t, ln.Addr().String())
+	u.send(componentFrame(1, unit, time.Now(), 3))
+	_ = u.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := u.c.Read(make([]byte, 8)); err == nil {
+		t.Fatal("answered")
+	}
+	if n, rej := s.counts(); n != 0 || len(rej) != 0 || testutil.ToFloat64(g.m.refused.WithLabelValues("network")) != 1 {
+		t.Errorf("kept %d, rejected %v", n, rej)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	c := DefaultConfig()
 	c.GB26875.Listen = "127.0.0.1:9100"
