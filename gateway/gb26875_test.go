@@ -57,7 +57,7 @@ var (
 
 // startGB starts a listener allowing unit 0000A0010001 from 127.0.0.1 and
 // unit 0000A0010002 from 10.0.0.0/8 only, with the clock at now.
-func startGB(t *testing.T, s *sink, now time.Time) (*GB26875, *prometheus.Registry) {
+func startGB(t testing.TB, s *sink, now time.Time) (*GB26875, *prometheus.Registry) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,12 +85,12 @@ func startGB(t *testing.T, s *sink, now time.Time) (*GB26875, *prometheus.Regist
 
 // unitClient is a transmission unit's side of a connection.
 type unitClient struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
 
-func dialUnit(t *testing.T, addr string) *unitClient {
+func dialUnit(t testing.TB, addr string) *unitClient {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -322,5 +322,26 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if len(DefaultConfig().Enabled()) != 0 {
 		t.Error("a source is on by default")
+	}
+}
+
+// BenchmarkGB26875RoundTrip: a unit sends a component's state and waits
+// for the confirm, over loopback TCP, ingest's Accept doing nothing: what
+// the listener itself costs a frame.
+func BenchmarkGB26875RoundTrip(b *testing.B) {
+	now := time.Now()
+	s := &sink{}
+	g, _ := startGB(b, s, now)
+	u := dialUnit(b, g.Addr().String())
+	frame := componentFrame(1, unit, now, gb26875.StatusNormal|gb26875.StatusFire)
+	s.mu.Lock()
+	s.accepted = make([]*contract.Uplink, 0, 1<<20)
+	s.mu.Unlock()
+	b.ReportAllocs()
+	for b.Loop() {
+		u.send(frame)
+		if f := u.reply(5 * time.Second); f == nil || f.Command != gb26875.CmdConfirm {
+			b.Fatalf("reply %+v", f)
+		}
 	}
 }
