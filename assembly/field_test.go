@@ -112,6 +112,25 @@ func TestFieldSourcesEndToEnd(t *testing.T) {
 		t.Errorf("incident %+v, want a fire at building B-T1 from FD-T1", c.Incident)
 	}
 
+	// The incident's context lists the building's detectors, those not
+	// heard since start with an empty list of readings (the console reads
+	// its length).
+	var ctxv struct {
+		Devices []struct {
+			ID     string
+			Recent *[]any
+		}
+	}
+	getJSON(t, "http://"+p.HTTPAddr+"/api/v1/incidents/"+c.Incident.ID+"/context", &ctxv)
+	if len(ctxv.Devices) != 2 {
+		t.Errorf("context devices %+v", ctxv.Devices)
+	}
+	for _, d := range ctxv.Devices {
+		if d.Recent == nil {
+			t.Errorf("device %s: recent is null, want a list", d.ID)
+		}
+	}
+
 	// A frame with a bad checksum: denied, dead-lettered.
 	bad := frame.Bytes()
 	bad[len(bad)-3]++
