@@ -114,8 +114,8 @@ func TestServeFromDatabase(t *testing.T) {
 		c.Registry = FromDatabase
 		c.Dispatch.Users = FromDatabase
 	})
-	if n := len(s.Registry.Devices("")); n != 278 {
-		t.Errorf("serve has %d devices, want the database's 278", n)
+	if n := len(s.Registry.Devices("")); n != 399 {
+		t.Errorf("serve has %d devices, want the database's 399", n)
 	}
 	token := login(t, s.HTTPAddr, "subdistrict", "subdistrict-password")
 	if code, _ := call(t, "GET", "http://"+s.HTTPAddr+"/api/v1/incidents", token, "", nil); code != 200 {
