@@ -87,11 +87,11 @@ func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
 		demo      bool
 		want      want
 	}{
-		{"serve", Serve, false, false, false, want{serveAll, append(slices.Clone(alarmTasks), "rules/ticks", "journal/checkpoints", "ingest/mqtt")}},
+		{"serve", Serve, false, false, false, want{serveAll, append(slices.Clone(alarmTasks), "rules/ticks", "journal/checkpoints", "ingest/mqtt", "ingest/field")}},
 		{"serve with notifiers, InfluxDB and the demo", Serve, true, true, true, want{
 			with(serveAll, "notify", "incidents", "sink-readings", "telemetry,events", "sink-incidents", "incidents"),
-			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "journal/checkpoints", "ingest/mqtt", "demo/fleet")}},
-		{"ingest", RoleIngest, true, true, false, want{map[string]string{"downlink": "commands"}, []string{"ingest/mqtt"}}},
+			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "journal/checkpoints", "ingest/mqtt", "ingest/field", "demo/fleet")}},
+		{"ingest", RoleIngest, true, true, false, want{map[string]string{"downlink": "commands"}, []string{"ingest/mqtt", "ingest/field"}}},
 		{"rules", RoleRules, true, true, false, want{rulesGroups, []string{"rules/ticks"}}},
 		{"alarm", RoleAlarm, false, false, false, want{alarmBase, alarmTasks}},
 		{"alarm with notifiers", RoleAlarm, true, true, false, want{with(alarmBase, "notify", "incidents"), append(slices.Clone(alarmTasks), "notify/deliveries")}},
@@ -148,11 +148,11 @@ func TestStagesImportOnlyTheContract(t *testing.T) {
 	}
 	const mod = "github.com/firegrid/firegrid/"
 	floor := map[string]int{
-		"contract": 0, "internal/clock": 0, "internal/conf": 0, "internal/minheap": 0, "configs": 0,
+		"contract": 0, "ingest/gb26875": 0, "internal/clock": 0, "internal/conf": 0, "internal/minheap": 0, "configs": 0,
 		"devices": 1,
 		"ingest":  2, "rules": 2, "alarm": 2, "access": 2,
 		"bus": 3, "broker": 3, "store": 3, "tsdb": 3, "notify": 3, "capalert": 3, "console": 3,
-		"simulator": 3, "simulator/territory": 3, "journal": 3,
+		"simulator": 3, "simulator/territory": 3, "journal": 3, "gateway": 3,
 		"assembly": 4,
 	}
 	stages := map[string]bool{"ingest": true, "rules": true, "alarm": true, "access": true}

@@ -93,9 +93,9 @@ var catalogue = []*Component{
 	},
 	{
 		Name: "ingest", Role: RoleIngest,
-		Doc:      "device messages in over MQTT (a hook of the embedded broker, or a shared subscription to an external one): decoded, checked, enriched, dead-lettered with the reason",
+		Doc:      "device messages in over MQTT (a hook of the embedded broker, or a shared subscription to an external one), and from the configured field sources (GB/T 26875.3, ChirpStack, platform pushes): decoded, checked, enriched, dead-lettered with the reason",
 		Produces: []string{contract.TopicTelemetry, contract.TopicEvents, contract.TopicDeadLetters},
-		Sources:  []string{"mqtt"},
+		Sources:  []string{"mqtt", "field"},
 		Needs:    []string{"registry", "broker"},
 		build:    buildIngest,
 	},
@@ -286,15 +286,25 @@ func buildIngest(e *env) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.ingester, err = ingest.New(e.cfg.Ingest, ingest.Options{Registry: reg, Publisher: e.bus, Clock: e.clock,
-		Logger: e.log.With("component", "ingest"), Registerer: e.metrics})
+	decoders, err := e.fieldDecoders(reg)
 	if err != nil {
 		return nil, err
 	}
+	e.ingester, err = ingest.New(e.cfg.Ingest, ingest.Options{Registry: reg, Publisher: e.bus, Clock: e.clock,
+		Logger: e.log.With("component", "ingest"), Registerer: e.metrics, Sources: decoders})
+	if err != nil {
+		return nil, err
+	}
+	// Every source hands its uplinks to accept: in serve, through the
+	// journal.
 	accept := e.ingester.Accept
 	if e.keeper != nil {
 		e.keeper.next = accept
 		accept = e.keeper.accept
+	}
+	field, err := e.fieldSources(accept)
+	if err != nil {
+		return nil, err
 	}
 	if e.mqttListener != nil {
 		// The embedded broker lets in the store's MQTT accounts only.
@@ -311,7 +321,7 @@ func buildIngest(e *env) (*parts, error) {
 			return nil, err
 		}
 		e.downlink = b
-		return &parts{sources: map[string]func(context.Context) error{"mqtt": b.Run}}, nil
+		return &parts{sources: map[string]func(context.Context) error{"mqtt": b.Run, "field": field}}, nil
 	}
 	icfg := e.cfg.Ingest
 	if icfg.SharedGroup == "" && e.role != Serve {
@@ -326,7 +336,7 @@ func buildIngest(e *env) (*parts, error) {
 		Username: e.cfg.MQTT.Username, Password: password,
 		Log: e.log.With("component", "ingest"), Registerer: e.metrics})
 	e.downlink, e.subscriber = sub, sub
-	return &parts{sources: map[string]func(context.Context) error{"mqtt": sub.Run}}, nil
+	return &parts{sources: map[string]func(context.Context) error{"mqtt": sub.Run, "field": field}}, nil
 }
 
 // defaultSharedGroup splits the devices' messages among ingest roles.
@@ -353,7 +363,7 @@ func buildDemo(e *env) (*parts, error) {
 				return nil
 			}
 		}
-		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.demoCreds, e.log.With("component", "simulator"))
+		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.gb26875Addr, e.demoCreds, e.log.With("component", "simulator"))
 	}}}, nil
 }
 

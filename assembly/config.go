@@ -12,6 +12,7 @@ import (
 	"github.com/firegrid/firegrid/broker"
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/capalert"
+	"github.com/firegrid/firegrid/gateway"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/conf"
 	"github.com/firegrid/firegrid/notify"
@@ -57,6 +58,10 @@ type Config struct {
 	Instance string `yaml:"instance"`
 	// Dispatch is timers, escalation, users and notifications.
 	Dispatch Dispatch `yaml:"dispatch"`
+	// Sources are the field sources the ingest component runs besides
+	// contract v1 over MQTT: GB/T 26875.3 transmission units, ChirpStack,
+	// carrier platforms' pushes. Each is off until configured.
+	Sources gateway.Config `yaml:"sources"`
 }
 
 // FromDatabase, as registry: or dispatch.users:, reads the registry or the
@@ -174,6 +179,7 @@ func DefaultConfig() Config {
 		Log:        Log{Level: "info", Format: "text"},
 		Kafka:      bus.DefaultKafkaConfig(),
 		Influx:     tsdb.DefaultConfig(),
+		Sources:    gateway.DefaultConfig(),
 		Dispatch: Dispatch{
 			DispatchConfig: alarm.DefaultDispatchConfig(),
 			SessionTTL:     12 * time.Hour,
@@ -299,6 +305,11 @@ func (c Config) Validate() error {
 	}
 	if c.Dispatch.SessionTTL <= 0 {
 		errs = append(errs, fmt.Errorf("dispatch.session_ttl: %v: want a positive duration, e.g. 12h", c.Dispatch.SessionTTL))
+	}
+	for _, e := range unwrapAll(c.Sources.Validate()) {
+		if e != nil {
+			errs = append(errs, fmt.Errorf("sources.%w", e))
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -67,8 +67,8 @@ func TestAlarmRoleFromDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(p.Registry.Devices("")); n != 279 {
-		t.Errorf("the role serves %d devices, want the demo's 279", n)
+	if n := len(p.Registry.Devices("")); n != 400 {
+		t.Errorf("the role serves %d devices, want the demo's 400", n)
 	}
 	base := "http://" + p.HTTPAddr
 	if code, _ := call(t, "GET", base+"/api/v1/incidents", "", "", nil); code != 401 {
@@ -114,8 +114,8 @@ func TestServeFromDatabase(t *testing.T) {
 		c.Registry = FromDatabase
 		c.Dispatch.Users = FromDatabase
 	})
-	if n := len(s.Registry.Devices("")); n != 278 {
-		t.Errorf("serve has %d devices, want the database's 278", n)
+	if n := len(s.Registry.Devices("")); n != 399 {
+		t.Errorf("serve has %d devices, want the database's 399", n)
 	}
 	token := login(t, s.HTTPAddr, "subdistrict", "subdistrict-password")
 	if code, _ := call(t, "GET", "http://"+s.HTTPAddr+"/api/v1/incidents", token, "", nil); code != 200 {

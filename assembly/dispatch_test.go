@@ -2,6 +2,7 @@ package assembly
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -38,6 +39,9 @@ func TestShippedConfigIsTheDefault(t *testing.T) {
 	}
 	if cfg.Dispatch.Timers[0].Ack != time.Minute {
 		t.Errorf("fire ack %v", cfg.Dispatch.Timers[0].Ack)
+	}
+	if fmt.Sprintf("%+v", cfg.Sources) != fmt.Sprintf("%+v", def.Sources) { // [] and nil alike
+		t.Errorf("sources: file %+v, default %+v", cfg.Sources, def.Sources)
 	}
 }
 

@@ -65,8 +65,12 @@ type Process struct {
 	// answers on; MQTTURL the broker devices connect to.
 	HTTPAddr string
 	MQTTURL  string
-	Log      *slog.Logger
-	Metrics  *prometheus.Registry
+	// GB26875Addr and PushAddr are where the GB/T 26875.3 listener and
+	// the platforms' push endpoints serve, when configured.
+	GB26875Addr string
+	PushAddr    string
+	Log         *slog.Logger
+	Metrics     *prometheus.Registry
 	// DemoLogins are the demo's users, printed at start.
 	DemoLogins []Login
 	// DemoCredentials is the file of the demo devices' MQTT credentials
@@ -118,6 +122,8 @@ type env struct {
 
 	mqttListener net.Listener // the embedded broker's, bound early
 	mqttURL      string
+	gb26875Addr  string
+	pushAddr     string
 
 	store    *store.SQL
 	registry *devices.Registry
@@ -307,6 +313,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 	p.Registry, p.Store, p.Manager, p.Relay, p.Stage = e.registry, e.store, e.manager, e.relay, e.stage
 	p.Ingester, p.Hub, p.Recent, p.DeadLetters, p.RulesAdmin = e.ingester, e.hub, e.recent, e.deadLetters, e.admin
 	p.Sink, p.Subscriber, p.DemoLogins, p.DemoCredentials = e.sink, e.subscriber, e.demoLogins, e.demoCredsPath
+	p.GB26875Addr, p.PushAddr = e.gb26875Addr, e.pushAddr
 
 	var handler http.Handler
 	if e.api != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,6 +103,8 @@ func StartVirtual(ctx context.Context, cfg Config, log *slog.Logger, start time.
 		return nil, err
 	}
 	cfg.HTTP, cfg.MQTT = "127.0.0.1:0", MQTT{Listen: "127.0.0.1:0"}
+	// Field sources' frames come through Publish, not their listeners.
+	cfg.Sources.GB26875.Listen, cfg.Sources.Push.Listen, cfg.Sources.ChirpStack.URL = "", "", ""
 	cfg.Data, cfg.Demo = data, Demo{}
 	cfg.Ingest.ClientID = fmt.Sprintf("firegrid-virtual-%d", time.Now().UnixNano())
 	if start.IsZero() {
@@ -117,8 +120,14 @@ func StartVirtual(ctx context.Context, cfg Config, log *slog.Logger, start time.
 	cctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	v := NewVirtual(fake, []*Process{s}, VirtualIO{
+		// A simulated transmission unit's frame (topic gb26875/{unit})
+		// goes to ingest as the GB/T 26875.3 listener hands it.
 		Publish: func(ctx context.Context, topic string, payload []byte) error {
-			return s.Ingester.Accept(ctx, &contract.Uplink{Topic: topic, Payload: payload})
+			u := &contract.Uplink{Topic: topic, Payload: payload}
+			if strings.HasPrefix(topic, contract.SourceGB26875+"/") {
+				u.Source = contract.SourceGB26875
+			}
+			return s.Ingester.Accept(ctx, u)
 		},
 		Idle:    func() bool { return s.Memory.Idle() && s.Relay.Idle() },
 		Changes: changes,
@@ -278,6 +287,8 @@ func RunScenario(ctx context.Context, cfg Config, sc *simulator.Scenario, run Sc
 		return nil, err
 	}
 	defer v.Close()
+	// Devices behind transmission units speak GB/T 26875.3, as in the field.
+	run.Run.Units = true
 	r := &simulator.Runner{Config: run.Run, Scenario: sc, Devices: v.Processes[0].Registry.Devices(""), Source: run.Source, Logger: log, OnPublish: run.OnPublish}
 	return simulator.RunVirtual(ctx, r, v.Clock, v)
 }

@@ -122,6 +122,12 @@ var incidentEvents = map[string]string{
 	"device_fault":     "设备故障 device fault",
 	"offline":          "设备离线 device offline",
 	"test":             "测试 test",
+	// The kinds added within contract v1.
+	"electrical_fire_risk": "电气火灾隐患 electrical fire risk",
+	"gas_leak":             "燃气泄漏 gas leak",
+	"emergency_call":       "紧急呼叫 emergency call",
+	"fire_lane_blocked":    "消防通道被占用 fire lane blocked",
+	"ebike_in_lift":        "电动自行车进电梯 e-bike in a lift",
 }
 
 // capIdentifier names one version of an incident as a CAP message.
@@ -217,10 +223,12 @@ func firstNonEmpty(s ...string) string {
 
 func capCategory(typ string) string {
 	switch typ {
-	case "fire", "charger_overheat":
+	case "fire", "charger_overheat", "electrical_fire_risk":
 		return "Fire"
 	case "low_pressure", "hydrant_tamper":
 		return "Infra"
+	case "emergency_call":
+		return "Rescue"
 	}
 	return "Safety"
 }

@@ -56,7 +56,11 @@ func (a *API) incidentContext(w http.ResponseWriter, r *http.Request) {
 		out.Residents = site.Residents()
 	}
 	for _, d := range a.Registry.SiteDevices(in.Site) {
-		out.Devices = append(out.Devices, DeviceRecent{ID: d.ID, Kind: d.Kind, Model: d.Model, Recent: recent.Of(d.ID)})
+		rr := recent.Of(d.ID)
+		if rr == nil {
+			rr = []RecentReading{} // a list, also for a device not heard since start
+		}
+		out.Devices = append(out.Devices, DeviceRecent{ID: d.ID, Kind: d.Kind, Model: d.Model, Recent: rr})
 	}
 	// Hydrants with an open problem (low pressure, hit, fault, offline).
 	open, _ := a.Manager.List(r.Context(), alarm.Filter{Status: contract.StatusOpen})

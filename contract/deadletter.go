@@ -20,11 +20,22 @@ const (
 	ReasonUnknownDevice   Reason = "unknown_device"
 	ReasonKindMismatch    Reason = "kind_mismatch"
 	ReasonFutureTimestamp Reason = "future_timestamp"
+	// ReasonBadFrame: a binary frame (GB/T 26875.3) that is not one: no
+	// start or end mark, a length over the limit or beyond the frame, an
+	// object cut short.
+	ReasonBadFrame Reason = "bad_frame"
+	// ReasonBadChecksum: a frame whose checksum does not match its bytes.
+	ReasonBadChecksum Reason = "bad_checksum"
+	// ReasonUnknownSource: a frame or push from a sender that is allowed
+	// to connect but is not configured as the source it claims to be (a
+	// transmission unit address not configured for its network).
+	ReasonUnknownSource Reason = "unknown_source"
 )
 
 // Reasons lists every reason, so that counters start at zero for each.
 var Reasons = []Reason{ReasonBadTopic, ReasonOversized, ReasonMalformed, ReasonMissingField,
-	ReasonInvalidField, ReasonUnknownDevice, ReasonKindMismatch, ReasonFutureTimestamp}
+	ReasonInvalidField, ReasonUnknownDevice, ReasonKindMismatch, ReasonFutureTimestamp,
+	ReasonBadFrame, ReasonBadChecksum, ReasonUnknownSource}
 
 // MaxDeadLetterPayload bounds how much of a rejected payload is kept.
 const MaxDeadLetterPayload = 4096

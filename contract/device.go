@@ -3,21 +3,36 @@ package contract
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // Kind is a device kind, the third segment of an fg/v1 topic.
 type Kind string
 
-// The device kinds of contract v1.
+// The device kinds of contract v1. The first three came with v1; the
+// others were added within it (additive: their topics, events and values
+// are new, nothing of the first three changed).
 const (
 	KindSmoke   Kind = "smoke"
 	KindHydrant Kind = "hydrant"
 	KindCharger Kind = "charger"
+	// KindElectrical is an electrical fire monitor (电气火灾监控探测器) in a
+	// distribution box: residual current and cable temperature.
+	KindElectrical Kind = "electrical"
+	// KindGas is a combustible gas detector (燃气泄漏报警器), usually with
+	// a valve it can close.
+	KindGas Kind = "gas"
+	// KindButton is an emergency call button (紧急呼叫器) of a resident.
+	KindButton Kind = "button"
+	// KindCamera is an edge camera that detects a blocked fire lane or an
+	// e-bike entering a lift, and sends a snapshot with the detection.
+	KindCamera Kind = "camera"
 )
 
-// Kinds lists every known kind in a stable order.
-var Kinds = []Kind{KindSmoke, KindHydrant, KindCharger}
+// Kinds lists every known kind in a stable order: the original three
+// first, so that what indexes by it keeps their places.
+var Kinds = []Kind{KindSmoke, KindHydrant, KindCharger, KindElectrical, KindGas, KindButton, KindCamera}
 
 // ParseKind returns the kind named s (the contract's own constant, not a
 // view of s), or an error naming what is expected.
@@ -27,7 +42,16 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown device kind %q (want smoke, hydrant or charger)", s)
+	return "", fmt.Errorf("unknown device kind %q (want %s)", s, KindList())
+}
+
+// KindList names every kind for a message: "smoke, hydrant, ... or camera".
+func KindList() string {
+	names := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		names[i] = string(k)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // Channel is the last segment of an uplink topic.
@@ -46,6 +70,23 @@ var Events = map[Kind][]string{
 	KindSmoke:   {"alarm", "clear", "test", "fault", "tamper", "low_battery", "hush"},
 	KindHydrant: {"impact", "valve_open", "fault", "low_battery"},
 	KindCharger: {"overload", "over_temp", "short_circuit", "smoke", "fault"},
+	// residual_current_alarm and over_temp: the monitor's own over-limit
+	// alarms; clear: back under its limits.
+	KindElectrical: {"residual_current_alarm", "over_temp", "fault", "clear", "test"},
+	// valve_closed: the valve closed (by a valve_close command, or by the
+	// detector itself on an alarm).
+	KindGas: {"alarm", "clear", "fault", "valve_closed", "test"},
+	// press: the resident called for help; cancel: pressed again, or
+	// cancelled at the device.
+	KindButton: {"press", "cancel", "low_battery", "fault", "test"},
+	// A detection event carries the snapshot in media.
+	KindCamera: {"fire_lane_blocked", "ebike_in_lift", "fault"},
+}
+
+// Commands lists the downlink commands each kind takes (fg/v1/{kind}/{id}/cmd).
+var Commands = map[Kind][]string{
+	KindCharger: {"port_off"},
+	KindGas:     {"valve_close"},
 }
 
 // KnownEvent reports whether ev is an event of kind k.
@@ -89,6 +130,10 @@ const (
 	SiteCorridor     SiteType = "corridor"
 	SiteChargingShed SiteType = "charging_shed"
 	SiteHydrant      SiteType = "hydrant"
+	// SiteBuilding is a larger building (an elderly care home, a market)
+	// whose own fire alarm system reports through a user information
+	// transmission device (用户信息传输装置).
+	SiteBuilding SiteType = "building"
 )
 
 // Port is one charger port's reading.
@@ -111,7 +156,17 @@ type Message struct {
 	Event   string             `json:"event,omitempty"`
 	Values  map[string]float64 `json:"values,omitempty"`
 	Ports   []Port             `json:"ports,omitempty"`
+	// Media are URLs of what the device captured with the message: a
+	// camera's snapshot of what it detected. At most MaxMedia, each an
+	// http or https URL of at most MaxMediaURL bytes.
+	Media []string `json:"media,omitempty"`
 }
+
+// Bounds of Message.Media.
+const (
+	MaxMedia    = 4
+	MaxMediaURL = 512
+)
 
 // Reading is a Message that ingest accepted and enriched from the registry:
 // what the rule engine, the console's recent values and the time-series

@@ -24,7 +24,7 @@ func Payload(m Message) []byte {
 // ts is m.TS in UTC, RFC 3339 with milliseconds. event is written when
 // m.Event is set. values holds m.Values with their names sorted, then, when
 // m.Ports is not nil, "ports": the charger's port array, where the contract
-// puts it. A value that is not a finite number is written as null, which a
+// puts it; then "media" when m.Media is not empty. A value that is not a finite number is written as null, which a
 // strict decoder rejects: the simulator never produces one itself.
 func AppendPayload(dst []byte, m Message) []byte {
 	dst = append(dst, `{"ts":"`...)
@@ -65,6 +65,16 @@ func AppendPayload(dst []byte, m Message) []byte {
 			dst = append(dst, ']')
 		}
 		dst = append(dst, '}')
+	}
+	if len(m.Media) > 0 {
+		dst = append(dst, `,"media":[`...)
+		for i, u := range m.Media {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, u)
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, '}')
 }
@@ -169,6 +179,14 @@ func ValueNames(kind Kind) []string {
 		return []string{"pressure_mpa", "flow_lpm", "tilt_deg", "battery_pct"}
 	case KindCharger:
 		return []string{"voltage_v"}
+	case KindElectrical:
+		return []string{"residual_current_ma", "cable_temp_c", "voltage_v"}
+	case KindGas:
+		return []string{"lel_pct", "valve_closed"}
+	case KindButton:
+		return []string{"battery_pct", "rssi_dbm"}
+	case KindCamera:
+		return []string{"confidence_pct"}
 	}
 	return nil
 }

@@ -100,7 +100,30 @@ type Uplink struct {
 	Topic      string
 	Payload    []byte
 	ReceivedAt time.Time
+	// Source names where the uplink came from and so which of ingest's
+	// decoders reads it: empty for contract v1 over MQTT (fg/v1/...), else
+	// a field source such as SourceGB26875. For those, Topic says where
+	// the payload came from (the MQTT topic, the push endpoint, the
+	// transmission unit) and is what a dead letter shows.
+	Source string
+	// Remote is the sender's network address, when the source knows it.
+	Remote string
 }
+
+// The field sources of uplinks beside contract v1 over MQTT.
+const (
+	// SourceGB26875 is a GB/T 26875.3 frame from a user information
+	// transmission device over TCP; Topic is gb26875/{unit address}.
+	SourceGB26875 = "gb26875"
+	// SourceChirpStack is a ChirpStack v4 integration event over MQTT;
+	// Topic is its MQTT topic, application/{app}/device/{dev_eui}/event/{up|status|join}.
+	SourceChirpStack = "chirpstack"
+	// SourceCTWing and SourceOneNET are HTTP pushes of the carrier IoT
+	// platforms (China Telecom CTWing, China Mobile OneNET); Topic is the
+	// endpoint's path.
+	SourceCTWing = "ctwing"
+	SourceOneNET = "onenet"
+)
 
 // NewValue returns a new zero value of the type topic carries (a pointer),
 // or nil for a topic the contract does not know: what a decoder fills.

@@ -45,13 +45,22 @@ func TestDemoCounts(t *testing.T) {
 		{"zones", len(r.Areas(devices.LevelZone)), 9, 100},
 		{"communities", len(r.Areas(devices.LevelCommunity)), 3, 3},
 		{"grids", len(r.Areas(devices.LevelGrid)), 1, 1},
+		{"electrical fire monitors", len(r.Devices(contract.KindElectrical)), 1, 100},
+		{"gas detectors", len(r.Devices(contract.KindGas)), 1, 100},
+		{"call buttons", len(r.Devices(contract.KindButton)), 1, 200},
+		{"cameras", len(r.Devices(contract.KindCamera)), 1, 100},
+		{"transmission units", len(r.GB26875Units()), 1, 10},
 	} {
 		if tc.got < tc.min || tc.got > tc.max {
 			t.Errorf("%s: got %d, want %d..%d", tc.what, tc.got, tc.min, tc.max)
 		}
 	}
 	all := r.Devices("")
-	if n := len(r.Devices(contract.KindSmoke)) + len(r.Devices(contract.KindHydrant)) + len(r.Devices(contract.KindCharger)); n != len(all) {
+	n := 0
+	for _, k := range contract.Kinds {
+		n += len(r.Devices(k))
+	}
+	if n != len(all) {
 		t.Errorf("Devices(\"\") has %d, the kinds add up to %d", len(all), n)
 	}
 	if !slices.IsSortedFunc(all, func(a, b *devices.Device) int { return compare(a.ID, b.ID) }) {
@@ -68,8 +77,8 @@ func TestDemoCounts(t *testing.T) {
 		for _, d := range r.SiteDevices(c.Site) {
 			kinds[d.Kind]++
 		}
-		if kinds[contract.KindSmoke] != 1 || kinds[contract.KindCharger] != 1 {
-			t.Errorf("shed %s: devices %v, want one charger and one smoke detector", c.Site, kinds)
+		if kinds[contract.KindSmoke] != 1 || kinds[contract.KindCharger] != 1 || kinds[contract.KindElectrical] != 1 {
+			t.Errorf("shed %s: devices %v, want one charger, one smoke detector and one electrical fire monitor", c.Site, kinds)
 		}
 	}
 }
@@ -92,17 +101,26 @@ func TestDemoResidents(t *testing.T) {
 			continue
 		}
 		households++
-		devs := r.SiteDevices(s.ID)
-		if len(devs) < 1 || len(devs) > 2 {
-			t.Errorf("household %s: %d devices, want one or two smoke detectors", s.ID, len(devs))
+		var smoke, buttons int
+		for _, d := range r.SiteDevices(s.ID) {
+			switch d.Kind {
+			case contract.KindSmoke:
+				smoke++
+			case contract.KindButton:
+				buttons++
+			case contract.KindGas:
+			default:
+				t.Errorf("household %s: device %s is a %s, want smoke detectors, a gas detector, a call button", s.ID, d.ID, d.Kind)
+			}
 		}
-		if len(devs) == 2 {
+		if smoke < 1 || smoke > 2 {
+			t.Errorf("household %s: %d smoke detectors, want one or two", s.ID, smoke)
+		}
+		if smoke == 2 {
 			twoDetectors++
 		}
-		for _, d := range devs {
-			if d.Kind != contract.KindSmoke {
-				t.Errorf("household %s: device %s is a %s, want smoke detectors only", s.ID, d.ID, d.Kind)
-			}
+		if s.Flags.ElderlyAlone != (buttons == 1) {
+			t.Errorf("household %s: elderly alone %v, %d call buttons: every elderly resident living alone has one, nobody else", s.ID, s.Flags.ElderlyAlone, buttons)
 		}
 		if s.Flags.ElderlyAlone {
 			alone++

@@ -16,7 +16,7 @@ import (
 //
 //   - in a CSV file, the line and column of the field's value (the header
 //     being line 1), Field being the CSV column's name:
-//     configs/demo/devices.csv:17:9: kind: unknown device kind "smok" (want smoke, hydrant or charger)
+//     configs/demo/devices.csv:17:9: kind: unknown device kind "smok" (want smoke, hydrant, charger, electrical, gas, button or camera)
 //   - in a GeoJSON file, the line and column of the member's key, Field
 //     its path from the top of the file and ID the feature's id:
 //     configs/demo/grid.geojson:41:9: features.4.properties.parent (id "Z-07"): community "C-9" is not defined

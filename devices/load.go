@@ -36,17 +36,21 @@ var (
 	residentColumns    = []string{"site", "name"}
 	residentOptional   = []string{"age", "phone", "elderly_alone", "bereaved", "disabled", "guardian_name", "guardian_phone"}
 	deviceColumns      = []string{"id", "kind", "site"}
-	deviceOptional     = []string{"lon", "lat", "model", "ports"}
+	deviceOptional     = []string{"lon", "lat", "model", "ports", "gb26875", "dev_eui", "imei", "platform_id"}
 	areaProperties     = []string{"id", "name", "level", "parent", "station", "grid_worker_name", "grid_worker_phone"}
 	stationProperties  = []string{"id", "name", "phone", "community"}
 	maxChargerPorts    = 64
 	maxResidentAge     = 130
 	maxIDLength        = 64
-	siteTypesWant      = "household, corridor, charging_shed or hydrant"
+	siteTypesWant      = "household, corridor, charging_shed, hydrant or building"
 	deviceSiteTypesFor = map[contract.Kind][]contract.SiteType{
-		contract.KindSmoke:   {contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed},
-		contract.KindHydrant: {contract.SiteHydrant},
-		contract.KindCharger: {contract.SiteChargingShed},
+		contract.KindSmoke:      {contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteBuilding},
+		contract.KindHydrant:    {contract.SiteHydrant},
+		contract.KindCharger:    {contract.SiteChargingShed},
+		contract.KindElectrical: {contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteBuilding},
+		contract.KindGas:        {contract.SiteHousehold, contract.SiteBuilding},
+		contract.KindButton:     {contract.SiteHousehold, contract.SiteBuilding},
+		contract.KindCamera:     {contract.SiteCorridor, contract.SiteChargingShed, contract.SiteBuilding},
 	}
 )
 
@@ -65,8 +69,10 @@ var (
 //   - residents.csv (optional): site,name,age,phone,elderly_alone,bereaved,
 //     disabled,guardian_name,guardian_phone; booleans true/false, yes/no,
 //     1/0 or empty.
-//   - devices.csv: id,kind,site,lon,lat,model,ports; lon and lat empty for
-//     the site's location; ports (1..64) for chargers only.
+//   - devices.csv: id,kind,site,lon,lat,model,ports,gb26875,dev_eui,imei,
+//     platform_id; lon and lat empty for the site's location; ports (1..64)
+//     for chargers only; the last four optional, the device's addresses on
+//     the field networks that speak for it (see addresses.go).
 //
 // CSV files have a header row naming their columns in any order; an unknown
 // column is an error. Load reports every problem it finds, each as a
@@ -571,9 +577,9 @@ func (l *loader) readSites() {
 			Type:    internSiteType(t.get(row, "type")),
 			Address: strings.Clone(t.get(row, "address")),
 		}
-		switch s.Type {
-		case contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteHydrant:
-		case "":
+		switch {
+		case knownSiteType(s.Type):
+		case s.Type == "":
 			l.p.line(file, row.line, "type", "missing value (want %s)", siteTypesWant)
 		default:
 			l.p.line(file, row.line, "type", "unknown site type %q (want %s)", s.Type, siteTypesWant)
@@ -785,13 +791,14 @@ func (l *loader) readDevices() {
 				}
 			}
 		}
+		l.readAddresses(t, row, d, file)
 		l.r.devices[id] = d
 	}
 }
 
 func knownSiteType(t contract.SiteType) bool {
 	switch t {
-	case contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteHydrant:
+	case contract.SiteHousehold, contract.SiteCorridor, contract.SiteChargingShed, contract.SiteHydrant, contract.SiteBuilding:
 		return true
 	}
 	return false
@@ -837,9 +844,14 @@ func (l *loader) index() {
 		r.allDevices = append(r.allDevices, d)
 	}
 	slices.SortFunc(r.allDevices, func(a, b *Device) int { return byID(a.ID, b.ID) })
+	r.units = map[string][]*Device{}
 	for _, d := range r.allDevices {
 		r.byKind[d.Kind] = append(r.byKind[d.Kind], d)
 		r.siteDevices[d.Site] = append(r.siteDevices[d.Site], d)
+		if d.Addresses().GB26875 != "" {
+			unit, _, _ := strings.Cut(d.Addresses().GB26875, "/")
+			r.units[unit] = append(r.units[unit], d)
+		}
 	}
 	r.gaps = findGaps(r)
 }

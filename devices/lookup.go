@@ -26,6 +26,10 @@ type Registry struct {
 	stationList []*Station
 	byLevel     map[Level][]*Area
 	siteDevices map[string][]*Device
+	// byAddress finds a device by a field network's address (addresses.go);
+	// units lists the devices behind each GB/T 26875.3 transmission unit.
+	byAddress map[string]*Device
+	units     map[string][]*Device
 
 	zones *zoneGrid
 	gaps  []Gap

@@ -88,6 +88,25 @@ type Device struct {
 	Ports    int            `json:"ports,omitempty"` // chargers: number of ports
 
 	site *Site
+	// addr is where field networks know the device; nil for the many
+	// that speak contract v1 themselves.
+	addr *Addresses
+}
+
+// WithAddresses sets where field networks know a device made outside a
+// registry (a tool's or a test's), and returns it.
+func (d *Device) WithAddresses(a Addresses) *Device {
+	d.addr = &a
+	return d
+}
+
+// Addresses are where field networks (GB/T 26875.3, LoRaWAN, carrier
+// platforms) know the device; empty for a device speaking contract v1.
+func (d *Device) Addresses() Addresses {
+	if d.addr == nil {
+		return Addresses{}
+	}
+	return *d.addr
 }
 
 // Zone is the responsibility zone of the device's site.
@@ -123,11 +142,14 @@ type deviceJSON struct {
 	Community string                 `json:"community"`
 	Station   string                 `json:"station"`
 	Flags     contract.ResidentFlags `json:"resident_flags"`
+	// Addresses are where field networks (GB/T 26875.3, LoRaWAN, carrier
+	// platforms) know the device; empty for a device speaking contract v1.
+	Addresses
 }
 
 // MarshalJSON writes the device with its site's zone, community, station
 // and resident flags.
 func (d *Device) MarshalJSON() ([]byte, error) {
 	return json.Marshal(deviceJSON{ID: d.ID, Kind: d.Kind, Site: d.Site, Location: d.Location, Model: d.Model, Ports: d.Ports,
-		Zone: d.Zone(), Community: d.Community(), Station: d.Station(), Flags: d.Flags()})
+		Zone: d.Zone(), Community: d.Community(), Station: d.Station(), Flags: d.Flags(), Addresses: d.Addresses()})
 }

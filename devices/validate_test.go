@@ -97,7 +97,7 @@ func TestValidationErrors(t *testing.T) {
 		want  []string // each must appear in the error
 	}{
 		{"unknown kind", []edit{{"devices.csv", "SD-1,smoke", "SD-1,smok"}},
-			[]string{`reg/devices.csv:2:6: kind: unknown device kind "smok" (want smoke, hydrant or charger)`}},
+			[]string{`reg/devices.csv:2:6: kind: unknown device kind "smok" (want smoke, hydrant, charger, electrical, gas, button or camera)`}},
 		{"duplicate device", []edit{{"devices.csv", "HY-1,hydrant,HYD-1", "SD-1,hydrant,HYD-1"}},
 			[]string{`reg/devices.csv:3:1: id: duplicate id "SD-1" (first defined on line 2)`}},
 		{"unknown site", []edit{{"devices.csv", "SD-1,smoke,H-1", "SD-1,smoke,H-9"}},
@@ -129,7 +129,7 @@ func TestValidationErrors(t *testing.T) {
 		{"site lat not a number", []edit{{"sites.csv", "113.004,34.004", "113.004,北纬34"}},
 			[]string{`reg/sites.csv:2:46: lat: not a number "北纬34"`}},
 		{"site type", []edit{{"sites.csv", "H-1,household", "H-1,flat"}},
-			[]string{`reg/sites.csv:2:5: type: unknown site type "flat" (want household, corridor, charging_shed or hydrant)`}},
+			[]string{`reg/sites.csv:2:5: type: unknown site type "flat" (want household, corridor, charging_shed, hydrant or building)`}},
 		{"duplicate site", []edit{{"sites.csv", "HYD-1,hydrant", "H-1,hydrant"}},
 			[]string{`reg/sites.csv:3:1: id: duplicate id "H-1" (first defined on line 2)`}},
 		{"site outside every zone", []edit{{"sites.csv", "113.004,34.004", "113.5,34.004"}},

@@ -64,6 +64,12 @@ var valueRanges = map[string]valueRange{
 	"tilt_deg":          {-180, 180},
 	"voltage_v":         {0, 1000},
 	"co_ppm":            {0, 10000},
+	// The kinds added within v1.
+	"residual_current_ma": {0, 100000},
+	"cable_temp_c":        {-60, 400},
+	"lel_pct":             {0, 100},
+	"valve_closed":        {0, 1},
+	"confidence_pct":      {0, 100},
 }
 
 // JSON is the contract-v1 decoder.
@@ -74,6 +80,7 @@ type wireMessage struct {
 	Seq    json.RawMessage            `json:"seq"`
 	Event  *string                    `json:"event"`
 	Values map[string]json.RawMessage `json:"values"`
+	Media  []string                   `json:"media"`
 }
 
 // Decode parses and checks a contract-v1 payload. It does not consult the
@@ -150,6 +157,10 @@ func decodeFull(kind contract.Kind, id string, ch contract.Channel, payload []by
 		}
 		m.Values[k] = v
 	}
+	if rej := checkMedia(w.Media); rej != nil {
+		return contract.Message{}, rej
+	}
+	m.Media = w.Media
 	return m, nil
 }
 

@@ -4,6 +4,10 @@
 // hands the Reading to the pipeline, keyed by site; events on their own
 // topic, so that an alarm never waits behind telemetry.
 //
+// Uplinks of field sources (GB/T 26875.3 transmission units, ChirpStack,
+// carrier platforms' pushes) come through the same seam, each read by the
+// decoder registered for its source, and are checked and enriched alike.
+//
 // It takes uplinks through one seam, Accept, which returns once the pipeline
 // has the result: the broker acknowledges a device's message (PUBACK) only
 // after that. Ingest never crashes on input and never waits on the
@@ -100,6 +104,11 @@ type Ingester struct {
 	// taken counts the uplinks the pipeline has (as readings or dead
 	// letters).
 	taken atomic.Uint64
+
+	// The field sources' decoders, by source (contract.Uplink.Source).
+	sources map[string]SourceDecoder
+	sm      *sourceMetrics
+	repeats repeats
 }
 
 // Options are the Ingester's collaborators. Registerer may be nil.
@@ -111,6 +120,10 @@ type Options struct {
 	Decoder    Decoder
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Sources are the decoders of the field sources this process takes
+	// uplinks from, by source name (contract.SourceGB26875, ...); an
+	// uplink of a source not here is dead-lettered as unknown_source.
+	Sources map[string]SourceDecoder
 }
 
 // New returns an Ingester.
@@ -131,7 +144,8 @@ func New(cfg Config, o Options) (*Ingester, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Ingester{cfg: cfg, reg: o.Registry, out: o.Publisher, clock: o.Clock, decoder: o.Decoder,
-		log: o.Logger, m: newMetrics(o.Registerer)}, nil
+		log: o.Logger, m: newMetrics(o.Registerer), sources: o.Sources, sm: newSourceMetrics(o.Registerer),
+		repeats: repeats{size: RepeatMemory}}, nil
 }
 
 // Config returns the configuration the ingester runs with.
@@ -145,6 +159,9 @@ func (in *Ingester) Accept(ctx context.Context, u *contract.Uplink) error {
 	now := u.ReceivedAt
 	if now.IsZero() {
 		now = in.clock.Now()
+	}
+	if u.Source != "" {
+		return in.acceptSource(ctx, now, u)
 	}
 	reading, rej := in.accept(now, u.Topic, u.Payload)
 	if rej != nil {
@@ -184,6 +201,12 @@ func (in *Ingester) accept(now time.Time, topic string, payload []byte) (*contra
 		}
 		return nil, reject(contract.ReasonMalformed, "%v", err)
 	}
+	return in.enrich(now, msg)
+}
+
+// enrich checks a decoded message against the registry and the clock and
+// makes its Reading: what every decoder's messages go through.
+func (in *Ingester) enrich(now time.Time, msg contract.Message) (*contract.Reading, *RejectError) {
 	dev, ok := in.reg.Device(msg.Device)
 	if !ok {
 		return nil, reject(contract.ReasonUnknownDevice, "device %q is not in the registry", msg.Device)

@@ -338,7 +338,7 @@ func fastDecode(kind contract.Kind, id string, ch contract.Channel, payload []by
 		case "values":
 			return s.values(&m)
 		default:
-			return ignorable(key, "ts", "seq", "event", "values") && s.skip(0)
+			return ignorable(key, "ts", "seq", "event", "values", "media") && s.skip(0) // media: the full decoder checks it
 		}
 		return true
 	})

@@ -142,8 +142,9 @@ type Journal struct {
 	inflight   map[Seq]struct{}
 }
 
-// header is a record's fixed part: length of what follows the header,
-// CRC-32C of it, seq, receive time, topic length.
+// A record is its header - the length of its body and the body's CRC-32C -
+// then its body: seq, receive time (Unix nanoseconds), topic, source and
+// remote address (each a 16-bit length and its bytes), and the payload.
 const headerBytes = 4 + 4
 
 // Open opens (creating) the journal in dir.
@@ -252,8 +253,10 @@ func (j *Journal) write(u *contract.Uplink) (Seq, error) {
 	b = append(b, make([]byte, headerBytes)...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(seq))
 	b = binary.LittleEndian.AppendUint64(b, uint64(u.ReceivedAt.UnixNano()))
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(u.Topic)))
-	b = append(b, u.Topic...)
+	for _, f := range [...]string{u.Topic, u.Source, u.Remote} {
+		b = binary.LittleEndian.AppendUint16(b, uint16(min(len(f), 0xFFFF)))
+		b = append(b, f[:min(len(f), 0xFFFF)]...)
+	}
 	b = append(b, u.Payload...)
 	binary.LittleEndian.PutUint32(b[0:], uint32(len(b)-headerBytes))
 	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[headerBytes:], j.crc))
@@ -392,7 +395,7 @@ func (j *Journal) scan(first Seq, f func(Seq, *contract.Uplink) error) (Seq, err
 	for len(data) >= headerBytes {
 		n := int(binary.LittleEndian.Uint32(data[0:]))
 		sum := binary.LittleEndian.Uint32(data[4:])
-		if n < 18 || len(data) < headerBytes+n {
+		if n < 22 || len(data) < headerBytes+n {
 			break
 		}
 		body := data[headerBytes : headerBytes+n]
@@ -401,11 +404,20 @@ func (j *Journal) scan(first Seq, f func(Seq, *contract.Uplink) error) (Seq, err
 		}
 		seq := Seq(binary.LittleEndian.Uint64(body[0:]))
 		at := int64(binary.LittleEndian.Uint64(body[8:]))
-		tl := int(binary.LittleEndian.Uint16(body[16:]))
-		if 18+tl > len(body) {
+		var fields [3]string
+		rest, ok := body[16:], true
+		for i := range fields {
+			if len(rest) < 2 || 2+int(binary.LittleEndian.Uint16(rest)) > len(rest) {
+				ok = false
+				break
+			}
+			n := int(binary.LittleEndian.Uint16(rest))
+			fields[i], rest = string(rest[2:2+n]), rest[2+n:]
+		}
+		if !ok {
 			break
 		}
-		u := &contract.Uplink{Topic: string(body[18 : 18+tl]), Payload: body[18+tl:], ReceivedAt: time.Unix(0, at).UTC()}
+		u := &contract.Uplink{Topic: fields[0], Source: fields[1], Remote: fields[2], Payload: rest, ReceivedAt: time.Unix(0, at).UTC()}
 		if err := f(seq, u); err != nil {
 			return next, err
 		}

@@ -18,11 +18,16 @@ import (
 )
 
 func uplink(i int) *contract.Uplink {
-	return &contract.Uplink{
-		Topic:      fmt.Sprintf("fg/v1/d/SD-%06d/event", i),
-		Payload:    []byte(fmt.Sprintf(`{"v":1,"seq":%d,"type":"smoke_alarm"}`, i)),
+	u := &contract.Uplink{
+		Topic:      fmt.Sprintf("fg/v1/smoke/SD-%06d/event", i),
+		Payload:    []byte(fmt.Sprintf(`{"v":1,"seq":%d,"event":"alarm"}`, i)),
 		ReceivedAt: time.Unix(1_790_000_000, int64(i)).UTC(),
 	}
+	if i%3 == 1 {
+		// A field source's: its source and sender come back too.
+		u.Topic, u.Source, u.Remote = "gb26875/0000A0010001", contract.SourceGB26875, "10.0.0.7:40112"
+	}
+	return u
 }
 
 type replayed struct {
@@ -46,8 +51,9 @@ func replayAll(t *testing.T, j *journal.Journal) []replayed {
 
 func equalUplink(t *testing.T, got contract.Uplink, want *contract.Uplink) {
 	t.Helper()
-	if got.Topic != want.Topic || string(got.Payload) != string(want.Payload) || !got.ReceivedAt.Equal(want.ReceivedAt) {
-		t.Fatalf("replayed %s %s %s, want %s %s %s", got.Topic, got.Payload, got.ReceivedAt, want.Topic, want.Payload, want.ReceivedAt)
+	if got.Topic != want.Topic || got.Source != want.Source || got.Remote != want.Remote || string(got.Payload) != string(want.Payload) ||
+		!got.ReceivedAt.Equal(want.ReceivedAt) {
+		t.Fatalf("replayed %+v, want %+v", got, *want)
 	}
 }
 

@@ -171,7 +171,7 @@ type SMS struct {
 
 func smsMessage(n Notification) SMS {
 	in := n.Incident
-	what := map[string]string{"fire": "火警", "charger_overheat": "充电桩过热"}[in.Type]
+	what := map[string]string{"fire": "火警", "charger_overheat": "充电桩过热", "gas_leak": "燃气泄漏", "emergency_call": "紧急呼叫"}[in.Type]
 	if what == "" {
 		what = in.Type
 	}

@@ -12,9 +12,9 @@ type ruleSet struct {
 	cfg     *Config
 	rules   []*rule
 	byID    map[string]*rule
-	perKind [3][]*rule // event, threshold and rate rules by kind index
-	absence [3][]*rule
-	timeout [3]time.Duration
+	perKind [nKinds][]*rule // event, threshold and rate rules by kind index
+	absence [nKinds][]*rule
+	timeout [nKinds]time.Duration
 	corr    []*rule
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -307,20 +308,18 @@ func (c *Config) validate() []*conf.Error {
 		} else if !r.Severity.Valid() {
 			bad("severity", "%q: want critical, major, minor or info", r.Severity)
 		}
-		if r.Command != "" && r.Command != "port_off" {
-			bad("command", "%q: want port_off", r.Command)
-		}
 		switch r.Type {
 		case TypeEvent, TypeThreshold, TypeRate:
 			if _, err := contract.ParseKind(string(r.Kind)); err != nil {
 				bad("kind", "%v", err)
-			}
-			if r.Command != "" && r.Kind != contract.KindCharger {
-				bad("command", "only chargers take commands")
+			} else if cmds := contract.Commands[r.Kind]; r.Command != "" && len(cmds) == 0 {
+				bad("command", "%s devices take no commands (chargers take port_off, gas detectors valve_close)", r.Kind)
+			} else if r.Command != "" && !slices.Contains(cmds, r.Command) {
+				bad("command", "%q: want %s", r.Command, strings.Join(cmds, " or "))
 			}
 		case TypeAbsence, TypeCorrelation:
 			if r.Command != "" {
-				bad("command", "only event, threshold and rate rules of chargers send commands")
+				bad("command", "only event, threshold and rate rules send commands")
 			}
 		default:
 			bad("type", "%q: want event, threshold, rate, absence or correlation", r.Type)

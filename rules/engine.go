@@ -16,6 +16,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,14 +178,17 @@ func NewEngine(cfg *Config, reg *devices.Registry, start time.Time) *Engine {
 	return e
 }
 
+// nKinds bounds the kinds the engine indexes its rules by: every kind of
+// contract.Kinds has its own slot, and the last slot is for a kind the
+// contract does not know (no rule names one).
+const nKinds = 16
+
+// kindIndex is k's place in contract.Kinds, the index of its rules.
 func kindIndex(k contract.Kind) uint8 {
-	switch k {
-	case contract.KindSmoke:
-		return 0
-	case contract.KindHydrant:
-		return 1
+	if i := slices.Index(contract.Kinds, k); i >= 0 && i < nKinds-1 {
+		return uint8(i)
 	}
-	return 2
+	return nKinds - 1
 }
 
 func (e *Engine) shardFor(site string) *shard {
@@ -257,7 +261,13 @@ func (e *Engine) Evaluate(r *contract.Reading, out []contract.Signal) []contract
 			if r.Event == "" || !slices.Contains(rule.Events, r.Event) || !e.when(sh, rule, r, d, per) {
 				continue
 			}
-			s := e.signal(rule, d, contract.ActionRaise, r.TS, r.ID, r.ReceivedAt, pi, per, "event "+r.Event)
+			detail := "event " + r.Event
+			if len(r.Media) > 0 {
+				// A camera's snapshot travels with what it saw, to the
+				// incident's signals and steps.
+				detail += "; snapshot " + strings.Join(r.Media, " ")
+			}
+			s := e.signal(rule, d, contract.ActionRaise, r.TS, r.ID, r.ReceivedAt, pi, per, detail)
 			s.Message, s.Event, s.Suppressed = r.ID, r.Event, suppressed
 			s.Port = eventPort(r)
 			if v, ok := r.Values["temp_c"]; ok {

@@ -16,7 +16,12 @@ const (
 	DefaultSmokeInterval   = 60 * time.Second
 	DefaultHydrantInterval = 30 * time.Second
 	DefaultChargerInterval = 30 * time.Second
-	DefaultJitter          = 0.1
+	// DefaultDeviceInterval is the interval of the kinds added within
+	// contract v1 (electrical fire monitors, gas detectors, cameras);
+	// DefaultButtonInterval a call button's, which saves its battery.
+	DefaultDeviceInterval = 60 * time.Second
+	DefaultButtonInterval = 10 * time.Minute
+	DefaultJitter         = 0.1
 	// MinInterval is the shortest heartbeat interval a fleet accepts.
 	MinInterval = 10 * time.Millisecond
 )
@@ -53,6 +58,10 @@ func (c FleetConfig) Interval(kind contract.Kind) time.Duration {
 		d, def = c.HydrantInterval, DefaultHydrantInterval
 	case contract.KindCharger:
 		d, def = c.ChargerInterval, DefaultChargerInterval
+	case contract.KindButton:
+		def = DefaultButtonInterval
+	default:
+		def = DefaultDeviceInterval
 	}
 	if d == 0 {
 		return def
@@ -311,6 +320,7 @@ func (f *Fleet) publication(at time.Duration, m *model, ch contract.Channel, eve
 		Event:   event,
 		Values:  vals,
 		Ports:   m.portValues(vals["voltage_v"]),
+		Media:   m.snapshot(event, f.seqBase+m.seq),
 	}
 	return Publication{At: at, Topic: m.topic(ch), QoS: 1, Message: msg}
 }

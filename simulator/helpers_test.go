@@ -25,6 +25,16 @@ func demoDevices() []*devices.Device {
 	return devs
 }
 
+// fieldDevices are a few devices of each kind added within contract v1.
+func fieldDevices() []*devices.Device {
+	return []*devices.Device{
+		{ID: "EF-001", Kind: contract.KindElectrical, Site: "SHED-01"},
+		{ID: "GS-0001", Kind: contract.KindGas, Site: "H-0006"},
+		{ID: "CB-0001", Kind: contract.KindButton, Site: "H-0007"},
+		{ID: "CAM-001", Kind: contract.KindCamera, Site: "COR-01"},
+	}
+}
+
 // mustParse parses a scenario held in a test.
 func mustParse(t testing.TB, src string) *Scenario {
 	t.Helper()

@@ -27,7 +27,8 @@ type LoadConfig struct {
 	// HTTP is firegrid's console address, whose stream gives the alarm
 	// latency; empty measures the publishing side only.
 	HTTP string `json:"http,omitempty"`
-	// Devices is how many of the given devices publish; 0 means all.
+	// Devices is how many of the given devices publish, smoke detectors
+	// first (the alarms come from them); 0 means all.
 	Devices int `json:"devices"`
 	// Rate is the target in messages per second, all connections
 	// together.
@@ -162,6 +163,25 @@ func (c *LoadConfig) defaults(n int) error {
 	return nil
 }
 
+// loadDevices picks the n devices a load publishes from: smoke detectors
+// first (the alarms come from them), then the others, each in the order
+// given, so that a small load still sends alarms whatever other kinds the
+// registry lists first.
+func loadDevices(devs []*devices.Device, n int) []*devices.Device {
+	out := make([]*devices.Device, 0, len(devs))
+	for _, d := range devs {
+		if d.Kind == contract.KindSmoke {
+			out = append(out, d)
+		}
+	}
+	for _, d := range devs {
+		if d.Kind != contract.KindSmoke {
+			out = append(out, d)
+		}
+	}
+	return out[:n]
+}
+
 // loadGen makes one connection's messages: its devices' heartbeats, and
 // every k-th message a smoke alarm with a unique seq, whose id is
 // remembered to match the incident it causes.
@@ -275,7 +295,7 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 	if err := cfg.defaults(len(devs)); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	devs = devs[:cfg.Devices]
+	devs = loadDevices(devs, cfg.Devices)
 	book := &alarmBook{sent: make(map[string]time.Time)}
 	// With credentials, every device has its own connection, shared by
 	// the pacing goroutines (each publishes on its devices' connections).

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/firegrid/firegrid/contract"
 )
 
 // nopAsync takes every message at once.
@@ -100,4 +102,19 @@ func BenchmarkPublishRate(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 	})
+}
+
+// TestLoadDevicesPutsSmokeDetectorsFirst: a small load publishes from
+// smoke detectors first, so its alarms have detectors to come from.
+func TestLoadDevicesPutsSmokeDetectorsFirst(t *testing.T) {
+	devs := append(fieldDevices(), demoDevices()...)
+	got := loadDevices(devs, 10)
+	for _, d := range got {
+		if d.Kind != contract.KindSmoke {
+			t.Fatalf("%s (%s) among the first 10", d.ID, d.Kind)
+		}
+	}
+	if all := loadDevices(devs, len(devs)); len(all) != len(devs) || all[len(all)-1].Kind == contract.KindSmoke {
+		t.Errorf("all: %d devices, last %s", len(all), all[len(all)-1].Kind)
+	}
 }

@@ -1,8 +1,10 @@
 package simulator
 
 import (
-	"github.com/firegrid/firegrid/contract"
+	"fmt"
 	"math"
+
+	"github.com/firegrid/firegrid/contract"
 	"math/rand/v2"
 	"time"
 )
@@ -59,6 +61,8 @@ type model struct {
 	// charger
 	voltage float64
 	ports   []portState
+	// electrical fire monitor
+	leakage, cableTemp float64
 }
 
 // portState is one charger port: idle, or charging with a session under way.
@@ -100,6 +104,14 @@ func newModel(id string, kind contract.Kind, ports int, index int, seed uint64) 
 		m.tilt = 0.2 + 0.8*r.Float64()
 		m.battery = 70 + 30*r.Float64()
 		m.drainPerHour = 0.002
+	case contract.KindElectrical:
+		m.leakage = 15 + 45*r.Float64()
+		m.cableTemp = 26 + 8*r.Float64()
+		m.voltage = chargerMainsV
+	case contract.KindButton:
+		m.battery = 60 + 40*r.Float64()
+		m.drainPerHour = 0.002
+		m.rssi = -105 + 35*r.Float64()
 	case contract.KindCharger:
 		if ports <= 0 {
 			ports = chargerDefaultPorts
@@ -138,6 +150,12 @@ func (m *model) tick(dt time.Duration, now time.Time) {
 		m.battery = max(m.battery-m.drainPerHour*s/3600, 0)
 	case contract.KindHydrant:
 		m.pressure = m.nominal - m.demandScale*HydrantDemand(now) + hydrantNoiseMPa*r.NormFloat64()
+		m.battery = max(m.battery-m.drainPerHour*s/3600, 0)
+	case contract.KindElectrical:
+		m.voltage = chargerMainsV + 2*r.NormFloat64()
+		m.leakage = min(max(m.leakage+2*r.NormFloat64(), 5), 90)
+		m.cableTemp = min(max(m.cableTemp+0.3*r.NormFloat64(), 20), 45)
+	case contract.KindButton:
 		m.battery = max(m.battery-m.drainPerHour*s/3600, 0)
 	case contract.KindCharger:
 		m.voltage = chargerMainsV + 2*r.NormFloat64()
@@ -206,6 +224,16 @@ func (m *model) values() map[string]float64 {
 		v["battery_pct"] = math.Floor(m.battery)
 	case contract.KindCharger:
 		v["voltage_v"] = round(m.voltage, 1)
+	case contract.KindElectrical:
+		v["residual_current_ma"] = math.Round(m.leakage)
+		v["cable_temp_c"] = round(m.cableTemp, 1)
+		v["voltage_v"] = round(m.voltage, 1)
+	case contract.KindGas:
+		v["lel_pct"] = 0
+		v["valve_closed"] = 0
+	case contract.KindButton:
+		v["battery_pct"] = math.Floor(m.battery)
+		v["rssi_dbm"] = math.Round(m.rssi + 2*m.rng.NormFloat64())
 	}
 	for k, x := range m.override {
 		v[k] = x
@@ -282,6 +310,15 @@ func (m *model) batteryLow() bool {
 	}
 	m.lowBatterySent = true
 	return true
+}
+
+// snapshot is what a camera sends with a detection: the URL of its
+// picture (on the example domain: a simulation stores none).
+func (m *model) snapshot(event string, seq uint64) []string {
+	if m.kind != contract.KindCamera || (event != "fire_lane_blocked" && event != "ebike_in_lift") {
+		return nil
+	}
+	return []string{fmt.Sprintf("https://snapshots.example.com/%s/%d.jpg", m.id, seq)}
 }
 
 // topic returns the device's uplink topic on channel ch.

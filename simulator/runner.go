@@ -64,6 +64,13 @@ type Config struct {
 	// Login is the user name and secret of the shared connections (the
 	// one publisher without Credentials, the watcher of commands).
 	Login []MQTTOption `yaml:"-"`
+	// Units plays the devices behind GB/T 26875.3 transmission units
+	// (devices.csv gb26875) as their units speak: frames on topics
+	// gb26875/{unit} (see Units), which the Publisher sends to the
+	// listener. GB26875, when set, is that listener's address: Simulate
+	// sends the frames there over TCP and sets Units.
+	Units   bool   `yaml:"units"`
+	GB26875 string `yaml:"gb26875"`
 }
 
 func (c Config) grace() time.Duration {
@@ -195,8 +202,15 @@ func Simulate(ctx context.Context, cfg Config, devs []*devices.Device, sc *Scena
 		pub = p
 	}
 	defer pub.Close()
+	var out Publisher = pub
+	if cfg.GB26875 != "" {
+		// Devices behind transmission units speak through them, over TCP.
+		up := &UnitPublisher{Addr: cfg.GB26875, Next: pub}
+		defer up.Close()
+		out, cfg.Units = up, true
+	}
 	sites := siteOf(devs)
-	r := &Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: pub, Clock: clock.Real{}, Logger: log,
+	r := &Runner{Config: cfg, Scenario: sc, Devices: devs, Publisher: out, Clock: clock.Real{}, Logger: log,
 		OnPublish: func(p Publication) {
 			rep.Published++
 			if obs != nil {
@@ -304,6 +318,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		if p.Payload == nil {
 			p.Stamp(clk.Now())
 		}
+		if !pl.throughUnit(&p, clk.Now()) {
+			continue
+		}
 		if p.Step == nil && log.Enabled(ctx, slog.LevelDebug) {
 			log.Debug("heartbeat", "at", p.At, "topic", p.Topic, "seq", p.Message.Seq)
 		}
@@ -337,6 +354,24 @@ type play struct {
 	speed   float64
 	timeout time.Duration
 	start   time.Time
+	units   *Units // nil: every device publishes contract v1
+}
+
+// throughUnit turns a publication of a device behind a transmission unit
+// into the unit's frame, when the run plays units; it reports false when
+// the unit sends nothing for it.
+func (pl *play) throughUnit(p *Publication, now time.Time) bool {
+	if pl.units == nil {
+		return true
+	}
+	topic, frame, send, ok := pl.units.Frame(p, now)
+	if !ok {
+		return true
+	}
+	if send {
+		p.Topic, p.Payload = topic, frame
+	}
+	return send
 }
 
 // prepare checks the runner's configuration and builds what it plays:
@@ -379,6 +414,11 @@ func (r *Runner) prepare() (*play, error) {
 		fc.Off = true
 	}
 	pl.start = pl.clock.Now()
+	if cfg.Units || cfg.GB26875 != "" {
+		if pl.units = NewUnits(r.Devices, nil); pl.units.Len() == 0 {
+			pl.units = nil
+		}
+	}
 	pl.src = r.Source
 	if pl.src != nil {
 		pl.log.Info("simulation starting", "source", fmt.Sprintf("%T", pl.src), "speed", pl.speed, "duration", pl.until)

@@ -212,7 +212,7 @@ func (s *Scenario) check(lookup func(id string) (contract.Kind, int, bool)) erro
 		kind, ports, known := lookup(st.Device)
 		switch {
 		case !known && st.Kind == "":
-			errs = append(errs, s.errorf(path+".device", "%s is not in the registry (add kind: smoke, hydrant or charger to play it anyway)", st.Device))
+			errs = append(errs, s.errorf(path+".device", "%s is not in the registry (add kind: "+contract.KindList()+" to play it anyway)", st.Device))
 			continue
 		case known && st.Kind != "" && st.Kind != kind:
 			errs = append(errs, s.errorf(path+".kind", "%s is a %s device in the registry, not %s", st.Device, kind, st.Kind))

@@ -105,7 +105,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"repeat zero every", "steps:\n  - at: 1s\n    device: SD-0001\n    event: test\n    repeat: {every: 0s, count: 2}\n", "x.yaml:5:14: steps.0.repeat.every: want a duration above 0"},
 		{"repeat no count", "steps:\n  - at: 1s\n    device: SD-0001\n    event: test\n    repeat: {every: 1s}\n", "x.yaml:5:5: steps.0.repeat.count: missing"},
 		{"bad seed", "seed: -1\n", "x.yaml:1:1: seed: want a whole number of at least 0, got \"-1\""},
-		{"bad kind", "steps:\n  - at: 1s\n    device: X-1\n    kind: toaster\n    event: test\n", "x.yaml:4:5: steps.0.kind: \"toaster\" (want smoke, hydrant or charger)"},
+		{"bad kind", "steps:\n  - at: 1s\n    device: X-1\n    kind: toaster\n    event: test\n", "x.yaml:4:5: steps.0.kind: \"toaster\" (want smoke, hydrant, charger, electrical, gas, button or camera)"},
 		{"fleet bad interval", "fleet:\n  smoke_interval: 1ms\n", "x.yaml:2:3: fleet.smoke_interval: 1ms is too short"},
 		{"fleet bad jitter", "fleet:\n  jitter: 0.9\n", "x.yaml:2:3: fleet.jitter: want a share between 0 and 0.5"},
 		{"fleet unknown field", "fleet:\n  interval: 5s\n", "x.yaml:2:3: fleet.interval: unknown field (want one of off, smoke_interval"},

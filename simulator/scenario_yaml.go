@@ -444,8 +444,7 @@ func (p *scenarioParser) step(i int, raw *rawStep) {
 		st.Action = ActionEvent
 		if s, good := p.str(&raw.Event, path+".event"); good {
 			if !anyKindEvent(s) {
-				p.errorf(&raw.Event, path+".event", "unknown event %q (contract v1: smoke %s; hydrant %s; charger %s)", s,
-					strings.Join(contract.Events[contract.KindSmoke], ", "), strings.Join(contract.Events[contract.KindHydrant], ", "), strings.Join(contract.Events[contract.KindCharger], ", "))
+				p.errorf(&raw.Event, path+".event", "unknown event %q (contract v1: %s)", s, perKind(func(k contract.Kind) []string { return contract.Events[k] }))
 				ok = false
 			}
 			st.Event = s
@@ -537,8 +536,12 @@ func (p *scenarioParser) values(n *yaml.Node, path string) (map[string]float64, 
 			continue
 		}
 		if !anyKindValue(k.Value) {
-			p.errorf(k, kp, "unknown value (contract v1: smoke %s; hydrant %s; charger %s, ports)", strings.Join(contract.ValueNames(contract.KindSmoke), ", "),
-				strings.Join(contract.ValueNames(contract.KindHydrant), ", "), strings.Join(contract.ValueNames(contract.KindCharger), ", "))
+			p.errorf(k, kp, "unknown value (contract v1: %s)", perKind(func(k contract.Kind) []string {
+				if k == contract.KindCharger {
+					return append(contract.ValueNames(k), "ports")
+				}
+				return contract.ValueNames(k)
+			}))
 			continue
 		}
 		if f, ok := p.number(v, kp); ok {
@@ -622,6 +625,15 @@ func stateWord(s string) bool {
 		}
 	}
 	return true
+}
+
+// perKind lists what each kind has, for a message: "smoke a, b; hydrant c".
+func perKind(of func(contract.Kind) []string) string {
+	var parts []string
+	for _, k := range contract.Kinds {
+		parts = append(parts, string(k)+" "+strings.Join(of(k), ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func anyKindEvent(e string) bool {

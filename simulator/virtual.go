@@ -107,6 +107,10 @@ func RunVirtual(ctx context.Context, r *Runner, fake *clock.Fake, target Virtual
 				if next.Payload == nil {
 					next.Stamp(fake.Now())
 				}
+				if !pl.throughUnit(&next, fake.Now()) {
+					next, more = pl.src.Next()
+					continue
+				}
 				if err := target.Publish(ctx, next.Topic, next.QoS, next.Retained, next.Payload); err != nil {
 					return nil, fmt.Errorf("simulator: publish %s at %s: %w", next.Topic, fmtAt(next.At), err)
 				}

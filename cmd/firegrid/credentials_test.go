@@ -29,11 +29,11 @@ func TestDevicesCredentials(t *testing.T) {
 			out, mosq := filepath.Join(dir, "creds.csv"), filepath.Join(dir, "mosquitto")
 			code, stdout, errs := runCmd(append([]string{"devices", "credentials", "issue", "--out", out,
 				"--service", "firegrid-ingest=ingest", "--mosquitto", mosq}, at...)...)
-			if code != 0 || !strings.Contains(stdout, "issued 279 device secrets of 279 devices") {
+			if code != 0 || !strings.Contains(stdout, "issued 400 device secrets of 400 devices") {
 				t.Fatalf("issue: exit %d\n%s%s", code, stdout, errs)
 			}
 			creds, err := simulator.LoadCredentials(out)
-			if err != nil || len(creds) != 279 {
+			if err != nil || len(creds) != 400 {
 				t.Fatalf("credentials file: %d rows, %v", len(creds), err)
 			}
 			if st, _ := os.Stat(out); st.Mode().Perm() != 0o600 {
@@ -45,8 +45,8 @@ func TestDevicesCredentials(t *testing.T) {
 			}
 			pw, _ := os.ReadFile(filepath.Join(mosq, "passwd"))
 			acl, _ := os.ReadFile(filepath.Join(mosq, "acl"))
-			if n := strings.Count(string(pw), ":$7$101$"); n != 280 {
-				t.Errorf("passwd has %d $7$ entries, want 280", n)
+			if n := strings.Count(string(pw), ":$7$101$"); n != 401 {
+				t.Errorf("passwd has %d $7$ entries, want 401 (400 devices and ingest)", n)
 			}
 			for _, c := range creds {
 				if strings.Contains(string(pw), c.Password) || strings.Contains(string(acl), c.Password) {
@@ -65,7 +65,7 @@ func TestDevicesCredentials(t *testing.T) {
 			}
 			code, stdout, errs = runCmd(append([]string{"devices", "credentials", "rotate", "--device", "SD-0001", "--out", out}, at...)...)
 			rotated, _ := simulator.LoadCredentials(out)
-			if code != 0 || rotated["SD-0001"] == creds["SD-0001"] || rotated["SD-0002"] != creds["SD-0002"] || len(rotated) != 279 {
+			if code != 0 || rotated["SD-0001"] == creds["SD-0001"] || rotated["SD-0002"] != creds["SD-0002"] || len(rotated) != 400 {
 				t.Errorf("rotate: exit %d %s%s", code, stdout, errs)
 			}
 			code, stdout, _ = runCmd(append([]string{"devices", "credentials", "revoke", "--username", "SD-0002"}, at...)...)
@@ -73,7 +73,7 @@ func TestDevicesCredentials(t *testing.T) {
 				t.Errorf("revoke: exit %d %s", code, stdout)
 			}
 			code, stdout, _ = runCmd(append([]string{"devices", "credentials", "list"}, at...)...)
-			if code != 0 || !strings.Contains(stdout, "279 MQTT accounts") || strings.Contains(stdout, "SD-0002 ") || !strings.Contains(stdout, "firegrid-ingest") {
+			if code != 0 || !strings.Contains(stdout, "400 MQTT accounts") || strings.Contains(stdout, "SD-0002 ") || !strings.Contains(stdout, "firegrid-ingest") {
 				t.Errorf("list: exit %d\n%s", code, stdout)
 			}
 			emqx := filepath.Join(dir, "emqx")
@@ -81,7 +81,7 @@ func TestDevicesCredentials(t *testing.T) {
 				t.Errorf("emqx: exit %d %s%s", code, stdout, errs)
 			}
 			users, _ := os.ReadFile(filepath.Join(emqx, "users.csv"))
-			if !strings.HasPrefix(string(users), "user_id,password_hash,salt,is_superuser\n") || strings.Count(string(users), "\n") != 280 {
+			if !strings.HasPrefix(string(users), "user_id,password_hash,salt,is_superuser\n") || strings.Count(string(users), "\n") != 401 {
 				t.Errorf("EMQX users.csv:\n%.300s", users)
 			}
 			if code, _, errs := runCmd(append([]string{"devices", "credentials", "issue", "--no-devices", "--service", "SD-0003=observer"}, at...)...); code == 0 {

@@ -34,7 +34,7 @@ func TestRegistryImportExport(t *testing.T) {
 			}
 			_, demo, _ := runCmd("check-config")
 			code, out, errs = runCmd(append([]string{"check-config", "--registry", "db"}, at...)...)
-			if code != 0 || out != demo || !strings.Contains(out, "279 devices") {
+			if code != 0 || out != demo || !strings.Contains(out, "400 devices") {
 				t.Fatalf("check-config --registry db: exit %d\n%s%s\nwant\n%s", code, out, errs, demo)
 			}
 
@@ -63,10 +63,10 @@ func TestRegistryImportExport(t *testing.T) {
 			// One device fewer is a new version, which check-config sees.
 			os.WriteFile(devicesCSV, []byte(strings.Join(append(lines[:3:3], lines[4:]...), "")), 0o644)
 			code, out, errs = runCmd(append([]string{"registry", "import", "--from", dir, "--note", "SD moved"}, at...)...)
-			if code != 0 || !strings.Contains(out, "registry version 2 imported") || !strings.Contains(out, "278 devices") {
+			if code != 0 || !strings.Contains(out, "registry version 2 imported") || !strings.Contains(out, "399 devices") {
 				t.Errorf("import of a changed registry: exit %d\n%s%s", code, out, errs)
 			}
-			if _, out, _ := runCmd(append([]string{"check-config", "--registry", "db"}, at...)...); !strings.Contains(out, "278 devices") {
+			if _, out, _ := runCmd(append([]string{"check-config", "--registry", "db"}, at...)...); !strings.Contains(out, "399 devices") {
 				t.Errorf("check-config after version 2: %s", out)
 			}
 		})

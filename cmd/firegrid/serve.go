@@ -34,6 +34,9 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (assembly.Con
 		influxURL  = fs.String("influx-url", "", "sink role (optional in serve): InfluxDB URL, e.g. http://127.0.0.1:8086")
 		instance   = fs.String("instance", "", "scale-out roles: this instance's name (default: the host name)")
 		usersFile  = fs.String("users", "", "users file, or db for the store's users (make them with firegrid users add); none: no log-ins")
+		gbListen   = fs.String("gb26875-listen", "", "ingest: serve GB/T 26875.3 transmission units on this TCP address (units: sources.gb26875.units); default off")
+		pushListen = fs.String("push-listen", "", "ingest: serve CTWing and OneNET pushes on this HTTP address (tokens: sources.push); default off")
+		csURL      = fs.String("chirpstack-url", "", "ingest: subscribe to ChirpStack's MQTT integration on this broker, e.g. tcp://chirpstack:1883; default off")
 	)
 	if err := fs.Parse(args); err != nil {
 		return assembly.Config{}, err
@@ -92,6 +95,15 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (assembly.Con
 	if set["instance"] {
 		cfg.Instance = *instance
 	}
+	if set["gb26875-listen"] {
+		cfg.Sources.GB26875.Listen = *gbListen
+	}
+	if set["push-listen"] {
+		cfg.Sources.Push.Listen = *pushListen
+	}
+	if set["chirpstack-url"] {
+		cfg.Sources.ChirpStack.URL = *csURL
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
@@ -116,6 +128,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		s.HTTPAddr, s.MQTTURL, s.HTTPAddr, s.HTTPAddr)
 	if s.DemoCredentials != "" {
 		fmt.Fprintf(stdout, "  demo devices' MQTT credentials: %s\n    (id,username,password; a device publishes as itself with mosquitto_pub -u ID -P PASSWORD)\n", s.DemoCredentials)
+	}
+	if s.GB26875Addr != "" {
+		fmt.Fprintf(stdout, "  GB/T 26875.3: tcp://%s\n", s.GB26875Addr)
+	}
+	if s.PushAddr != "" {
+		fmt.Fprintf(stdout, "  pushes:   http://%s/push/ctwing, /push/onenet\n", s.PushAddr)
 	}
 	if len(s.DemoLogins) > 0 {
 		fmt.Fprintln(stdout, "  demo log-ins (username / password):")
@@ -149,8 +167,15 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
-	fmt.Fprintf(stdout, "configuration ok: %d devices, %d sites, %d stations, %d rules; %d registry gaps\n",
-		len(reg.Devices("")), len(reg.Sites()), len(reg.Stations()), len(rc.Rules), len(reg.Gaps()))
+	models, err := assembly.LoadModels(cfg.Sources.Models)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "configuration ok: %d devices, %d sites, %d stations, %d rules, %d device models; %d registry gaps\n",
+		len(reg.Devices("")), len(reg.Sites()), len(reg.Stations()), len(rc.Rules), len(models.Models), len(reg.Gaps()))
+	if on := cfg.Sources.Enabled(); len(on) > 0 {
+		fmt.Fprintf(stdout, "  field sources: %s\n", strings.Join(on, ", "))
+	}
 	for _, g := range reg.Gaps() {
 		fmt.Fprintf(stdout, "  gap: %s %s: %s\n", g.Kind, g.ID, g.Detail)
 	}

@@ -126,6 +126,7 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this much scenario time (default: the scenario's duration, or until interrupted)")
 	fs.BoolVar(&cfg.NoFleet, "no-fleet", false, "publish only the scenario's steps, no heartbeats")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "MQTT client id (default: random)")
+	fs.StringVar(&cfg.GB26875, "gb26875", "", "GB/T 26875.3 listener (host:port) the devices behind transmission units are played to, as their units speak (default: they publish contract v1)")
 	fs.DurationVar(&cfg.Fleet.SmokeInterval, "smoke-interval", 0, "heartbeat interval of smoke detectors (default 60s)")
 	fs.DurationVar(&cfg.Fleet.HydrantInterval, "hydrant-interval", 0, "telemetry interval of hydrant monitors (default 30s)")
 	fs.DurationVar(&cfg.Fleet.ChargerInterval, "charger-interval", 0, "telemetry interval of chargers (default 30s)")
@@ -549,8 +550,9 @@ func simulateGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	c := t.Counts()
-	fmt.Fprintf(stdout, "territory written to %s: %d communities, %d zones, %d stations; %d households, %d corridors, %d charging sheds, %d hydrants; %d devices (%d smoke, %d hydrant, %d charger), %d residents\n",
-		*out, c.Communities, c.Zones, c.Stations, c.Households, c.Corridors, c.Sheds, c.Hydrants,
-		c.Devices(), c.SmokeDetectors, c.HydrantMonitors, c.Chargers, c.Residents)
+	fmt.Fprintf(stdout, "territory written to %s: %d communities, %d zones, %d stations; %d households, %d corridors, %d charging sheds, %d hydrants, %d buildings; %d devices (%d smoke, %d hydrant, %d charger, %d electrical, %d gas, %d button, %d camera; %d behind %d GB/T 26875.3 units, %d LoRaWAN, %d on carrier platforms), %d residents\n",
+		*out, c.Communities, c.Zones, c.Stations, c.Households, c.Corridors, c.Sheds, c.Hydrants, c.Buildings,
+		c.Devices(), c.SmokeDetectors, c.HydrantMonitors, c.Chargers, c.ElectricalMonitors, c.GasDetectors, c.CallButtons, c.Cameras,
+		c.UnitDetectors, c.TransmissionUnits, c.LoRaWAN, c.Platform, c.Residents)
 	return nil
 }

@@ -133,7 +133,7 @@ function renderDetail() {
   $("#detail").innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
   const c = ctxCache.get(i.id);
   $("#residents").innerHTML = c ? (c.residents.map((r) => `<li>${esc(r.name)}${r.age ? `, ${r.age}岁` : ""} ${flags(r.flags)} ${r.phone ? `<a href="tel:${esc(r.phone)}">${esc(r.phone)}</a>` : ""}${r.guardian?.phone ? ` · 监护人 ${esc(r.guardian.name)} ${esc(r.guardian.phone)}` : ""}</li>`).join("") || "<li>—</li>") : "<li class=muted>loading…</li>";
-  $("#devices").innerHTML = c ? c.devices.map((dv) => `<li><b>${esc(dv.id)}</b> ${esc(dv.kind)} ${esc(dv.model)}: ${dv.recent.length ? dv.recent.slice(-3).reverse().map((r) =>
+  $("#devices").innerHTML = c ? c.devices.map((dv) => `<li><b>${esc(dv.id)}</b> ${esc(dv.kind)} ${esc(dv.model)}: ${dv.recent?.length ? dv.recent.slice(-3).reverse().map((r) =>
     `${fmtTime(r.at)} ${esc(r.event)} ${Object.entries(r.values || {}).map(([k, v]) => `${esc(k)}=${v}`).join(" ")}`).join(" · ") : "<span class=muted>no readings since start</span>"}</li>`).join("") : "";
   $("#hydrants").innerHTML = c ? c.hydrants.map((h) => `<li><b>${esc(h.id)}</b> ${Math.round(h.distance_m)} m · ${h.pressure_mpa != null ? `${h.pressure_mpa.toFixed(2)} MPa at ${fmtTime(h.at)}` : "no reading"} · <span class="st-${esc(h.status)}">${esc(h.status)}</span></li>`).join("") : "";
   $("#steps").innerHTML = i.steps.map((s) => `<li>${fmtTime(s.at)} <b>${esc(s.action)}</b> ${esc(s.device)} ${esc(s.by)} ${esc(s.note)}</li>`).join("");

@@ -107,10 +107,13 @@ type Territory struct {
 
 // Counts says how many of each thing a territory holds.
 type Counts struct {
-	Communities, Zones, Stations              int
-	Households, Corridors, Sheds, Hydrants    int
-	Residents                                 int
-	SmokeDetectors, HydrantMonitors, Chargers int
+	Communities, Zones, Stations                        int
+	Households, Corridors, Sheds, Hydrants, Buildings   int
+	Residents                                           int
+	SmokeDetectors, HydrantMonitors, Chargers           int
+	ElectricalMonitors, GasDetectors, CallButtons       int
+	Cameras                                             int
+	TransmissionUnits, UnitDetectors, LoRaWAN, Platform int
 }
 
 // Counts counts what t holds.
@@ -134,8 +137,11 @@ func (t *Territory) Counts() Counts {
 			c.Sheds++
 		case "hydrant":
 			c.Hydrants++
+		case "building":
+			c.Buildings++
 		}
 	}
+	units := map[string]bool{}
 	for _, d := range t.devices {
 		switch d.kind {
 		case "smoke":
@@ -144,14 +150,34 @@ func (t *Territory) Counts() Counts {
 			c.HydrantMonitors++
 		case "charger":
 			c.Chargers++
+		case "electrical":
+			c.ElectricalMonitors++
+		case "gas":
+			c.GasDetectors++
+		case "button":
+			c.CallButtons++
+		case "camera":
+			c.Cameras++
+		}
+		switch {
+		case d.gb != "":
+			c.UnitDetectors++
+			units[strings.SplitN(d.gb, "/", 2)[0]] = true
+		case d.devEUI != "":
+			c.LoRaWAN++
+		case d.imei != "" || d.platformID != "":
+			c.Platform++
 		}
 	}
+	c.TransmissionUnits = len(units)
 	c.Stations, c.Residents = len(t.stations), len(t.residents)
 	return c
 }
 
 // Devices is how many devices t holds.
-func (c Counts) Devices() int { return c.SmokeDetectors + c.HydrantMonitors + c.Chargers }
+func (c Counts) Devices() int {
+	return c.SmokeDetectors + c.HydrantMonitors + c.Chargers + c.ElectricalMonitors + c.GasDetectors + c.CallButtons + c.Cameras
+}
 
 // pt is a longitude/latitude pair in degrees.
 type pt struct{ lon, lat float64 }
@@ -197,6 +223,9 @@ type device struct {
 	id, kind, site, model string
 	at                    *pt // nil: the site's location
 	ports                 int
+	// Addresses on field networks (devices.csv gb26875, dev_eui, imei,
+	// platform_id).
+	gb, devEUI, imei, platformID string
 }
 
 // names makes Chinese-plausible names and unique made-up phone numbers.
@@ -544,7 +573,110 @@ func Generate(o Options) (*Territory, error) {
 			t.devices = append(t.devices, device{id: fmt.Sprintf("HY-%03d", hy), kind: "hydrant", site: id, model: "FG-HP20 消火栓水压监测终端"})
 		}
 	}
+	t.fieldDevices(o, zones)
 	return t, nil
+}
+
+// Field devices: the plans' other sensors, and devices that reach firegrid
+// through field networks rather than contract v1. They are added last,
+// from a random source of their own, so the rest of the territory is what
+// it was before them.
+//
+//   - Larger buildings (an elderly care home, a community health centre)
+//     whose fire alarm system reports through a GB/T 26875.3 transmission
+//     unit: two per three communities, four point photoelectric smoke
+//     detectors each (FD-), a fire-lane camera and an electrical fire
+//     monitor.
+//   - An electrical fire monitor in each charging shed's distribution box.
+//   - A gas detector with a shut-off valve in every twelfth household
+//     (NB-IoT on OneNET), an emergency call button in every household of
+//     an elderly resident living alone (NB-IoT on CTWing).
+//   - A lift camera in each corridor's building.
+//   - A few second smoke detectors on LoRaWAN (ChirpStack, LS-) and on
+//     NB-IoT (CTWing, NS-), one each for every 54 households.
+func (t *Territory) fieldDevices(o Options, zones []*area) {
+	rng := rand.New(rand.NewPCG(o.Seed, 0x6669656c64)) // "field"
+	households := t.sites[:o.Households]
+	elderly := map[string]bool{}
+	for _, r := range t.residents {
+		if r.elderlyAlone {
+			elderly[r.site] = true
+		}
+	}
+	const (
+		unitDetector = "JTY-GD-G3 点型光电感烟火灾探测器"
+		electrical   = "ARCM300-Z 电气火灾监控探测器"
+		gasModel     = "NB-GD01 NB-IoT 家用可燃气体探测器"
+		buttonModel  = "NB-CB01 NB-IoT 紧急呼叫按钮"
+		cameraModel  = "AI-CAM01 消防通道/电梯智能摄像机"
+		loraModel    = "LD-SD01 LoRaWAN 光电感烟探测器"
+		nbModel      = "NB-SD01 NB-IoT 独立式光电感烟探测器"
+	)
+	buildingNames := []string{"社区养老服务中心", "社区卫生服务中心", "社区文化活动中心", "农贸市场", "幼儿园"}
+	nb := max(1, len(zones)/3*2/3)
+	ef, cam := 0, 0
+	for i := range nb {
+		z := zones[(1+3*i)%len(zones)]
+		id := fmt.Sprintf("B-%02d", i+1)
+		road := z.roads[rng.IntN(len(z.roads))]
+		name := strings.TrimSuffix(t.communityOf(z), "社区") + buildingNames[i%len(buildingNames)]
+		t.sites = append(t.sites, site{id: id, typ: "building", name: name,
+			address: fmt.Sprintf("%s %s %d号", district, road, 2+rng.IntN(180)),
+			at:      z.q.at(0.75+0.1*rng.Float64(), 0.45+0.1*rng.Float64())})
+		unit := fmt.Sprintf("0000A001%04X", i+1)
+		for k := range 4 {
+			t.devices = append(t.devices, device{id: fmt.Sprintf("FD-%02d%02d", i+1, k+1), kind: "smoke", site: id, model: unitDetector,
+				gb: fmt.Sprintf("%s/1/%d", unit, 1001+k)})
+		}
+		cam++
+		t.devices = append(t.devices, device{id: fmt.Sprintf("CAM-%03d", cam), kind: "camera", site: id, model: cameraModel,
+			platformID: fmt.Sprintf("ctw-cam-%03d", cam)})
+		ef++
+		t.devices = append(t.devices, device{id: fmt.Sprintf("EF-%03d", ef), kind: "electrical", site: id, model: electrical})
+	}
+	for _, s := range t.sites {
+		switch s.typ {
+		case "charging_shed":
+			ef++
+			t.devices = append(t.devices, device{id: fmt.Sprintf("EF-%03d", ef), kind: "electrical", site: s.id, model: electrical})
+		case "corridor":
+			cam++
+			t.devices = append(t.devices, device{id: fmt.Sprintf("CAM-%03d", cam), kind: "camera", site: s.id, model: cameraModel,
+				platformID: fmt.Sprintf("ctw-cam-%03d", cam)})
+		}
+	}
+	gs, cb := 0, 0
+	for i, h := range households {
+		if i%12 == 5 {
+			gs++
+			t.devices = append(t.devices, device{id: fmt.Sprintf("GS-%04d", gs), kind: "gas", site: h.id, model: gasModel,
+				imei: fmt.Sprintf("8612345602%05d", gs), platformID: fmt.Sprintf("2023%05d", gs)})
+		}
+		if elderly[h.id] {
+			cb++
+			t.devices = append(t.devices, device{id: fmt.Sprintf("CB-%04d", cb), kind: "button", site: h.id, model: buttonModel,
+				imei: fmt.Sprintf("8612345603%05d", cb), platformID: fmt.Sprintf("ctw-cb-%05d", cb)})
+		}
+	}
+	n := max(1, len(households)/54)
+	for i := range n {
+		h := households[(i*54+11)%len(households)]
+		t.devices = append(t.devices, device{id: fmt.Sprintf("LS-%04d", i+1), kind: "smoke", site: h.id, model: loraModel,
+			devEUI: fmt.Sprintf("70b3d57ed000%04x", i+1)})
+		h = households[(i*54+37)%len(households)]
+		t.devices = append(t.devices, device{id: fmt.Sprintf("NS-%04d", i+1), kind: "smoke", site: h.id, model: nbModel,
+			imei: fmt.Sprintf("8612345601%05d", i+1), platformID: fmt.Sprintf("ctw-sd-%05d", i+1)})
+	}
+}
+
+// communityOf names the community a zone belongs to.
+func (t *Territory) communityOf(z *area) string {
+	for _, a := range t.areas {
+		if a.id == z.parent {
+			return a.name
+		}
+	}
+	return ""
 }
 
 // zoneID names the n-th zone: Z-01..Z-99, then Z-100...
@@ -682,7 +814,7 @@ func (t *Territory) residentsCSV() []byte {
 }
 
 func (t *Territory) devicesCSV() []byte {
-	rows := [][]string{{"id", "kind", "site", "lon", "lat", "model", "ports"}}
+	rows := [][]string{{"id", "kind", "site", "lon", "lat", "model", "ports", "gb26875", "dev_eui", "imei", "platform_id"}}
 	for _, d := range t.devices {
 		lon, lat, ports := "", "", ""
 		if d.at != nil {
@@ -691,7 +823,7 @@ func (t *Territory) devicesCSV() []byte {
 		if d.ports > 0 {
 			ports = strconv.Itoa(d.ports)
 		}
-		rows = append(rows, []string{d.id, d.kind, d.site, lon, lat, d.model, ports})
+		rows = append(rows, []string{d.id, d.kind, d.site, lon, lat, d.model, ports, d.gb, d.devEUI, d.imei, d.platformID})
 	}
 	return writeCSV(rows)
 }

@@ -100,8 +100,19 @@ func TestGeneratedTerritoriesLoad(t *testing.T) {
 				c.Sheds != want.Sheds || c.Chargers != want.Sheds {
 				t.Errorf("counts %+v, want %d households, %d hydrants, %d sheds", c, want.Households, want.Hydrants, want.Sheds)
 			}
-			if wantSmoke := want.Households + (want.Households+7)/8 + c.Corridors + want.Sheds; c.SmokeDetectors != wantSmoke {
+			if wantSmoke := want.Households + (want.Households+7)/8 + c.Corridors + want.Sheds + c.UnitDetectors + c.LoRaWAN + c.LoRaWAN; c.SmokeDetectors != wantSmoke {
 				t.Errorf("%d smoke detectors, want %d", c.SmokeDetectors, wantSmoke)
+			}
+			// The field devices: buildings behind transmission units, an
+			// electrical fire monitor per shed and building, a camera per
+			// corridor and building, LoRaWAN and NB-IoT detectors alike.
+			if c.Buildings < 1 || c.TransmissionUnits != c.Buildings || c.UnitDetectors != 4*c.Buildings ||
+				c.ElectricalMonitors != want.Sheds+c.Buildings || c.Cameras != c.Corridors+c.Buildings ||
+				c.GasDetectors != (want.Households+6)/12 || c.CallButtons == 0 || c.LoRaWAN < 1 {
+				t.Errorf("field devices %+v", c)
+			}
+			if len(reg.GB26875Units()) != c.TransmissionUnits {
+				t.Errorf("registry maps %d units, generated %d", len(reg.GB26875Units()), c.TransmissionUnits)
 			}
 			if c.Communities != tc.o.Communities() || c.Zones != 3*c.Communities || c.Stations != c.Communities {
 				t.Errorf("counts %+v, want %d communities of 3 zones, a station each", c, tc.o.Communities())
