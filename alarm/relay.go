@@ -22,6 +22,12 @@ type Relay struct {
 	Poll time.Duration
 	// Batch is the most records one publish carries (default 256).
 	Batch int
+	// Handled, when set, waits until what was published has been handled
+	// by every consumer: on the in-process bus a published record is only
+	// queued, and the outbox must keep it until its consumers (the
+	// notifications' outbox among them) have it. Nil where publishing
+	// keeps it (Kafka).
+	Handled func(ctx context.Context) error
 
 	wake    chan struct{}
 	pending atomic.Int64
@@ -58,7 +64,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
 	for {
 		n, err := r.Store.RelayOutbox(ctx, r.Batch, func(recs []contract.Record) error {
-			return r.Out.Publish(ctx, recs...)
+			if err := r.Out.Publish(ctx, recs...); err != nil {
+				return err
+			}
+			if r.Handled != nil {
+				return r.Handled(ctx)
+			}
+			return nil
 		})
 		r.pending.Add(-int64(n))
 		if ctx.Err() != nil {

@@ -32,7 +32,7 @@ var catalogue = []*Component{
 	},
 	{
 		Name: "notify", Role: RoleAlarm,
-		Doc:      "webhooks (JSON, CAP 1.2, SMS gateway) about incident changes, retried, their delivery shown on the incident",
+		Doc:      "webhooks (JSON, CAP 1.2, SMS gateway) about incident changes: kept in the store before the change is committed, retried with backoff across restarts, their delivery shown on the incident, what is given up counted and listed",
 		Consumes: []Consumer{{Group: "notify", Topics: []string{contract.TopicIncidents}}},
 		Produces: []string{"webhooks"},
 		Tasks:    []string{"deliveries"},
@@ -128,6 +128,11 @@ func buildAlarm(e *env) (*parts, error) {
 		return nil, err
 	}
 	e.relay = alarm.NewRelay(st, e.bus, e.log.With("component", "relay"))
+	if e.memory != nil {
+		e.relay.Handled = func(ctx context.Context) error {
+			return e.memory.Sync(ctx, contract.TopicIncidents, contract.TopicCommands)
+		}
+	}
 	e.manager, err = alarm.NewManager(e.ctx, alarm.Options{Store: st, Registry: reg, Clock: e.clock, Logger: e.log.With("component", "alarm"),
 		Registerer: e.metrics, Dispatch: &e.cfg.Dispatch.DispatchConfig, Committed: e.relay.Committed})
 	if err != nil {
@@ -146,10 +151,18 @@ func buildNotify(e *env) (*parts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dispatch.%w", err)
 	}
-	d := notify.NewDispatcher(routes, e.manager, e.clock, e.log.With("component", "notify"), 4096)
+	st, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	d, err := notify.NewDispatcher(notify.Options{Routes: routes, Outbox: st, Recorder: e.manager, Clock: e.clock,
+		Log: e.log.With("component", "notify"), Instance: e.instance, Registerer: e.metrics})
+	if err != nil {
+		return nil, err
+	}
 	return &parts{
 		handlers: map[string]bus.Handler{"notify": bus.Handle(d.Handle)},
-		tasks:    map[string]func(context.Context) error{"deliveries": func(ctx context.Context) error { return d.Run(ctx, 4) }},
+		tasks:    map[string]func(context.Context) error{"deliveries": d.Run},
 	}, nil
 }
 
@@ -194,7 +207,7 @@ func buildConsole(e *env) (*parts, error) {
 	e.hub.Register(e.metrics)
 	e.deadLetters = console.NewDeadLetters(e.cfg.Console.DeadLetters)
 	e.api = &console.API{Manager: e.manager, Registry: reg, Hub: e.hub, Auth: auth, Audit: st, Recent: e.recent,
-		DeadLetters: e.deadLetters, Rules: admin, CAP: e.cfg.Dispatch.CAP, Clock: e.clock, Metrics: e.metricsHandler(),
+		DeadLetters: e.deadLetters, Notifications: st, Rules: admin, CAP: e.cfg.Dispatch.CAP, Clock: e.clock, Metrics: e.metricsHandler(),
 		Registerer: e.metrics, Log: e.log.With("component", "http")}
 	return &parts{handlers: map[string]bus.Handler{
 		"console-" + instanceVar:     bus.Handle(e.hub.HandleChange),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,16 +244,20 @@ func (m *Memory) Close() error {
 func (m *Memory) Idle() bool { return m.inFlight.Load() == 0 }
 
 // Sync returns once every record published before the call has been
-// handled by every group of its topic (or ctx is done). What those
-// handlers published in turn is covered by a second Sync.
-func (m *Memory) Sync(ctx context.Context) error {
+// handled by every group of its topic (or ctx is done): of the topics
+// named, or of every topic when none is. What those handlers published in
+// turn is covered by a second Sync.
+func (m *Memory) Sync(ctx context.Context, topics ...string) error {
 	m.mu.RLock()
 	type mark struct {
 		p    *memPart
 		sent int64
 	}
 	var marks []mark
-	for _, queues := range m.topics {
+	for topic, queues := range m.topics {
+		if len(topics) > 0 && !slices.Contains(topics, topic) {
+			continue
+		}
 		for _, mt := range queues {
 			for _, p := range mt.parts {
 				if n := p.sent.Load(); p.handled.Load() < n {

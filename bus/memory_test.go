@@ -158,6 +158,12 @@ func TestMemorySync(t *testing.T) {
 	if err := m.Sync(short); err == nil {
 		t.Fatal("Sync returned nil with a group that consumes nothing")
 	}
+	// A Sync of other topics does not wait for it.
+	other, stop2 := context.WithTimeout(ctx, time.Second)
+	defer stop2()
+	if err := m.Sync(other, contract.TopicSignals); err != nil {
+		t.Fatalf("Sync of the signals waited for the incidents: %v", err)
+	}
 }
 
 // TestMemoryRefusesCheckpoint: the memory bus commits nothing, so a group

@@ -161,6 +161,7 @@ func TestEveryRouteEveryRole(t *testing.T) {
 		"GET /api/v1/zones":                   {ok: all(200, viewers...)},
 		"GET /api/v1/registry/gaps":           {ok: all(200, viewers...)},
 		"GET /api/v1/deadletters":             {ok: all(200, viewers...)},
+		"GET /api/v1/notifications":           {ok: all(200, c119, sub, admin)},
 		"GET /api/v1/reports/stations":        {ok: all(200, viewers...)},
 		"GET /api/v1/reports/communities":     {ok: all(200, c119, sub, admin)},
 		"GET /api/v1/audit":                   {ok: all(200, c119, sub, admin)},

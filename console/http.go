@@ -67,6 +67,11 @@ type API struct {
 	// Checks are what /healthz checks, and the console's banner shows
 	// while one does not hold.
 	Checks []Check
+	// Notifications lists the notifications kept for delivery (nil: none
+	// are configured).
+	Notifications interface {
+		Notifications(ctx context.Context, status string, limit int) ([]contract.Notification, error)
+	}
 
 	m         *metrics
 	closeOnce sync.Once
@@ -157,6 +162,7 @@ func (a *API) routes() []Route {
 		{Method: "GET", Pattern: "/api/v1/zones", Roles: viewers, h: a.listZones},
 		{Method: "GET", Pattern: "/api/v1/registry/gaps", Roles: viewers, h: a.listGaps},
 		{Method: "GET", Pattern: "/api/v1/deadletters", Roles: viewers, h: a.listDeadLetters},
+		{Method: "GET", Pattern: "/api/v1/notifications", Roles: oversight, h: a.listNotifications},
 		{Method: "GET", Pattern: "/api/v1/reports/stations", Roles: viewers, h: a.report("station")},
 		{Method: "GET", Pattern: "/api/v1/reports/communities", Roles: oversight, h: a.report("community")},
 		{Method: "GET", Pattern: "/api/v1/audit", Roles: oversight, h: a.listAudit},
@@ -434,6 +440,38 @@ func (a *API) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
 	}
 	list, total := a.DeadLetters.List()
 	writeJSON(w, http.StatusOK, map[string]any{"deadletters": list, "count": len(list), "total": total})
+}
+
+// listNotifications lists notifications, newest first: ?status=failed
+// those given up, ?status=pending those still being tried (default every
+// status), at most ?limit= (default 100, at most 1000).
+func (a *API) listNotifications(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	switch status {
+	case "", contract.NotificationPending, contract.NotificationDelivered, contract.NotificationFailed:
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q: want pending, delivered or failed", status))
+		return
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: %q: want 1..1000", v))
+			return
+		}
+		limit = n
+	}
+	list := []contract.Notification{}
+	if a.Notifications != nil {
+		got, err := a.Notifications.Notifications(r.Context(), status, limit)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		list = append(list, got...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notifications": list, "count": len(list)})
 }
 
 // CloseStreams ends every console stream; register it with

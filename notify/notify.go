@@ -5,18 +5,27 @@
 // gateway's webhook.
 //
 // It consumes the incidents topic with its own consumer group, so the
-// alarm path never waits on it: Handle only queues; workers deliver, retry
-// with backoff, and record each delivery's status on its incident.
-// Notification must never delay dispatch.
+// alarm path never waits on it. Handle keeps the notifications a change
+// asks for in the store (an outbox) and returns only once they are kept,
+// so the bus commits past a change only when its notifications are safe;
+// workers deliver them, retry with backoff across restarts, and record
+// each delivery's status on its incident. A notification given up is
+// counted and listed, never dropped in silence.
 package notify
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/clock"
@@ -24,11 +33,11 @@ import (
 
 // Notification is one message about an incident change for one target.
 type Notification struct {
-	Event    string
-	At       time.Time
-	Incident *contract.Incident
+	Event    string             `json:"event"`
+	At       time.Time          `json:"at"`
+	Incident *contract.Incident `json:"incident"`
 	// Recipient is set for messages to a person (guardian, grid worker).
-	Recipient *Recipient
+	Recipient *Recipient `json:"recipient,omitempty"`
 }
 
 // Recipient is a person told through a gateway.
@@ -77,64 +86,146 @@ type Retry struct {
 	MaxBackoff time.Duration `yaml:"max_backoff"`
 }
 
-// Dispatcher fans incident changes out to routes.
+// Outbox keeps notifications until they are delivered or given up (the
+// store).
+type Outbox interface {
+	KeepNotifications(ctx context.Context, ns []contract.Notification) error
+	ClaimNotifications(ctx context.Context, instance, owner string, now time.Time, lease time.Duration, limit int) ([]contract.Notification, error)
+	SettleNotification(ctx context.Context, n *contract.Notification, owner string) (bool, error)
+	NotificationCounts(ctx context.Context) (map[string]int, error)
+	PruneNotifications(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Options are a Dispatcher's routes and collaborators.
+type Options struct {
+	Routes []Route
+	Outbox Outbox
+	// Recorder, when set, keeps each delivery's status on its incident.
+	Recorder Recorder
+	Clock    clock.Clock
+	Log      *slog.Logger
+	// Instance names this process among the alarm instances: a process
+	// that starts under the name of one that is gone takes over its
+	// notifications at once.
+	Instance string
+	// Workers deliver in parallel (default 4); Poll is how often they look
+	// for notifications due (default 1s): a new one wakes them at once.
+	Workers int
+	Poll    time.Duration
+	// Keep is how long delivered and given-up notifications are listed
+	// before they are removed (default 30 days).
+	Keep       time.Duration
+	Registerer prometheus.Registerer
+}
+
+// Dispatcher fans incident changes out to routes through the outbox.
 type Dispatcher struct {
-	routes []Route
-	rec    Recorder
-	clock  clock.Clock
-	log    *slog.Logger
-	queue  chan job
-	// Dropped counts notifications not queued because the queue was full.
-	mu      sync.Mutex
-	dropped int
+	o      Options
+	routes map[string]*Route
+	owner  string
+	wake   chan struct{}
+	m      *metrics
 }
 
-type job struct {
-	route *Route
-	n     Notification
+// lease is how long a worker holds a notification it tries: longer than
+// any attempt (an attempt is cut at 30s).
+const lease = 2 * time.Minute
+
+// NewDispatcher returns a dispatcher of the routes through the outbox.
+func NewDispatcher(o Options) (*Dispatcher, error) {
+	if o.Outbox == nil {
+		return nil, errors.New("notify: an outbox is required")
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Keep <= 0 {
+		o.Keep = 30 * 24 * time.Hour
+	}
+	if o.Instance == "" {
+		o.Instance = "firegrid"
+	}
+	boot := make([]byte, 6)
+	rand.Read(boot)
+	d := &Dispatcher{o: o, routes: map[string]*Route{}, owner: o.Instance + "/" + hex.EncodeToString(boot),
+		wake: make(chan struct{}, o.Workers), m: newMetrics(o.Registerer)}
+	for i := range o.Routes {
+		rt := &o.Routes[i]
+		if _, dup := d.routes[rt.Name]; dup {
+			return nil, fmt.Errorf("notify: two notifiers named %q", rt.Name)
+		}
+		d.routes[rt.Name] = rt
+	}
+	return d, nil
 }
 
-// NewDispatcher returns a dispatcher with a queue of the given depth.
-func NewDispatcher(routes []Route, rec Recorder, clk clock.Clock, log *slog.Logger, depth int) *Dispatcher {
-	if clk == nil {
-		clk = clock.Real{}
+// Handle is the handler of the incidents topic: it keeps the notifications
+// the change asks for and returns once they are kept (an error leaves the
+// change on the bus, to be handled again).
+func (d *Dispatcher) Handle(ctx context.Context, c *contract.IncidentChange) error {
+	ns, err := d.notifications(c)
+	if err != nil || len(ns) == 0 {
+		return err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if err := d.o.Outbox.KeepNotifications(ctx, ns); err != nil {
+		return err
 	}
-	if depth <= 0 {
-		depth = 1024
+	for range d.o.Workers {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
 	}
-	return &Dispatcher{routes: routes, rec: rec, clock: clk, log: log, queue: make(chan job, depth)}
-}
-
-// Handle is the handler of the incidents topic. It only queues, so it
-// never holds up the alarm stage that published the change.
-func (d *Dispatcher) Handle(_ context.Context, c *contract.IncidentChange) error {
-	d.Enqueue(*c)
 	return nil
 }
 
-// Enqueue queues the notifications a change asks for.
-func (d *Dispatcher) Enqueue(c contract.IncidentChange) {
+// notifications are what a change asks for: one per selected route, or
+// one per person of its recipients.
+func (d *Dispatcher) notifications(c *contract.IncidentChange) ([]contract.Notification, error) {
 	if c.Incident == nil {
-		return
+		return nil, nil
 	}
-	for i := range d.routes {
-		rt := &d.routes[i]
+	now := d.o.Clock.Now()
+	var out []contract.Notification
+	for i := range d.o.Routes {
+		rt := &d.o.Routes[i]
 		if (len(rt.Events) > 0 && !slices.Contains(rt.Events, c.Event)) || (len(rt.Types) > 0 && !slices.Contains(rt.Types, c.Incident.Type)) {
 			continue
 		}
 		n := Notification{Event: c.Event, At: c.At, Incident: c.Incident}
+		add := func(n Notification, target, key string) error {
+			body, err := json.Marshal(n)
+			if err != nil {
+				return fmt.Errorf("notify: encode: %w", err)
+			}
+			out = append(out, contract.Notification{Key: key, Notifier: rt.Name, Target: target, Incident: c.Incident.ID,
+				Event: c.Event, Version: c.Incident.Version, Body: body, Status: contract.NotificationPending, NextAt: now, CreatedAt: now})
+			return nil
+		}
+		key := fmt.Sprintf("%s/%d/%s/%s", c.Incident.ID, c.Incident.Version, c.Event, rt.Name)
 		if len(rt.Recipients) == 0 {
-			d.push(job{rt, n})
+			if err := add(n, rt.Target, key); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		for _, who := range recipients(c.Incident, rt.Recipients) {
 			n.Recipient = &who
-			d.push(job{rt, n})
+			if err := add(n, who.Role+" "+who.Phone, key+"/"+who.Role+"/"+who.Phone); err != nil {
+				return nil, err
+			}
 		}
 	}
+	return out, nil
 }
 
 // recipients are the people of the wanted roles an incident names: the
@@ -156,96 +247,161 @@ func recipients(in *contract.Incident, roles []string) []Recipient {
 	return out
 }
 
-func (d *Dispatcher) push(j job) {
-	select {
-	case d.queue <- j:
-	default:
-		d.mu.Lock()
-		d.dropped++
-		d.mu.Unlock()
-		d.log.Error("notification queue full; dropped", "notifier", j.route.Name, "incident", j.n.Incident.ID, "event", j.n.Event)
-	}
-}
-
-// Dropped reports how many notifications the full queue refused.
-func (d *Dispatcher) Dropped() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.dropped
-}
-
-// Run delivers queued notifications with the given number of workers
-// until ctx is done.
-func (d *Dispatcher) Run(ctx context.Context, workers int) error {
-	if workers <= 0 {
-		workers = 4
-	}
+// Run delivers what the outbox holds until ctx is done: the workers take
+// the notifications that are due, one at a time, oldest first.
+func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for range workers {
+	for range d.o.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case j := <-d.queue:
-					d.deliver(ctx, j)
-				}
-			}
+			d.work(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.tend(ctx)
+	}()
 	wg.Wait()
 	return nil
 }
 
-// deliver tries one notification until it is delivered, cannot be, or
-// runs out of attempts, recording its status on the incident.
-func (d *Dispatcher) deliver(ctx context.Context, j job) {
-	rt, n := j.route, j.n
-	target := rt.Target
-	if n.Recipient != nil {
-		target = n.Recipient.Role + " " + n.Recipient.Phone
-	}
-	rec := contract.Delivery{Notifier: rt.Name, Target: target, Event: n.Event, Version: n.Incident.Version}
-	attempts := max(rt.Retry.Attempts, 1)
-	backoff := rt.Retry.Backoff
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		retry, err := rt.Notifier.Notify(actx, n)
-		cancel()
-		rec.Attempts, rec.At = attempt, d.clock.Now()
-		switch {
-		case err == nil:
-			rec.Status, rec.Error = contract.DeliveryDelivered, ""
-		case retry && attempt < attempts && ctx.Err() == nil:
-			rec.Status, rec.Error = contract.DeliveryRetrying, err.Error()
-		default:
-			rec.Status, rec.Error = contract.DeliveryFailed, err.Error()
+func (d *Dispatcher) work(ctx context.Context) {
+	for ctx.Err() == nil {
+		ns, err := d.o.Outbox.ClaimNotifications(ctx, d.o.Instance, d.owner, d.o.Clock.Now(), lease, 1)
+		if err != nil && ctx.Err() == nil {
+			d.o.Log.Warn("notifications not read; retrying", "err", err)
 		}
-		d.record(ctx, n.Incident.ID, rec)
-		if rec.Status != contract.DeliveryRetrying {
-			if err != nil {
-				d.log.Error("notification failed", "notifier", rt.Name, "incident", n.Incident.ID, "event", n.Event, "attempts", attempt, "err", err)
+		if len(ns) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.wake:
+			case <-d.o.Clock.After(d.o.Poll):
 			}
-			return
+			continue
+		}
+		d.deliver(ctx, &ns[0])
+	}
+}
+
+// tend keeps the pending gauge and removes old notifications.
+func (d *Dispatcher) tend(ctx context.Context) {
+	pruned := time.Time{}
+	for {
+		if counts, err := d.o.Outbox.NotificationCounts(ctx); err == nil {
+			d.m.pending.Set(float64(counts[contract.NotificationPending]))
+		}
+		if now := d.o.Clock.Now(); now.Sub(pruned) > time.Hour {
+			if _, err := d.o.Outbox.PruneNotifications(ctx, now.Add(-d.o.Keep)); err == nil {
+				pruned = now
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.clock.After(backoff):
-		}
-		if backoff *= 2; rt.Retry.MaxBackoff > 0 && backoff > rt.Retry.MaxBackoff {
-			backoff = rt.Retry.MaxBackoff
+		case <-time.After(5 * time.Second):
 		}
 	}
 }
 
-func (d *Dispatcher) record(ctx context.Context, id string, rec contract.Delivery) {
-	if d.rec == nil {
-		return
+// deliver makes one attempt at a notification and settles it: delivered,
+// due again after a backoff, or given up.
+func (d *Dispatcher) deliver(ctx context.Context, n *contract.Notification) {
+	now := d.o.Clock.Now()
+	n.Attempts++
+	n.UpdatedAt = now
+	rt := d.routes[n.Notifier]
+	var msg Notification
+	var err error
+	retry := false
+	switch {
+	case rt == nil:
+		err = fmt.Errorf("notifier %q is no longer configured", n.Notifier)
+	case json.Unmarshal(n.Body, &msg) != nil || msg.Incident == nil:
+		err = errors.New("kept by a firegrid that wrote it differently; cannot be read")
+	default:
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		retry, err = rt.Notifier.Notify(actx, msg)
+		cancel()
+		if ctx.Err() != nil {
+			// Stopping: the attempt does not count; the lease runs out,
+			// or the next process of this instance takes it at once.
+			return
+		}
 	}
-	if err := d.rec.RecordDelivery(context.WithoutCancel(ctx), id, rec); err != nil && !errors.Is(err, context.Canceled) {
-		d.log.Warn("delivery status not recorded", "incident", id, "err", err)
+	rec := contract.Delivery{Notifier: n.Notifier, Target: n.Target, Event: n.Event, Version: n.Version, Attempts: n.Attempts, At: d.o.Clock.Now()}
+	switch {
+	case err == nil:
+		n.Status, n.Error = contract.NotificationDelivered, ""
+		rec.Status = contract.DeliveryDelivered
+	case retry && n.Attempts < max(rt.Retry.Attempts, 1):
+		backoff := rt.Retry.after(n.Attempts)
+		n.Status, n.Error, n.NextAt = contract.NotificationPending, err.Error(), now.Add(backoff)
+		rec.Status, rec.Error = contract.DeliveryRetrying, err.Error()
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-d.o.Clock.After(backoff):
+				select {
+				case d.wake <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	default:
+		n.Status, n.Error = contract.NotificationFailed, err.Error()
+		rec.Status, rec.Error = contract.DeliveryFailed, err.Error()
+		d.m.givenUp.WithLabelValues(n.Notifier).Inc()
+		d.o.Log.Error("notification given up", "notifier", n.Notifier, "incident", n.Incident, "event", n.Event, "attempts", n.Attempts, "err", err)
 	}
+	sctx := context.WithoutCancel(ctx)
+	if ok, err := d.o.Outbox.SettleNotification(sctx, n, d.owner); err != nil {
+		d.o.Log.Warn("notification outcome not kept; it will be tried again", "incident", n.Incident, "err", err)
+	} else if !ok {
+		d.o.Log.Warn("notification taken over by another instance meanwhile", "incident", n.Incident, "notifier", n.Notifier)
+	}
+	if d.o.Recorder != nil {
+		if err := d.o.Recorder.RecordDelivery(sctx, n.Incident, rec); err != nil {
+			d.o.Log.Warn("delivery status not recorded", "incident", n.Incident, "err", err)
+		}
+	}
+}
+
+// after is the wait before the attempt after the given one: the backoff,
+// doubled each attempt, up to MaxBackoff.
+func (r Retry) after(attempt int) time.Duration {
+	b := r.Backoff
+	for i := 1; i < attempt; i++ {
+		b *= 2
+		if r.MaxBackoff > 0 && b >= r.MaxBackoff {
+			return r.MaxBackoff
+		}
+	}
+	return b
+}
+
+// metrics are the outbox's; each attempt's outcome is counted where it is
+// recorded on the incident (firegrid_notifications_total).
+type metrics struct {
+	pending prometheus.Gauge
+	givenUp *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "firegrid_notifications_pending",
+			Help: "Notifications kept and not yet delivered or given up.",
+		}),
+		givenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firegrid_notifications_given_up_total",
+			Help: "Notifications given up after their last attempt (or refused for good), by notifier; each is listed at /api/v1/notifications?status=failed.",
+		}, []string{"notifier"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.pending, m.givenUp)
+	}
+	return m
 }

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/capalert"
 	"github.com/firegrid/firegrid/configs"
@@ -71,7 +74,7 @@ func (s *spy) RecordDelivery(ctx context.Context, id string, d contract.Delivery
 	return s.next.RecordDelivery(ctx, id, d)
 }
 
-func fire(t *testing.T) (*alarm.Manager, *contract.Incident) {
+func fire(t *testing.T) (*alarm.Manager, *store.SQL, *contract.Incident) {
 	t.Helper()
 	reg, err := devices.LoadFS(configs.FS, "demo")
 	if err != nil {
@@ -93,18 +96,44 @@ func fire(t *testing.T) (*alarm.Manager, *contract.Incident) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return m, in
+			return m, st, in
 		}
 	}
 	t.Fatal("no elderly household with a guardian")
-	return nil, nil
+	return nil, nil, nil
+}
+
+// run starts a dispatcher and returns a stop that waits for it.
+func run(t *testing.T, o notify.Options) (*notify.Dispatcher, func()) {
+	t.Helper()
+	if o.Poll == 0 {
+		o.Poll = 10 * time.Millisecond
+	}
+	d, err := notify.NewDispatcher(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return d, stop
+}
+
+func handle(t *testing.T, d *notify.Dispatcher, c contract.IncidentChange) {
+	t.Helper()
+	if err := d.Handle(context.Background(), &c); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestWebhookRetriesSignedAndRecorded: the receiver fails twice; the
 // webhook retries with backoff, every attempt is signed, and the incident
 // shows retrying, then delivered after three attempts.
 func TestWebhookRetriesSignedAndRecorded(t *testing.T) {
-	m, in := fire(t)
+	m, st, in := fire(t)
 	rc := &receiver{t: t, secret: []byte("s3cret"), fail: 2}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
@@ -114,14 +143,9 @@ func TestWebhookRetriesSignedAndRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp := &spy{next: m}
-	d := notify.NewDispatcher(routes, sp, nil, nil, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx, 2) }()
-	defer func() { cancel(); <-done }()
-
-	d.Enqueue(contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
-	d.Enqueue(contract.IncidentChange{Event: "updated", At: in.OpenedAt, Incident: in}) // not selected by default
+	d, _ := run(t, notify.Options{Routes: routes, Outbox: st, Recorder: sp, Workers: 2})
+	handle(t, d, contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
+	handle(t, d, contract.IncidentChange{Event: "updated", At: in.OpenedAt, Incident: in}) // not selected by default
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		got, _ := m.Get(context.Background(), in.ID)
 		return len(got.Deliveries) == 1 && got.Deliveries[0].Status == contract.DeliveryDelivered
@@ -148,7 +172,7 @@ func TestWebhookRetriesSignedAndRecorded(t *testing.T) {
 // TestWebhookGivesUp: a receiver that always fails ends as failed, with
 // the error on the incident; a 4xx is not retried.
 func TestWebhookGivesUp(t *testing.T) {
-	m, in := fire(t)
+	m, st, in := fire(t)
 	rc := &receiver{t: t, secret: []byte("right"), fail: 100}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
@@ -156,12 +180,9 @@ func TestWebhookGivesUp(t *testing.T) {
 		{Name: "down", URL: srv.URL, Secret: "right", Retry: notify.Retry{Attempts: 3, Backoff: time.Millisecond}},
 		{Name: "wrong-secret", URL: srv.URL, Secret: "wrong", Retry: notify.Retry{Attempts: 3, Backoff: time.Millisecond}},
 	}, capalert.DefaultConfig(), nil, nil)
-	d := notify.NewDispatcher(routes, m, nil, nil, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx, 2) }()
-	defer func() { cancel(); <-done }()
-	d.Enqueue(contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
+	reg := prometheus.NewRegistry()
+	d, _ := run(t, notify.Options{Routes: routes, Outbox: st, Recorder: m, Workers: 2, Registerer: reg})
+	handle(t, d, contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		got, _ := m.Get(context.Background(), in.ID)
 		n := 0
@@ -179,11 +200,136 @@ func TestWebhookGivesUp(t *testing.T) {
 			t.Errorf("%s: %d attempts (%q), want %d", dl.Notifier, dl.Attempts, dl.Error, want)
 		}
 	}
+	// Given up is counted, and listed with why.
+	if n := testutil.ToFloat64(gathered(t, reg, "firegrid_notifications_given_up_total", "down")); n != 1 {
+		t.Errorf("given up (down) counted %v, want 1", n)
+	}
+	failed, err := st.Notifications(context.Background(), contract.NotificationFailed, 10)
+	if err != nil || len(failed) != 2 || failed[0].Error == "" || failed[0].Incident != in.ID {
+		t.Errorf("failed notifications listed: %v %+v", err, failed)
+	}
+}
+
+// gathered is the value of a counter with one label value.
+func gathered(t *testing.T, reg *prometheus.Registry, name, label string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == label {
+				c := prometheus.NewCounter(prometheus.CounterOpts{Name: "x", Help: "x"})
+				c.Add(m.GetCounter().GetValue())
+				return c
+			}
+		}
+	}
+	t.Fatalf("no %s{%s}", name, label)
+	return nil
+}
+
+// TestRetriesAcrossARestart: the receiver is down when the fire opens; the
+// process stops after the first attempt; the next process of the same
+// instance takes the notification at once, tries it again after the
+// backoff, and it is delivered once.
+func TestRetriesAcrossARestart(t *testing.T) {
+	m, st, in := fire(t)
+	rc := &receiver{t: t, secret: []byte("s"), fail: 2}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	routes, _ := notify.Routes([]notify.Config{{Name: "province", URL: srv.URL, Secret: "s",
+		Retry: notify.Retry{Attempts: 5, Backoff: 200 * time.Millisecond}}}, capalert.DefaultConfig(), nil, nil)
+	d, stop := run(t, notify.Options{Routes: routes, Outbox: st, Recorder: m, Instance: "alarm-1", Workers: 1})
+	handle(t, d, contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
+	testenv.Eventually(t, 5*time.Second, func() bool { calls, _, _ := rc.got(); return calls >= 1 }, "first attempt")
+	stop()
+	if calls, bodies, _ := rc.got(); calls != 1 || len(bodies) != 0 {
+		t.Fatalf("before the restart: %d calls, %d delivered; want 1 failed attempt", calls, len(bodies))
+	}
+	run(t, notify.Options{Routes: routes, Outbox: st, Recorder: m, Instance: "alarm-1", Workers: 1})
+	testenv.Eventually(t, 10*time.Second, func() bool { _, bodies, _ := rc.got(); return len(bodies) == 1 }, "delivered after the restart")
+	time.Sleep(300 * time.Millisecond)
+	calls, bodies, _ := rc.got()
+	if calls != 3 || len(bodies) != 1 {
+		t.Errorf("%d calls, %d delivered; want 3 attempts and one delivery", calls, len(bodies))
+	}
+	got, _ := m.Get(context.Background(), in.ID)
+	if len(got.Deliveries) != 1 || got.Deliveries[0].Status != contract.DeliveryDelivered || got.Deliveries[0].Attempts != 3 {
+		t.Errorf("deliveries %+v, want delivered on attempt 3", got.Deliveries)
+	}
+}
+
+// TestTakenOverFromAGoneProcess: a process dies in the middle of an
+// attempt, holding the notification's lease. Another instance leaves it
+// alone until the lease ends; the next process of the same instance takes
+// it at once.
+func TestTakenOverFromAGoneProcess(t *testing.T) {
+	m, st, in := fire(t)
+	hang := make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			<-hang // the attempt of the process that dies
+		}
+	}))
+	defer srv.Close()
+	defer close(hang)
+	routes, _ := notify.Routes([]notify.Config{{Name: "province", URL: srv.URL, Secret: "s"}}, capalert.DefaultConfig(), nil, nil)
+	d, stop := run(t, notify.Options{Routes: routes, Outbox: st, Recorder: m, Instance: "alarm-1", Workers: 1})
+	handle(t, d, contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
+	testenv.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return calls == 1 }, "the first attempt hangs")
+	stop() // gone in the middle of the attempt: nothing settled
+	run(t, notify.Options{Routes: routes, Outbox: st, Recorder: m, Instance: "alarm-2", Workers: 1})
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	if calls != 1 {
+		t.Errorf("another instance took a notification whose lease holds: %d calls", calls)
+	}
+	mu.Unlock()
+	run(t, notify.Options{Routes: routes, Outbox: st, Recorder: m, Instance: "alarm-1", Workers: 1})
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		got, _ := m.Get(context.Background(), in.ID)
+		return len(got.Deliveries) == 1 && got.Deliveries[0].Status == contract.DeliveryDelivered
+	}, "delivered by the next process of alarm-1")
+}
+
+// TestKeptOnceAndBeforeHandleReturns: a change taken twice (the bus
+// delivered it again) is one notification; Handle fails while the store
+// cannot keep it, so the bus does not move past it.
+func TestKeptOnceAndBeforeHandleReturns(t *testing.T) {
+	m, st, in := fire(t)
+	rc := &receiver{t: t, secret: []byte("s")}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	routes, _ := notify.Routes([]notify.Config{{Name: "province", URL: srv.URL, Secret: "s"}}, capalert.DefaultConfig(), nil, nil)
+	d, _ := run(t, notify.Options{Routes: routes, Outbox: st, Recorder: m})
+	c := contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in}
+	handle(t, d, c)
+	handle(t, d, c)
+	testenv.Eventually(t, 5*time.Second, func() bool { _, b, _ := rc.got(); return len(b) == 1 }, "delivered")
+	time.Sleep(200 * time.Millisecond)
+	if calls, _, _ := rc.got(); calls != 1 {
+		t.Errorf("a change taken twice was sent %d times", calls)
+	}
+	st.Close()
+	if err := d.Handle(context.Background(), &c); err == nil {
+		t.Error("Handle returned nil with the store closed")
+	}
 }
 
 // TestCAPWebhook: the cap format posts a CAP 1.2 alert.
 func TestCAPWebhook(t *testing.T) {
-	_, in := fire(t)
+	_, _, in := fire(t)
 	wh := &notify.Webhook{Format: notify.FormatCAP, CAP: capalert.DefaultConfig()}
 	b, ctype, err := wh.Body(notify.Notification{Event: "opened", Incident: in})
 	if err != nil || ctype != "application/cap+xml" {

@@ -118,6 +118,7 @@ func (s *SQL) RegistryFiles(ctx context.Context, version int) (map[string][]byte
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 func (s *SQL) registryFiles(ctx context.Context, db querier, version int) (map[string][]byte, error) {

@@ -188,6 +188,29 @@ var migrations = []string{
 		first_at BIGINT NOT NULL,
 		locked_until BIGINT NOT NULL
 	);`,
+	// Notifications, kept from the moment the incident change is taken
+	// until they are delivered or given up: key makes a change taken twice
+	// one notification; a lease lets one alarm instance at a time try one.
+	`CREATE TABLE notifications (
+		id AUTOID,
+		nkey TEXT NOT NULL UNIQUE,
+		notifier TEXT NOT NULL,
+		target TEXT NOT NULL,
+		incident TEXT NOT NULL,
+		event TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		body BLOB NOT NULL,
+		status TEXT NOT NULL,
+		attempts INTEGER NOT NULL,
+		next_at BIGINT NOT NULL,
+		error TEXT NOT NULL,
+		lease_owner TEXT NOT NULL,
+		lease_until BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE INDEX notifications_due ON notifications (status, next_at);
+	CREATE INDEX notifications_incident ON notifications (incident);`,
 }
 
 // dialectDDL adapts a migration statement's types to the dialect.
