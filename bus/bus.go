@@ -4,7 +4,9 @@
 // It has two implementations picked by configuration: Memory, in process,
 // for `firegrid serve`, which passes contract values as they are; and Kafka
 // for the scale-out roles, which encodes them at its edge with a versioned
-// codec per topic (codec.go).
+// codec per topic (codec.go): protocol buffers of the schema in
+// proto/firegrid/v1 for every topic but incidents, which stays JSON for
+// other systems to read.
 //
 // Both give the same guarantees, checked by one conformance suite: Publish
 // returns only once the bus has taken the records (so a device's message

@@ -24,12 +24,16 @@ type Codec interface {
 // codecHeader names the codec of a record.
 const codecHeader = "fg-codec"
 
+// JSONCodecName is the name, in the "fg-codec" header, of the records the
+// JSON codec writes; a record without the header is read as JSON too.
+const JSONCodecName = "json/1"
+
 // jsonCodec encodes a topic's values as JSON: what the incidents topic
-// carries for other systems to read, and the format records without a
-// codec header are read in.
+// carries for other systems to read, the format records without a codec
+// header are read in, and what every topic carried before proto/1.
 type jsonCodec struct{ topic string }
 
-func (jsonCodec) Name() string { return "json/1" }
+func (jsonCodec) Name() string { return JSONCodecName }
 
 func (c jsonCodec) Append(dst []byte, v any) ([]byte, error) {
 	b, err := json.Marshal(v)
@@ -45,6 +49,15 @@ func (c jsonCodec) Decode(b []byte) (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// DefaultCodecs returns what the Kafka bus writes unless told otherwise:
+// proto/1 for every topic but incidents, which stays JSON so that kcat and
+// other systems read the incident log as it is.
+func DefaultCodecs() map[string]Codec {
+	m := ProtoCodecs()
+	m[contract.TopicIncidents] = jsonCodec{contract.TopicIncidents}
+	return m
 }
 
 // JSONCodecs returns a JSON codec for every pipeline topic.

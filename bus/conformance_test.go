@@ -71,6 +71,8 @@ func testKafkaConfig(t *testing.T) bus.KafkaConfig {
 	return cfg
 }
 
+// newKafka returns a Kafka bus with the default codecs (proto/1, and JSON
+// for incidents): the suite runs on what the roles run.
 func newKafka(t *testing.T, cfg bus.KafkaConfig) *bus.Kafka {
 	t.Helper()
 	k, err := bus.NewKafka(cfg, nil, nil)

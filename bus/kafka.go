@@ -171,7 +171,8 @@ func (c KafkaConfig) Validate() error {
 
 // Kafka is the bus of the scale-out roles, on segmentio/kafka-go. Producers
 // wait for every in-sync replica (acks=all) and partition by key with
-// Kafka's usual murmur2 hash. Values are encoded with the topic's codec.
+// Kafka's usual murmur2 hash. Values are encoded with the topic's codec,
+// and decoded with the codec each record names, whichever this bus writes.
 // Each consumer group consumes its partitions in parallel, one goroutine
 // per partition it owns, and commits an offset only once the handler has
 // returned for the record (and for every record before it in the
@@ -179,9 +180,9 @@ func (c KafkaConfig) Validate() error {
 type Kafka struct {
 	cfg    KafkaConfig
 	log    *slog.Logger
-	codecs map[string]Codec  // by firegrid topic, for writing
-	read   map[string]Codec  // by codec name, for reading
-	names  map[string]string // Kafka topic name -> firegrid topic
+	codecs map[string]Codec            // by firegrid topic, for writing
+	read   map[string]map[string]Codec // by firegrid topic and codec name, for reading
+	names  map[string]string           // Kafka topic name -> firegrid topic
 
 	mu      sync.Mutex
 	writers map[string]*kafka.Writer // by firegrid topic
@@ -189,9 +190,12 @@ type Kafka struct {
 	tracker *Tracker
 }
 
-// NewKafka returns a Kafka bus writing with the given codecs (nil: JSON
-// for every topic); it connects lazily. Call EnsureTopics first when
-// CreateTopics is set.
+// NewKafka returns a Kafka bus writing with DefaultCodecs, each replaced
+// by the codec codecs gives for its topic, if any; it connects lazily.
+// Whatever it writes, it reads every codec it knows (json/1, proto/1 and
+// those given), so that a topic may hold records of several: written
+// before an upgrade, or by an instance configured otherwise. Call
+// EnsureTopics first when CreateTopics is set.
 func NewKafka(cfg KafkaConfig, codecs map[string]Codec, log *slog.Logger) (*Kafka, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka bus: %w", err)
@@ -199,13 +203,18 @@ func NewKafka(cfg KafkaConfig, codecs map[string]Codec, log *slog.Logger) (*Kafk
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	k := &Kafka{cfg: cfg, log: log, codecs: JSONCodecs(), read: map[string]Codec{}, names: map[string]string{},
+	k := &Kafka{cfg: cfg, log: log, codecs: DefaultCodecs(), read: map[string]map[string]Codec{}, names: map[string]string{},
 		writers: map[string]*kafka.Writer{}}
 	for t, c := range codecs {
 		k.codecs[t] = c
 	}
-	for _, c := range JSONCodecs() {
-		k.read[c.Name()] = c
+	for _, known := range []map[string]Codec{JSONCodecs(), ProtoCodecs(), k.codecs} {
+		for t, c := range known {
+			if k.read[t] == nil {
+				k.read[t] = map[string]Codec{}
+			}
+			k.read[t][c.Name()] = c
+		}
 	}
 	for t, kt := range cfg.topics() {
 		k.names[kt.Name] = t
@@ -213,12 +222,13 @@ func NewKafka(cfg KafkaConfig, codecs map[string]Codec, log *slog.Logger) (*Kafk
 	return k, nil
 }
 
-// codecFor returns the codec that reads records of topic named name.
+// codecFor returns the codec that reads records of topic written with the
+// codec named name; a record without a name is JSON.
 func (k *Kafka) codecFor(topic, name string) (Codec, error) {
-	if name == "" || name == "json/1" {
-		return JSONCodecs()[topic], nil
+	if name == "" {
+		name = JSONCodecName
 	}
-	if c := k.codecs[topic]; c != nil && c.Name() == name {
+	if c := k.read[topic][name]; c != nil {
 		return c, nil
 	}
 	return nil, fmt.Errorf("%w: %s record written with codec %q, which this firegrid does not know", contract.ErrPoison, topic, name)

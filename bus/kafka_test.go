@@ -2,13 +2,17 @@ package bus_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/contract"
@@ -225,4 +229,140 @@ func containsLine(s, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// rawRecord reads the first record of key on one of the bus's topics with
+// a plain Kafka client, as another system would.
+func rawRecord(t *testing.T, k *bus.Kafka, cfg bus.KafkaConfig, topic, key string, partitions int) kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Brokers, Topic: k.TopicName(topic),
+		Partition: bus.Partitioner(key, partitions), MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatalf("read %s: %v", topic, err)
+	}
+	return m
+}
+
+func header(m kafka.Message, key string) (string, bool) {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// TestKafkaDefaultCodecs: by default every topic is written as proto/1 but
+// incidents, which stays JSON that any Kafka client reads as it is.
+func TestKafkaDefaultCodecs(t *testing.T) {
+	cfg := testKafkaConfig(t)
+	k := newKafka(t, cfg)
+	at := time.Date(2026, 11, 23, 8, 0, 0, 120e6, time.UTC)
+	recs := []struct {
+		rec        contract.Record
+		partitions int
+		want       string
+	}{
+		{reading("H-1", 1, contract.ChannelTelemetry).Record(), cfg.Topics.Telemetry.Partitions, "proto/1"},
+		{reading("H-1", 2, contract.ChannelEvent).Record(), cfg.Topics.Events.Partitions, "proto/1"},
+		{(&contract.Signal{ID: "sig", Site: "H-1"}).Record(), cfg.Topics.Signals.Partitions, "proto/1"},
+		{(&contract.IncidentChange{Event: "opened", At: at, Incident: &contract.Incident{ID: "INC-1", Type: "fire"}}).Record(),
+			cfg.Topics.Incidents.Partitions, "json/1"},
+		{(&contract.Command{Kind: contract.KindSmoke, Device: "SD-1", Cmd: "hush"}).Record(), cfg.Topics.Commands.Partitions, "proto/1"},
+		{contract.NewDeadLetter(at, "fg/v1/x", []byte("x"), contract.ReasonBadTopic, "").Record(), cfg.Topics.DeadLetters.Partitions, "proto/1"},
+		{(&contract.Control{ID: "c", At: at, What: contract.ControlRules}).Record(), cfg.Topics.Control.Partitions, "proto/1"},
+	}
+	for _, r := range recs {
+		if err := k.Publish(context.Background(), r.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range recs {
+		m := rawRecord(t, k, cfg, r.rec.Topic, r.rec.Key, r.partitions)
+		if got, _ := header(m, "fg-codec"); got != r.want {
+			t.Errorf("%s written with %q, want %q", r.rec.Topic, got, r.want)
+		}
+		if r.want == "json/1" {
+			var c contract.IncidentChange
+			if err := json.Unmarshal(m.Value, &c); err != nil || c.Incident == nil || c.Incident.ID != "INC-1" {
+				t.Errorf("%s record %s: not the change as JSON (%v)", r.rec.Topic, m.Value, err)
+			}
+		}
+	}
+}
+
+// TestKafkaUpgradeMidStream: a topic holding JSON records (with the json/1
+// header, and without any header, as the first firegrid wrote them), then
+// proto/1 records, is read in order, each record as it was published; by
+// an instance writing the defaults, and by one told to write JSON (a
+// rollback).
+func TestKafkaUpgradeMidStream(t *testing.T) {
+	cfg := testKafkaConfig(t)
+	old, err := bus.NewKafka(cfg, bus.JSONCodecs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	var want []*contract.Reading
+	for i := range 10 {
+		want = append(want, reading("H-1", uint64(i), contract.ChannelTelemetry))
+	}
+	publish := func(b bus.Bus, rs []*contract.Reading) {
+		t.Helper()
+		for _, r := range rs {
+			if err := b.Publish(context.Background(), r.Record()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(old, want[:4])
+	// Without a header: what a writer before codecs existed left.
+	w := &kafka.Writer{Addr: kafka.TCP(cfg.Brokers...), Topic: old.TopicName(contract.TopicTelemetry),
+		Balancer: kafka.BalancerFunc(func(m kafka.Message, ps ...int) int { return ps[bus.Partitioner(string(m.Key), len(ps))] })}
+	defer w.Close()
+	for _, r := range want[4:6] {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte(r.Site), Value: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(newKafka(t, cfg), want[6:])
+
+	for _, c := range []struct {
+		group  string
+		codecs map[string]bus.Codec
+	}{{"upgraded", nil}, {"rolled-back", bus.JSONCodecs()}} {
+		t.Run(c.group, func(t *testing.T) {
+			k, err := bus.NewKafka(cfg, c.codecs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			var mu sync.Mutex
+			var got []*contract.Reading
+			run(t, k, bus.Group{Name: c.group, Topics: []string{contract.TopicTelemetry}}, bus.Handle(func(_ context.Context, r *contract.Reading) error {
+				mu.Lock()
+				got = append(got, r)
+				mu.Unlock()
+				return nil
+			}))
+			testenv.Eventually(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= len(want) }, "every record")
+			mu.Lock()
+			defer mu.Unlock()
+			if !reflect.DeepEqual(got, want) {
+				for i := range max(len(got), len(want)) {
+					if i >= len(got) || i >= len(want) || !reflect.DeepEqual(got[i], want[i]) {
+						t.Fatalf("record %d of %d: got\n%+v\nwant\n%+v", i, len(got), got[min(i, len(got)-1)], want[min(i, len(want)-1)])
+					}
+				}
+			}
+		})
+	}
 }

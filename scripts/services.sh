@@ -62,12 +62,13 @@ fg_have() {
 # fg_install_packages installs, with apt-get, the packages whose binaries
 # are missing: mosquitto (the broker tests start), mosquitto-clients
 # (mosquitto_pub/sub), kcat (Kafka command-line client), chromium (the
-# console's browser test) and postgresql (the server the tests start a
-# cluster of). It does nothing when all are there, and
+# console's browser test), protoc (the Kafka records' generated code is
+# checked against their schema) and postgresql (the server the tests start
+# a cluster of). It does nothing when all are there, and
 # FIREGRID_NO_INSTALL=1 makes it only report what is missing.
 fg_install_packages() {
 	local -A want=([mosquitto]=mosquitto [mosquitto_pub]=mosquitto-clients
-		[mosquitto_sub]=mosquitto-clients [kcat]=kcat [chromium]=chromium)
+		[mosquitto_sub]=mosquitto-clients [kcat]=kcat [chromium]=chromium [protoc]=protobuf-compiler)
 	if [[ -n ${FIREGRID_MOSQUITTO:-} ]]; then
 		unset 'want[mosquitto]'
 	fi
