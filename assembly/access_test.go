@@ -1,7 +1,6 @@
 package assembly
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,29 +18,6 @@ import (
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/internal/testenv"
 )
-
-// startServeWith runs an all-in-one on free ports with the embedded broker,
-// a fresh data directory, cfg changed by edit, and clock clk (nil: real).
-func startServeWith(t *testing.T, clk clock.Clock, edit func(*Config)) *Process {
-	t.Helper()
-	cfg := DefaultConfig()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.MQTT.Listen = testenv.FreeAddr(t)
-	cfg.Data = t.TempDir()
-	cfg.Ingest.ClientID = fmt.Sprintf("firegrid-ingest-%d", time.Now().UnixNano())
-	cfg.Log.Level = "error"
-	if edit != nil {
-		edit(&cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := Start(ctx, Serve, cfg, Options{Clock: clk})
-	if err != nil {
-		t.Fatalf("start serve: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 // quickHash hashes at bcrypt's minimum cost, for speed.
 func quickHash(t *testing.T, password string) string {
@@ -120,7 +96,7 @@ func TestAccessControl(t *testing.T) {
 		}
 	}
 	clk := clock.NewFake(time.Now())
-	s := startServeWith(t, clk, func(c *Config) { c.Dispatch.Users = users })
+	s := startServeWith(t, Options{Clock: clk}, "", "", func(c *Config) { c.Dispatch.Users = users })
 	api := "http://" + s.HTTPAddr + "/api/v1"
 
 	if code, h := call(t, "GET", api+"/incidents", "", "", nil); code != 401 || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
@@ -210,7 +186,7 @@ func TestCookieWritesMustBeJSON(t *testing.T) {
 	if err := access.AddUser(users, access.User{Username: "c119", Role: access.RoleCenter119, PasswordHash: quickHash(t, "pw-c119-long")}); err != nil {
 		t.Fatal(err)
 	}
-	s := startServeWith(t, nil, func(c *Config) { c.Dispatch.Users = users })
+	s := startServe(t, "", "", func(c *Config) { c.Dispatch.Users = users })
 	token := login(t, s.HTTPAddr, "c119", "pw-c119-long")
 	req, _ := http.NewRequest("POST", "http://"+s.HTTPAddr+"/api/v1/incidents/INC-x/ack", strings.NewReader("note=x"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

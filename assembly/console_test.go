@@ -13,6 +13,7 @@ import (
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/internal/testenv"
+	"github.com/firegrid/firegrid/journal"
 )
 
 // browser starts headless Chromium (Debian's chromium package) for the
@@ -94,7 +95,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if err := access.AddUser(users, access.User{Username: "crew1", Role: access.RoleCrew, Station: d.Station(), PasswordHash: quickHash(t, "crew1-password")}); err != nil {
 		t.Fatal(err)
 	}
-	s := startServeWith(t, nil, func(c *Config) { c.Dispatch.Users = users })
+	s := startServe(t, "", "", func(c *Config) { c.Dispatch.Users = users })
 	url := "http://" + s.HTTPAddr + "/"
 	dev := connectDevices(t, s)
 	// A hydrant near the home reports its pressure before the fire.
@@ -186,4 +187,33 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("disconnected state: %v", err)
 	}
 	screenshot(t, tctx, "console-disconnected.png")
+}
+
+// TestConsoleBannerSaysWhatIsWrong: while the journal cannot write, the
+// console says so above the queue, on the log-in page too; once it writes
+// again the banner goes.
+func TestConsoleBannerSaysWhatIsWrong(t *testing.T) {
+	ctx := browser(t)
+	fs := &journal.Faulty{}
+	s := startServeWith(t, Options{JournalFS: fs}, "", "")
+	d := elderlyDetector(t, s.Registry)
+	dev := connectDevices(t, s)
+	evt := contract.UplinkTopic(d.Kind, d.ID, contract.ChannelEvent)
+	c := dev.conn(evt)
+	fs.Full.Store(true)
+	c.Publish(evt, 1, false, alarmPayload(1, time.Now())).WaitTimeout(2 * time.Second) // refused
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, chromedp.Navigate("http://"+s.HTTPAddr+"/"), chromedp.WaitVisible(`#health li[data-check="journal"]`)); err != nil {
+		screenshot(t, ctx, "banner-failed.png")
+		t.Fatalf("no banner about the journal: %v", err)
+	}
+	if got := text(t, tctx, "#health"); !strings.Contains(got, "refused") {
+		t.Errorf("banner says %q; want it to say device messages are refused", got)
+	}
+	fs.Full.Store(false)
+	dev.publish(evt, alarmPayload(2, time.Now()))
+	if err := chromedp.Do(tctx, chromedp.WaitNotVisible("#health")); err != nil {
+		t.Errorf("the banner stayed once the journal wrote again: %v", err)
+	}
 }

@@ -109,7 +109,7 @@ func TestServeFromDatabase(t *testing.T) {
 	}
 	st.Close()
 
-	s := startServeWith(t, nil, func(c *Config) {
+	s := startServe(t, "", "", func(c *Config) {
 		c.Data = data
 		c.Registry = FromDatabase
 		c.Dispatch.Users = FromDatabase

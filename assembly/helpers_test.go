@@ -25,6 +25,13 @@ import (
 // embedded broker. dataDir empty means a fresh one.
 func startServe(t *testing.T, mqttURL, dataDir string, opts ...func(*Config)) *Process {
 	t.Helper()
+	return startServeWith(t, Options{}, mqttURL, dataDir, opts...)
+}
+
+// startServeWith is startServe with the process's options (a journal's
+// file system).
+func startServeWith(t *testing.T, o Options, mqttURL, dataDir string, opts ...func(*Config)) *Process {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.MQTT.Listen = testenv.FreeAddr(t)
@@ -39,11 +46,13 @@ func startServe(t *testing.T, mqttURL, dataDir string, opts ...func(*Config)) *P
 		cfg.Log.Level = l
 	}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := Start(ctx, Serve, cfg, Options{})
+	s, err := Start(ctx, Serve, cfg, o)
 	if err != nil {
 		t.Fatalf("start serve: %v", err)
 	}

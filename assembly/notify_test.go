@@ -45,7 +45,7 @@ func TestFireNotifiesGuardianAndGridWorker(t *testing.T) {
 	defer hanging.Close()
 	defer close(release)
 
-	s := startServeWith(t, nil, func(c *Config) {
+	s := startServe(t, "", "", func(c *Config) {
 		c.Dispatch.Notifiers = []notify.Config{
 			{Name: "hangs", URL: hanging.URL, Secret: "x", Timeout: time.Minute},
 			{Name: "sms", URL: gateway.URL, Format: notify.FormatSMS, Secret: "gw-secret", Types: []string{"fire"}, Events: []string{"opened"},
