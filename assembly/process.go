@@ -42,9 +42,10 @@ import (
 type Options struct {
 	// Log, when set, is the logger (default: from the configuration).
 	Log *slog.Logger
-	// Clock, when set, is every component's clock (a fake one for virtual
-	// time).
-	Clock clock.Clock
+	// Clock, when set, is what every component's clock counts from (a
+	// fake one for virtual time). Components get a steady clock over it:
+	// it moves as time passes, not when the wall clock steps.
+	Clock clock.Elapser
 	// Codecs, when set, replace the Kafka bus's codecs.
 	Codecs map[string]bus.Codec
 	// Tracker, when set, counts what the Kafka bus publishes and handles
@@ -178,10 +179,12 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 	if log == nil {
 		log = NewLogger(cfg.Log)
 	}
-	clk := o.Clock
-	if clk == nil {
-		clk = clock.Real{}
+	var src clock.Elapser = clock.Real{}
+	if o.Clock != nil {
+		src = o.Clock
 	}
+	steady := clock.NewSteady(src)
+	clk := clock.Clock(steady)
 	instance := cfg.Instance
 	if instance == "" {
 		instance, _ = os.Hostname()
@@ -203,6 +206,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 	p.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := &env{ctx: ctx, cfg: cfg, role: role, instance: instance, log: log, clock: clk, metrics: p.Metrics, codecs: o.Codecs,
 		closers: &p.closers, journalFS: o.JournalFS}
+	e.health = append(e.health, clockCheck(steady, p.Metrics))
 
 	// The ports first, so that one in use fails the start with a message
 	// that names the flag.

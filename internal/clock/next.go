@@ -8,11 +8,11 @@ import "time"
 func (f *Fake) Next() (time.Time, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var next time.Time
+	var next time.Duration
 	for i, w := range f.waiters {
-		if i == 0 || w.at.Before(next) {
+		if i == 0 || w.at < next {
 			next = w.at
 		}
 	}
-	return next, len(f.waiters) > 0
+	return f.now.Add(next - f.elapsed), len(f.waiters) > 0
 }
