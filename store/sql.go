@@ -188,6 +188,11 @@ var migrations = []string{
 		first_at BIGINT NOT NULL,
 		locked_until BIGINT NOT NULL
 	);`,
+	// The people's half of the loop: a grid worker's zone or a community
+	// user's community (area) and a property company (org) bound what a
+	// user sees of hazards and rounds.
+	`ALTER TABLE users ADD COLUMN area TEXT NOT NULL DEFAULT '';
+	ALTER TABLE users ADD COLUMN org TEXT NOT NULL DEFAULT ''`,
 }
 
 // dialectDDL adapts a migration statement's types to the dialect.
