@@ -2,7 +2,9 @@
 // incidents: webhooks (JSON or CAP 1.2 XML, signed with HMAC-SHA256) for
 // provincial and third-party alerting systems, and messages to the
 // guardian of a resident in care and the zone's grid worker through an SMS
-// gateway's webhook.
+// gateway's webhook. It also sends the status of hazards to other
+// platforms (format hazard): a 12345 work order's progress back to the
+// hotline, every hazard to the city operations platform.
 //
 // It consumes the incidents topic with its own consumer group, so the
 // alarm path never waits on it: Handle only queues; workers deliver, retry
@@ -22,11 +24,14 @@ import (
 	"github.com/firegrid/firegrid/internal/clock"
 )
 
-// Notification is one message about an incident change for one target.
+// Notification is one message about an incident change, or a hazard
+// change, for one target.
 type Notification struct {
 	Event    string
 	At       time.Time
 	Incident *contract.Incident
+	// Hazard is set instead of Incident for a hazard change.
+	Hazard *contract.Hazard
 	// Recipient is set for messages to a person (guardian, grid worker).
 	Recipient *Recipient
 }
@@ -50,7 +55,8 @@ type NotifierFunc func(ctx context.Context, n Notification) (bool, error)
 // Notify calls f.
 func (f NotifierFunc) Notify(ctx context.Context, n Notification) (bool, error) { return f(ctx, n) }
 
-// Recorder keeps delivery status on the incident (the alarm stage).
+// Recorder keeps delivery status on the incident (the alarm stage), or on
+// the hazard (the hazard register).
 type Recorder interface {
 	RecordDelivery(ctx context.Context, incident string, d contract.Delivery) error
 }
@@ -68,6 +74,11 @@ type Route struct {
 	// (guardian, grid_worker) instead of one per change.
 	Recipients []string
 	Retry      Retry
+	// Hazards makes the route one of hazard changes instead of incident
+	// changes; Sources, when set, keeps the hazards of these sources
+	// (12345: the hotline's own orders).
+	Hazards bool
+	Sources []string
 }
 
 // Retry is a backoff policy.
@@ -81,9 +92,11 @@ type Retry struct {
 type Dispatcher struct {
 	routes []Route
 	rec    Recorder
-	clock  clock.Clock
-	log    *slog.Logger
-	queue  chan job
+	// hazards keeps the delivery status of hazard changes.
+	hazards Recorder
+	clock   clock.Clock
+	log     *slog.Logger
+	queue   chan job
 	// Dropped counts notifications not queued because the queue was full.
 	mu      sync.Mutex
 	dropped int
@@ -122,6 +135,9 @@ func (d *Dispatcher) Enqueue(c contract.IncidentChange) {
 	}
 	for i := range d.routes {
 		rt := &d.routes[i]
+		if rt.Hazards {
+			continue
+		}
 		if (len(rt.Events) > 0 && !slices.Contains(rt.Events, c.Event)) || (len(rt.Types) > 0 && !slices.Contains(rt.Types, c.Incident.Type)) {
 			continue
 		}
@@ -135,6 +151,40 @@ func (d *Dispatcher) Enqueue(c contract.IncidentChange) {
 			d.push(job{rt, n})
 		}
 	}
+}
+
+// RecordHazardsWith makes rec keep the delivery status of hazard changes
+// (the hazard register).
+func (d *Dispatcher) RecordHazardsWith(rec Recorder) { d.hazards = rec }
+
+// HandleHazard is the handler of the hazards topic. It only queues.
+func (d *Dispatcher) HandleHazard(_ context.Context, c *contract.HazardChange) error {
+	d.EnqueueHazard(*c)
+	return nil
+}
+
+// EnqueueHazard queues the notifications a hazard change asks for: one per
+// hazard route whose events and sources select it.
+func (d *Dispatcher) EnqueueHazard(c contract.HazardChange) {
+	if c.Hazard == nil {
+		return
+	}
+	for i := range d.routes {
+		rt := &d.routes[i]
+		if !rt.Hazards || (len(rt.Events) > 0 && !slices.Contains(rt.Events, c.Event)) ||
+			(len(rt.Sources) > 0 && !slices.Contains(rt.Sources, c.Hazard.Source)) || (len(rt.Types) > 0 && !slices.Contains(rt.Types, c.Hazard.Category)) {
+			continue
+		}
+		d.push(job{rt, Notification{Event: c.Event, At: c.At, Hazard: c.Hazard}})
+	}
+}
+
+// subject is the id and version of what a notification is about.
+func (n Notification) subject() (string, int) {
+	if n.Hazard != nil {
+		return n.Hazard.ID, n.Hazard.Version
+	}
+	return n.Incident.ID, n.Incident.Version
 }
 
 // recipients are the people of the wanted roles an incident names: the
@@ -163,7 +213,8 @@ func (d *Dispatcher) push(j job) {
 		d.mu.Lock()
 		d.dropped++
 		d.mu.Unlock()
-		d.log.Error("notification queue full; dropped", "notifier", j.route.Name, "incident", j.n.Incident.ID, "event", j.n.Event)
+		id, _ := j.n.subject()
+		d.log.Error("notification queue full; dropped", "notifier", j.route.Name, "about", id, "event", j.n.Event)
 	}
 }
 
@@ -207,7 +258,8 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 	if n.Recipient != nil {
 		target = n.Recipient.Role + " " + n.Recipient.Phone
 	}
-	rec := contract.Delivery{Notifier: rt.Name, Target: target, Event: n.Event, Version: n.Incident.Version}
+	id, version := n.subject()
+	rec := contract.Delivery{Notifier: rt.Name, Target: target, Event: n.Event, Version: version}
 	attempts := max(rt.Retry.Attempts, 1)
 	backoff := rt.Retry.Backoff
 	for attempt := 1; ; attempt++ {
@@ -223,10 +275,10 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 		default:
 			rec.Status, rec.Error = contract.DeliveryFailed, err.Error()
 		}
-		d.record(ctx, n.Incident.ID, rec)
+		d.record(ctx, n, rec)
 		if rec.Status != contract.DeliveryRetrying {
 			if err != nil {
-				d.log.Error("notification failed", "notifier", rt.Name, "incident", n.Incident.ID, "event", n.Event, "attempts", attempt, "err", err)
+				d.log.Error("notification failed", "notifier", rt.Name, "about", id, "event", n.Event, "attempts", attempt, "err", err)
 			}
 			return
 		}
@@ -241,11 +293,16 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 	}
 }
 
-func (d *Dispatcher) record(ctx context.Context, id string, rec contract.Delivery) {
-	if d.rec == nil {
+func (d *Dispatcher) record(ctx context.Context, n Notification, rec contract.Delivery) {
+	id, _ := n.subject()
+	to := d.rec
+	if n.Hazard != nil {
+		to = d.hazards
+	}
+	if to == nil {
 		return
 	}
-	if err := d.rec.RecordDelivery(context.WithoutCancel(ctx), id, rec); err != nil && !errors.Is(err, context.Canceled) {
+	if err := to.RecordDelivery(context.WithoutCancel(ctx), id, rec); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("delivery status not recorded", "incident", id, "err", err)
 	}
 }
