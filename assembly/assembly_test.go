@@ -52,7 +52,7 @@ func running(p *Process) []string {
 // TestEachProcessRunsWhatItsConfigurationAsks starts serve and each role,
 // with and without notifiers and InfluxDB, and compares the consumer
 // groups and tasks that run with what the configuration asks for: every
-// capability of the alarm role (timers, relay, notifications, recent
+// capability of the alarm role (timers, relay, hazards, notifications, recent
 // values, console stream, dead letters) runs in serve and in the alarm
 // role alike.
 func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
@@ -61,11 +61,12 @@ func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	alarmBase := map[string]string{
 		"alarm":          "signals",
+		"hazards":        "incidents",
 		"recent-i1":      "telemetry,events",
 		"console-i1":     "incidents",
 		"deadletters-i1": "deadletters",
 	}
-	alarmTasks := []string{"alarm/timers", "alarm/relay"}
+	alarmTasks := []string{"alarm/timers", "alarm/relay", "hazards/deadlines"}
 	with := func(m map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
 		for k, v := range m {
@@ -89,12 +90,13 @@ func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
 	}{
 		{"serve", Serve, false, false, false, want{serveAll, append(slices.Clone(alarmTasks), "rules/ticks", "ingest/mqtt")}},
 		{"serve with notifiers, InfluxDB and the demo", Serve, true, true, true, want{
-			with(serveAll, "notify", "incidents", "sink-readings", "telemetry,events", "sink-incidents", "incidents"),
+			with(serveAll, "notify", "incidents", "notify-hazards", "hazards", "sink-readings", "telemetry,events", "sink-incidents", "incidents"),
 			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "ingest/mqtt", "demo/fleet")}},
 		{"ingest", RoleIngest, true, true, false, want{map[string]string{"downlink": "commands"}, []string{"ingest/mqtt"}}},
 		{"rules", RoleRules, true, true, false, want{rulesGroups, []string{"rules/ticks"}}},
 		{"alarm", RoleAlarm, false, false, false, want{alarmBase, alarmTasks}},
-		{"alarm with notifiers", RoleAlarm, true, true, false, want{with(alarmBase, "notify", "incidents"), append(slices.Clone(alarmTasks), "notify/deliveries")}},
+		{"alarm with notifiers", RoleAlarm, true, true, false, want{with(alarmBase, "notify", "incidents", "notify-hazards", "hazards"),
+			append(slices.Clone(alarmTasks), "notify/deliveries")}},
 		{"sink", RoleSink, true, true, false, want{sinkGroups, []string{"sink/writer"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

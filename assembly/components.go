@@ -12,6 +12,7 @@ import (
 	"github.com/firegrid/firegrid/console"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/notify"
 	"github.com/firegrid/firegrid/rules"
@@ -31,9 +32,23 @@ var catalogue = []*Component{
 		build:    buildAlarm,
 	},
 	{
+		Name: "hazards", Role: RoleAlarm,
+		Doc: "the hazard register and inspection rounds: hazards people report worked from report to close, their deadlines up the grid, " +
+			"a linked hazard for each device ticket, rounds missed and escalated",
+		Consumes: []Consumer{{Group: "hazards", Topics: []string{contract.TopicIncidents}}},
+		Produces: []string{contract.TopicHazards},
+		Tasks:    []string{"deadlines"},
+		Needs:    []string{"registry", "store"},
+		build:    buildHazards,
+	},
+	{
 		Name: "notify", Role: RoleAlarm,
-		Doc:      "webhooks (JSON, CAP 1.2, SMS gateway) about incident changes, retried, their delivery shown on the incident",
-		Consumes: []Consumer{{Group: "notify", Topics: []string{contract.TopicIncidents}}},
+		Doc: "webhooks (JSON, CAP 1.2, SMS gateway) about incident changes, and hazard changes to other platforms (12345), " +
+			"retried, their delivery shown on the incident or hazard",
+		Consumes: []Consumer{
+			{Group: "notify", Topics: []string{contract.TopicIncidents}},
+			{Group: "notify-hazards", Topics: []string{contract.TopicHazards}},
+		},
 		Produces: []string{"webhooks"},
 		Tasks:    []string{"deliveries"},
 		Needs:    []string{"store"},
@@ -49,7 +64,8 @@ var catalogue = []*Component{
 	},
 	{
 		Name: "console", Role: RoleAlarm,
-		Doc: "the contract-v1 HTTP API and console: incidents, crew actions, the SSE stream, CAP feed, reports, dead letters, rules and period admin",
+		Doc: "the contract-v1 HTTP API and console: incidents, crew actions, the SSE stream, CAP feed, reports, dead letters, rules and period admin, " +
+			"hazards, rounds and work orders",
 		Consumes: []Consumer{
 			{Group: "console-" + instanceVar, Topics: []string{contract.TopicIncidents}, FromEnd: true},
 			{Group: "deadletters-" + instanceVar, Topics: []string{contract.TopicDeadLetters}, FromEnd: true},
@@ -132,14 +148,43 @@ func buildAlarm(e *env) (*parts, error) {
 	}, nil
 }
 
+func buildHazards(e *env) (*parts, error) {
+	st, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := e.loadRegistry()
+	if err != nil {
+		return nil, err
+	}
+	committed := func(int) {}
+	if e.relay != nil {
+		committed = e.relay.Committed
+	}
+	e.ledger, err = hazard.New(e.ctx, hazard.Options{Store: st, Registry: reg, Clock: e.clock, Logger: e.log.With("component", "hazards"),
+		Registerer: e.metrics, Config: &e.cfg.Hazards, Committed: committed})
+	if err != nil {
+		return nil, err
+	}
+	return &parts{
+		handlers: map[string]bus.Handler{"hazards": bus.Handle(e.ledger.HandleIncident)},
+		tasks:    map[string]func(context.Context) error{"deadlines": e.ledger.RunDeadlines},
+	}, nil
+}
+
 func buildNotify(e *env) (*parts, error) {
 	routes, err := notify.Routes(e.cfg.Dispatch.Notifiers, e.cfg.Dispatch.CAP, os.LookupEnv, e.clock)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch.%w", err)
 	}
 	d := notify.NewDispatcher(routes, e.manager, e.clock, e.log.With("component", "notify"), 4096)
+	// Hazard changes go through the same delivery; their status is kept
+	// on the hazard.
+	if e.ledger != nil {
+		d.RecordHazardsWith(e.ledger)
+	}
 	return &parts{
-		handlers: map[string]bus.Handler{"notify": bus.Handle(d.Handle)},
+		handlers: map[string]bus.Handler{"notify": bus.Handle(d.Handle), "notify-hazards": bus.Handle(d.HandleHazard)},
 		tasks:    map[string]func(context.Context) error{"deliveries": func(ctx context.Context) error { return d.Run(ctx, 4) }},
 	}, nil
 }
@@ -184,9 +229,13 @@ func buildConsole(e *env) (*parts, error) {
 	e.hub = console.NewHub(e.clock)
 	e.hub.Register(e.metrics)
 	e.deadLetters = console.NewDeadLetters(e.cfg.Console.DeadLetters)
+	inbound, err := inboundChannels(e.cfg.Hazards.Inbound, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
 	e.api = &console.API{Manager: e.manager, Registry: reg, Hub: e.hub, Auth: auth, Audit: st, Recent: e.recent,
 		DeadLetters: e.deadLetters, Rules: admin, CAP: e.cfg.Dispatch.CAP, Clock: e.clock, Metrics: e.metricsHandler(),
-		Registerer: e.metrics, Log: e.log.With("component", "http")}
+		Registerer: e.metrics, Log: e.log.With("component", "http"), Hazards: e.ledger, Inbound: inbound}
 	return &parts{handlers: map[string]bus.Handler{
 		"console-" + instanceVar:     bus.Handle(e.hub.HandleChange),
 		"deadletters-" + instanceVar: bus.Handle(e.deadLetters.HandleDeadLetter),
@@ -353,4 +402,22 @@ func (e *env) checkCredentials(st *store.SQL, reg *devices.Registry) error {
 			"firegrid devices credentials issue --data DIR --out FILE", "without", n, "devices", len(reg.Devices("")))
 	}
 	return nil
+}
+
+// inboundChannels are the configured work-order channels with their
+// secrets, from the file or the environment.
+func inboundChannels(cfgs []hazard.Inbound, lookupEnv func(string) (string, bool)) ([]console.InboundChannel, error) {
+	var out []console.InboundChannel
+	for i, c := range cfgs {
+		secret := c.Secret
+		if c.SecretEnv != "" {
+			v, ok := lookupEnv(c.SecretEnv)
+			if !ok || v == "" {
+				return nil, fmt.Errorf("hazards.inbound.%d.secret_env: %s is not set", i, c.SecretEnv)
+			}
+			secret = v
+		}
+		out = append(out, console.InboundChannel{Name: c.Name, Source: c.Source, Secret: []byte(secret), MaxSkew: c.MaxSkew})
+	}
+	return out, nil
 }

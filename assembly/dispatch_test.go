@@ -2,6 +2,7 @@ package assembly
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/hazard"
 )
 
 // TestShippedConfigIsTheDefault: configs/firegrid.yaml parses strictly and
@@ -38,6 +40,17 @@ func TestShippedConfigIsTheDefault(t *testing.T) {
 	}
 	if cfg.Dispatch.Timers[0].Ack != time.Minute {
 		t.Errorf("fire ack %v", cfg.Dispatch.Timers[0].Ack)
+	}
+	// The hazards section says the defaults, all of them.
+	cfg = DefaultConfig()
+	cfg.Hazards = hazard.Config{}
+	if err := ParseConfig("configs/firegrid.yaml", b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// (Compared as printed: an empty list in the file is a nil one in
+	// the default.)
+	if got, want := fmt.Sprintf("%+v", cfg.Hazards), fmt.Sprintf("%+v", hazard.DefaultConfig()); got != want {
+		t.Errorf("hazards: the file says\n%s\nthe default is\n%s", got, want)
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/firegrid/firegrid/console"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/rules"
@@ -77,6 +78,7 @@ type Process struct {
 	Store       *store.SQL
 	Manager     *alarm.Manager
 	Relay       *alarm.Relay
+	Hazards     *hazard.Ledger
 	Stage       *rules.Stage
 	Ingester    *ingest.Ingester
 	Hub         *console.Hub
@@ -115,6 +117,7 @@ type env struct {
 
 	manager     *alarm.Manager
 	relay       *alarm.Relay
+	ledger      *hazard.Ledger
 	stage       *rules.Stage
 	ingester    *ingest.Ingester
 	hub         *console.Hub
@@ -283,7 +286,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 			return nil, err
 		}
 	}
-	p.Registry, p.Store, p.Manager, p.Relay, p.Stage = e.registry, e.store, e.manager, e.relay, e.stage
+	p.Registry, p.Store, p.Manager, p.Relay, p.Stage, p.Hazards = e.registry, e.store, e.manager, e.relay, e.stage, e.ledger
 	p.Ingester, p.Hub, p.Recent, p.DeadLetters, p.RulesAdmin = e.ingester, e.hub, e.recent, e.deadLetters, e.admin
 	p.Sink, p.Subscriber, p.DemoLogins, p.DemoCredentials = e.sink, e.subscriber, e.demoLogins, e.demoCredsPath
 
