@@ -221,6 +221,7 @@ func TestEveryRouteEveryRole(t *testing.T) {
 		"POST /api/v1/hazards/{id}/reject":   {path: hz + "/reject", body: `{"note":"x"}`, ok: all(409, desk...)},
 		"POST /api/v1/hazards/{id}/handover": {path: hz + "/handover", body: `{}`, ok: all(400, sub)},
 		"GET /api/v1/photos/{id}":            {path: photo, ok: all(200, hazardViewers...)},
+		"GET /api/v1/sites":                  {ok: all(200, reporters...)},
 		"GET /api/v1/lists/{list}":           {path: "/api/v1/lists/responsibility", ok: all(200, supervisors...)},
 		"GET /api/v1/reports/hazards":        {ok: all(200, c119, sub, admin, comm)},
 		"GET /api/v1/inspections/plans":      {ok: all(200, c119, sub, comm, grid, prop)},

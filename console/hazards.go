@@ -352,3 +352,51 @@ func decodeStrict(b []byte, v any) error {
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
 }
+
+// SiteRef is a site as a report form offers it: where, not who lives
+// there.
+type SiteRef struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Type      contract.SiteType `json:"type"`
+	Address   string            `json:"address,omitempty"`
+	Zone      string            `json:"zone"`
+	Community string            `json:"community"`
+}
+
+// listSites serves GET /api/v1/sites?zone=&q=&limit=: the sites a caller
+// may report at, for the report form (a grid worker its zone's, a
+// community its own, a crew its station's); q matches id, name or
+// address.
+func (a *API) listSites(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p := PrincipalOf(r.Context())
+	zone, text := q.Get("zone"), strings.ToLower(q.Get("q"))
+	limit := 200
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 5000 {
+			writeError(w, http.StatusBadRequest, "limit: want 1..5000")
+			return
+		}
+		limit = n
+	}
+	out := []SiteRef{}
+	for _, s := range a.Registry.Sites() {
+		switch {
+		case zone != "" && s.Zone != zone,
+			p.Role == access.RoleGridWorker && s.Zone != p.Area,
+			p.Role == access.RoleCommunity && s.Community != p.Area,
+			p.Role == access.RoleCrew && s.Station != p.Station:
+			continue
+		}
+		if text != "" && !strings.Contains(strings.ToLower(s.ID+" "+s.Name+" "+s.Address), text) {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, SiteRef{ID: s.ID, Name: s.Name, Type: s.Type, Address: s.Address, Zone: s.Zone, Community: s.Community})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sites": out, "count": len(out)})
+}

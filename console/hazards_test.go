@@ -442,6 +442,16 @@ func TestInspectionsOverHTTP(t *testing.T) {
 	if code := call(t, "POST", base+"/api/v1/inspections/checkins", u["u-grid_worker"], `{"plan":"door-knocking","object":"`+elsewhere+`","items":`+items+`}`, nil); code != 403 {
 		t.Errorf("checking in another zone's home: %d", code)
 	}
+	var sites struct{ Sites []console.SiteRef }
+	call(t, "GET", base+"/api/v1/sites?q=住户", u["u-grid_worker"], "", &sites)
+	if len(sites.Sites) == 0 {
+		t.Error("a grid worker's report form offers no sites")
+	}
+	for _, s := range sites.Sites {
+		if s.Zone != zone || !strings.Contains(s.Name, "住户") {
+			t.Errorf("a grid worker of %s is offered %+v", zone, s)
+		}
+	}
 	var cov struct{ Coverage []hazard.Coverage }
 	call(t, "GET", base+"/api/v1/inspections/coverage", u["u-community"], "", &cov)
 	found := false

@@ -221,6 +221,7 @@ func (a *API) routes() []Route {
 		{Method: "POST", Pattern: "/api/v1/hazards/{id}/reject", Roles: hazardDesk, h: a.hazardStep(hazard.StepReject)},
 		{Method: "POST", Pattern: "/api/v1/hazards/{id}/handover", Roles: handover, h: a.hazardStep(hazard.StepHandover)},
 		{Method: "GET", Pattern: "/api/v1/photos/{id}", Roles: hazardViewers, h: a.getPhoto},
+		{Method: "GET", Pattern: "/api/v1/sites", Roles: reporters, h: a.listSites},
 		{Method: "GET", Pattern: "/api/v1/lists/{list}", Roles: supervisors, h: a.list},
 		{Method: "GET", Pattern: "/api/v1/reports/hazards", Roles: hazardReports, h: a.hazardReport},
 		{Method: "GET", Pattern: "/api/v1/inspections/plans", Roles: roundViewers, h: a.listPlans},
