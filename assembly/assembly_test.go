@@ -91,7 +91,7 @@ func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
 		{"serve", Serve, false, false, false, want{serveAll, append(slices.Clone(alarmTasks), "rules/ticks", "ingest/mqtt")}},
 		{"serve with notifiers, InfluxDB and the demo", Serve, true, true, true, want{
 			with(serveAll, "notify", "incidents", "notify-hazards", "hazards", "sink-readings", "telemetry,events", "sink-incidents", "incidents"),
-			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "ingest/mqtt", "demo/fleet")}},
+			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "ingest/mqtt", "demo/fleet", "demo/people")}},
 		{"ingest", RoleIngest, true, true, false, want{map[string]string{"downlink": "commands"}, []string{"ingest/mqtt"}}},
 		{"rules", RoleRules, true, true, false, want{rulesGroups, []string{"rules/ticks"}}},
 		{"alarm", RoleAlarm, false, false, false, want{alarmBase, alarmTasks}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/alarm"
@@ -118,8 +119,8 @@ var catalogue = []*Component{
 	},
 	{
 		Name:    "demo",
-		Doc:     "a simulated fleet of the registry's devices and the demo timeline",
-		Sources: []string{"fleet"},
+		Doc:     "a simulated fleet of the registry's devices and the demo timeline, and people working hazards through the API",
+		Sources: []string{"fleet", "people"},
 		Needs:   []string{"registry", "broker"},
 		When:    func(c Config) bool { return c.Demo.Enabled },
 		WhenDoc: "`--demo`",
@@ -232,6 +233,10 @@ func buildConsole(e *env) (*parts, error) {
 	inbound, err := inboundChannels(e.cfg.Hazards.Inbound, os.LookupEnv)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.Demo.Enabled && !slices.ContainsFunc(inbound, func(c console.InboundChannel) bool { return c.Name == DemoOrderChannel }) {
+		inbound = append(inbound, console.InboundChannel{Name: DemoOrderChannel, Source: contract.Source12345, Secret: []byte(DemoOrderSecret)})
+		e.demoOrders = true
 	}
 	e.api = &console.API{Manager: e.manager, Registry: reg, Hub: e.hub, Auth: auth, Audit: st, Recent: e.recent,
 		DeadLetters: e.deadLetters, Rules: admin, CAP: e.cfg.Dispatch.CAP, Clock: e.clock, Metrics: e.metricsHandler(),
@@ -377,6 +382,13 @@ func buildDemo(e *env) (*parts, error) {
 			}
 		}
 		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.demoCreds, e.log.With("component", "simulator"))
+	}, "people": func(ctx context.Context) error {
+		// With the demo's users only: a users file or the database has
+		// other people.
+		if len(e.demoLogins) == 0 {
+			return nil
+		}
+		return runPeople(ctx, e.httpAddr, e.demoLogins, e.log.With("component", "people"))
 	}}}, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/internal/testenv"
 	"github.com/firegrid/firegrid/notify"
+	"github.com/firegrid/firegrid/simulator"
 )
 
 // TestHazardsEscalateInVirtualTime: serve on a virtual clock. A grid
@@ -248,4 +249,76 @@ func TestWorkOrderRoundTrip(t *testing.T) {
 type WorkOrderAnswer struct {
 	Hazard    contract.Hazard `json:"hazard"`
 	Duplicate bool            `json:"duplicate"`
+}
+
+// instant is a clock that never makes anyone wait: a people file played
+// on it takes as long as its requests.
+type instant struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *instant) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *instant) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	now := c.now
+	c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	ch <- now
+	return ch
+}
+
+// TestDemoPeopleWorkTheLoop: what the demo's people do, played against
+// serve --demo as its printed users and its 12345 channel, goes through
+// with nothing refused: a hazard from report to close by four people, a
+// signed work order, a door-knocking round that finds a dead detector, a
+// grid worker's report.
+func TestDemoPeopleWorkTheLoop(t *testing.T) {
+	s := startServeWith(t, nil, func(c *Config) { c.Demo.Enabled = true })
+	if !s.DemoOrders || len(s.DemoLogins) == 0 {
+		t.Fatalf("the demo opened no 12345 channel or made no users")
+	}
+	p, err := LoadDemoPeople()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := map[string]string{}
+	for _, l := range s.DemoLogins {
+		pw[l.Username] = l.Password
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := simulator.PlayPeople(ctx, p, simulator.PeopleTarget{BaseURL: "http://" + s.HTTPAddr, Passwords: pw,
+		Secrets: map[string][]byte{DemoOrderChannel: []byte(DemoOrderSecret)}, Clock: &instant{now: time.Now()}})
+	if err != nil || len(run.Failed) > 0 {
+		t.Fatalf("refused: %v %v", run.Failed, err)
+	}
+	get := func(name string) *contract.Hazard {
+		h, err := s.Hazards.Get(ctx, run.Hazards[name])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return h
+	}
+	lead := get("lead")
+	var who []string
+	for _, st := range lead.Steps {
+		who = append(who, st.Action+" "+st.By)
+	}
+	if want := []string{"reported gw-z-04", "registered c-2", "dispatched c-2", "rectified property", "verified gw-z-04", "closed c-2"}; !slices.Equal(who, want) ||
+		len(lead.Photos) != 2 {
+		t.Errorf("the flying lead: %v, %d photos", who, len(lead.Photos))
+	}
+	if lane := get("lane"); lane.Source != "12345" || lane.Order.ID != "GD20261123-0001" || lane.Category != "blocked_fire_lane" {
+		t.Errorf("the work order's hazard: %+v", lane)
+	}
+	found, _ := s.Hazards.List(ctx, hazard.Filter{Source: contract.SourceInspection})
+	if len(found) != 1 || found[0].Site != "H-0005" || found[0].Category != "dead_detector" {
+		t.Errorf("the round's hazard: %+v", found)
+	}
+	if b := get("batteries"); b.Status != "reported" || b.Zone != "Z-07" {
+		t.Errorf("the batteries: %+v", b)
+	}
 }

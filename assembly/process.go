@@ -66,6 +66,9 @@ type Process struct {
 	Metrics  *prometheus.Registry
 	// DemoLogins are the demo's users, printed at start.
 	DemoLogins []Login
+	// DemoOrders is set when the demo opened its 12345 work-order
+	// channel (DemoOrderChannel, signed with DemoOrderSecret).
+	DemoOrders bool
 	// DemoCredentials is the file of the demo devices' MQTT credentials
 	// (id,username,password), printed at start; empty without the demo
 	// or with an external broker.
@@ -110,6 +113,7 @@ type env struct {
 
 	mqttListener net.Listener // the embedded broker's, bound early
 	mqttURL      string
+	httpAddr     string // the console's, bound early
 
 	store    *store.SQL
 	registry *devices.Registry
@@ -130,6 +134,8 @@ type env struct {
 		PublishCommand(context.Context, *contract.Command) error
 	}
 	demoLogins []Login
+	// demoOrders is set when the demo opened its 12345 channel.
+	demoOrders bool
 	// The demo devices' secrets (serve --demo), and their file.
 	demoCreds     simulator.Credentials
 	demoCredsPath string
@@ -209,6 +215,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 		return nil, addrError("HTTP console", cfg.HTTP, "--http", err)
 	}
 	p.HTTPAddr = httpLn.Addr().String()
+	e.httpAddr = p.HTTPAddr
 	p.closers = append(p.closers, func() error { httpLn.Close(); return nil })
 
 	if role == Serve {
@@ -288,7 +295,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 	}
 	p.Registry, p.Store, p.Manager, p.Relay, p.Stage, p.Hazards = e.registry, e.store, e.manager, e.relay, e.stage, e.ledger
 	p.Ingester, p.Hub, p.Recent, p.DeadLetters, p.RulesAdmin = e.ingester, e.hub, e.recent, e.deadLetters, e.admin
-	p.Sink, p.Subscriber, p.DemoLogins, p.DemoCredentials = e.sink, e.subscriber, e.demoLogins, e.demoCredsPath
+	p.Sink, p.Subscriber, p.DemoLogins, p.DemoCredentials, p.DemoOrders = e.sink, e.subscriber, e.demoLogins, e.demoCredsPath, e.demoOrders
 
 	var handler http.Handler
 	if e.api != nil {
