@@ -130,7 +130,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					who += " " + x
 				}
 			}
-			fmt.Fprintf(stdout, "    %-12s %-20s %s\n", l.Username, l.Password, who)
+			fmt.Fprintf(stdout, "    %-12s %-22s %s\n", l.Username, l.Password, who)
 		}
 	}
 	select {
