@@ -36,7 +36,10 @@ var catalogue = []*Component{
 		Name: "hazards", Role: RoleAlarm,
 		Doc: "the hazard register and inspection rounds: hazards people report worked from report to close, their deadlines up the grid, " +
 			"a linked hazard for each device ticket, rounds missed and escalated",
-		Consumes: []Consumer{{Group: "hazards", Topics: []string{contract.TopicIncidents}}},
+		// From the end the first time: a new installation links the
+		// device tickets that change from now on, not every ticket the
+		// topic still holds; afterwards the group resumes where it was.
+		Consumes: []Consumer{{Group: "hazards", Topics: []string{contract.TopicIncidents}, FromEnd: true}},
 		Produces: []string{contract.TopicHazards},
 		Tasks:    []string{"deadlines"},
 		Needs:    []string{"registry", "store"},
