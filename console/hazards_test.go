@@ -353,6 +353,7 @@ func TestTheThreeLists(t *testing.T) {
 	site := siteOfZone(t, r.reg, zone)
 	h := dispatchedHazard(t, r, site, testOrg)
 	r.hz.Report(context.Background(), hazard.Report{Category: "other", Description: `<script>alert("x")</script>`, Site: site, By: "gw"})
+	r.hz.Report(context.Background(), hazard.Report{Category: "other", Description: `=HYPERLINK("http://evil/","x")`, Site: site, By: "gw", Ref: "f"})
 	get := func(path, token string) (int, http.Header, string) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -372,6 +373,10 @@ func TestTheThreeLists(t *testing.T) {
 	if err != nil || len(recs) != 2 || recs[0][0] != "id" || recs[1][0] != h.ID || recs[1][4] != testOrg || recs[1][7] == "" {
 		t.Fatalf("responsibility rows: %v %v", recs, err)
 	}
+	_, _, body = get("/api/v1/lists/hazards?format=csv", u["u-community"])
+	if !strings.Contains(body, `'=HYPERLINK`) {
+		t.Errorf("a formula typed as a description is live in the CSV:\n%s", body)
+	}
 	code, _, body = get("/api/v1/lists/hazards?format=html", u["u-community"])
 	if code != 200 || !strings.Contains(body, "隐患清单") || strings.Contains(body, "<script>alert") || !strings.Contains(body, "&lt;script&gt;") {
 		t.Errorf("printable hazard list: %d, escaped %v", code, !strings.Contains(body, "<script>alert"))
@@ -388,7 +393,7 @@ func TestTheThreeLists(t *testing.T) {
 		t.Errorf("baseline of %s: %d rows, want %d", zone, len(tb.Rows), n)
 	}
 	for _, row := range tb.Rows {
-		if row[3] == site && row[len(row)-1] != "2" {
+		if row[3] == site && row[len(row)-1] != "3" {
 			t.Errorf("the site's open hazards: %v", row)
 		}
 	}

@@ -163,7 +163,10 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("\ufeff")) // a byte-order mark: spreadsheets then read the Chinese right
 		cw := csv.NewWriter(w)
 		cw.Write(t.Columns)
-		cw.WriteAll(t.Rows)
+		for _, row := range t.Rows {
+			cw.Write(inert(row))
+		}
+		cw.Flush()
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
@@ -255,4 +258,18 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// inert keeps what people typed from being taken for a formula by the
+// spreadsheet that opens the CSV: a cell that starts with =, +, -, @ or a
+// control character gets a ' in front.
+func inert(row []string) []string {
+	out := make([]string, len(row))
+	for i, c := range row {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			c = "'" + c
+		}
+		out[i] = c
+	}
+	return out
 }
