@@ -303,7 +303,7 @@ func fingerprint(hash string) string {
 }
 
 func (a *Auth) issue(u User) (string, Principal, time.Time) {
-	p := Principal{Username: u.Username, Role: u.Role, Station: u.Station}
+	p := Principal{Username: u.Username, Role: u.Role, Station: u.Station, Area: u.Area, Org: u.Org}
 	exp := a.o.Clock.Now().Add(a.o.TTL).Truncate(time.Second)
 	sid := make([]byte, 16)
 	_, _ = rand.Read(sid)
@@ -356,7 +356,7 @@ func (a *Auth) Verify(ctx context.Context, token string) (Principal, error) {
 	if revoked {
 		return Principal{}, errors.New("logged out; log in again")
 	}
-	if !ok || u.Role != c.Role || u.Station != c.Station {
+	if !ok || u.Role != c.Role || u.Station != c.Station || u.Area != c.Area || u.Org != c.Org {
 		return Principal{}, errors.New("user no longer exists or changed role; log in again")
 	}
 	if fingerprint(u.PasswordHash) != c.Pwf {

@@ -30,8 +30,15 @@ func TestRolesAreAnOpenSet(t *testing.T) {
 	h, _ := access.HashPasswordCost("a long enough pw 1", bcrypt.MinCost)
 	for _, r := range access.Roles {
 		u := access.User{Username: "u", Role: r, PasswordHash: h}
-		if r == access.RoleCrew {
+		switch r {
+		case access.RoleCrew:
 			u.Station = "MFS-1"
+		case access.RoleGridWorker:
+			u.Area = "Z-01"
+		case access.RoleCommunity:
+			u.Area = "C-1"
+		case access.RoleProperty:
+			u.Org = "福寿街物业"
 		}
 		if err := (&access.UsersFile{Users: []access.User{u}}).Validate(nil); err != nil {
 			t.Errorf("role %s: %v", r, err)

@@ -32,11 +32,17 @@ import (
 type Role string
 
 // Roles. A station's crew sees and works its own station's incidents and
-// those escalated to it; the 119 centre and the sub-district see and work
-// everything; the administrator runs the system (rules, periods, the
-// audit log, the registry) and works no incident. Grid workers, the
-// community and property companies will work hazard tickets; until then
-// they may only log in.
+// those escalated to it, and reports hazards; the 119 centre and the
+// sub-district see and work everything; the administrator runs the system
+// (rules, periods, the audit log, the registry) and works no incident nor
+// hazard. The people's half of the loop: a grid worker (网格员) reports the
+// hazards of a responsibility zone, records their rectification, verifies
+// and does the zone's inspection rounds; the community (社区) registers,
+// dispatches, closes, rejects and reopens the hazards of its community and
+// plans its rounds; a property company (物业) sees and rectifies what is
+// dispatched to it and does the rounds planned for it. A user's Area (the
+// zone of a grid worker, the community of a community's user) and Org (a
+// property company) bound what it sees.
 const (
 	RoleCrew        Role = "crew"
 	RoleCenter119   Role = "center119"
@@ -62,10 +68,15 @@ func roleList() string {
 // User is one entry of the users file. Passwords are kept only as bcrypt
 // hashes.
 type User struct {
-	Username     string `yaml:"username"`
-	Name         string `yaml:"name,omitempty"`
-	Role         Role   `yaml:"role"`
-	Station      string `yaml:"station,omitempty"`
+	Username string `yaml:"username"`
+	Name     string `yaml:"name,omitempty"`
+	Role     Role   `yaml:"role"`
+	Station  string `yaml:"station,omitempty"`
+	// Area is the responsibility zone of a grid worker, or the community
+	// of a community's user; Org the property company of a property
+	// company's user (the name hazards are dispatched to).
+	Area         string `yaml:"area,omitempty"`
+	Org          string `yaml:"org,omitempty"`
 	PasswordHash string `yaml:"password_hash"`
 }
 
@@ -79,6 +90,8 @@ type Principal struct {
 	Username string `json:"username"`
 	Role     Role   `json:"role"`
 	Station  string `json:"station,omitempty"`
+	Area     string `json:"area,omitempty"`
+	Org      string `json:"org,omitempty"`
 }
 
 // Sees reports whether p may see and work an incident.
@@ -88,6 +101,41 @@ func (p Principal) Sees(in *contract.Incident) bool {
 		return true
 	case RoleCrew:
 		return in.InScope(p.Station)
+	}
+	return false
+}
+
+// SeesHazard reports whether p may see and work a hazard: the 119 centre
+// and the sub-district every one, a community its community's, a grid
+// worker its zone's, a crew those of its station's zones, a property
+// company those dispatched to it.
+func (p Principal) SeesHazard(h *contract.Hazard) bool {
+	switch p.Role {
+	case RoleCenter119, RoleSubdistrict:
+		return true
+	case RoleCommunity:
+		return p.Area != "" && h.Community == p.Area
+	case RoleGridWorker:
+		return p.Area != "" && h.Zone == p.Area
+	case RoleCrew:
+		return p.Station != "" && h.Station == p.Station
+	case RoleProperty:
+		return p.Org != "" && h.Responsible.OrgName() == p.Org
+	}
+	return false
+}
+
+// SeesArea reports whether p may see the inspection rounds, coverage and
+// lists of a zone (of a community): the 119 centre and the sub-district
+// every zone, a community its own zones, a grid worker its zone.
+func (p Principal) SeesArea(zone, community string) bool {
+	switch p.Role {
+	case RoleCenter119, RoleSubdistrict:
+		return true
+	case RoleCommunity:
+		return p.Area != "" && community == p.Area
+	case RoleGridWorker:
+		return p.Area != "" && zone == p.Area
 	}
 	return false
 }
@@ -193,6 +241,25 @@ func (f *UsersFile) Validate(reg *devices.Registry) error {
 			if _, ok := reg.Station(u.Station); !ok {
 				errs = append(errs, fmt.Errorf("%s.station: %q is not a station of the registry", key, u.Station))
 			}
+		}
+		switch {
+		case u.Role == RoleGridWorker && u.Area == "":
+			errs = append(errs, fmt.Errorf("%s.area: required for a grid worker (the responsibility zone's id, e.g. Z-01)", key))
+		case u.Role == RoleCommunity && u.Area == "":
+			errs = append(errs, fmt.Errorf("%s.area: required for a community's user (the community's id, e.g. C-1)", key))
+		case u.Area != "" && u.Role != RoleGridWorker && u.Role != RoleCommunity:
+			errs = append(errs, fmt.Errorf("%s.area: only for a grid worker (a zone) or a community's user (a community)", key))
+		case u.Area != "" && reg != nil:
+			want := map[Role]devices.Level{RoleGridWorker: devices.LevelZone, RoleCommunity: devices.LevelCommunity}[u.Role]
+			if a, ok := reg.Area(u.Area); !ok || a.Level != want {
+				errs = append(errs, fmt.Errorf("%s.area: %q is not a %s of the registry", key, u.Area, want))
+			}
+		}
+		switch {
+		case u.Role == RoleProperty && u.Org == "":
+			errs = append(errs, fmt.Errorf("%s.org: required for a property company's user (the company's name hazards are dispatched to)", key))
+		case u.Org != "" && u.Role != RoleProperty:
+			errs = append(errs, fmt.Errorf("%s.org: only for a property company's user", key))
 		}
 		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			errs = append(errs, fmt.Errorf("%s.password_hash: want a bcrypt hash (make one with firegrid users add)", key))

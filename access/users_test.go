@@ -12,6 +12,7 @@ import (
 
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/clock"
 )
@@ -110,5 +111,64 @@ func TestUsersFile(t *testing.T) {
 	os.WriteFile(path, []byte("users:\n  - username: a\n    password: plain\n"), 0o600)
 	if _, err := access.LoadUsers(path, reg); err == nil || !strings.Contains(err.Error(), ":3:5: users.0.password: unknown field") {
 		t.Errorf("unknown key: %v", err)
+	}
+}
+
+// TestHazardScopes: who sees which hazard and which zone's rounds: the
+// 119 centre and the sub-district all, a community its own, a grid worker
+// its zone's, a crew its station's, a property company what is dispatched
+// to it, the administrator none.
+func TestHazardScopes(t *testing.T) {
+	h := &contract.Hazard{Zone: "Z-04", Community: "C-2", Station: "MFS-2"}
+	dispatched := h.Clone()
+	dispatched.Responsible = &contract.Responsible{Kind: "property", Name: "福寿街物业"}
+	for _, tc := range []struct {
+		p                  access.Principal
+		sees, seesDisp, ar bool
+	}{
+		{access.Principal{Role: access.RoleCenter119}, true, true, true},
+		{access.Principal{Role: access.RoleSubdistrict}, true, true, true},
+		{access.Principal{Role: access.RoleCommunity, Area: "C-2"}, true, true, true},
+		{access.Principal{Role: access.RoleCommunity, Area: "C-1"}, false, false, false},
+		{access.Principal{Role: access.RoleGridWorker, Area: "Z-04"}, true, true, true},
+		{access.Principal{Role: access.RoleGridWorker, Area: "Z-05"}, false, false, false},
+		{access.Principal{Role: access.RoleCrew, Station: "MFS-2"}, true, true, false},
+		{access.Principal{Role: access.RoleCrew, Station: "MFS-1"}, false, false, false},
+		{access.Principal{Role: access.RoleProperty, Org: "福寿街物业"}, false, true, false},
+		{access.Principal{Role: access.RoleProperty, Org: "另一家物业"}, false, false, false},
+		{access.Principal{Role: access.RoleAdmin}, false, false, false},
+		{access.Principal{Role: access.RoleCommunity}, false, false, false},
+	} {
+		if got := tc.p.SeesHazard(h); got != tc.sees {
+			t.Errorf("%+v sees a reported hazard: %v", tc.p, got)
+		}
+		if got := tc.p.SeesHazard(dispatched); got != tc.seesDisp {
+			t.Errorf("%+v sees a hazard dispatched to 福寿街物业: %v", tc.p, got)
+		}
+		if got := tc.p.SeesArea("Z-04", "C-2"); got != tc.ar {
+			t.Errorf("%+v sees zone Z-04's rounds: %v", tc.p, got)
+		}
+	}
+}
+
+// TestAreaAndOrgAreInTheSession: a grid worker's zone and a property
+// company's name travel in the session; a user moved to another zone must
+// log in again.
+func TestAreaAndOrgAreInTheSession(t *testing.T) {
+	ctx := context.Background()
+	hash, _ := access.HashPasswordCost("correct horse", bcrypt.MinCost)
+	clk := clock.NewFake(t0)
+	a := access.NewAuth([]access.User{{Username: "gw", Role: access.RoleGridWorker, Area: "Z-01", PasswordHash: hash},
+		{Username: "pm", Role: access.RoleProperty, Org: "福寿街物业", PasswordHash: hash}}, []byte("s"), time.Hour, clk)
+	token, p, _, err := a.Login(ctx, "gw", "correct horse", "10.0.0.1")
+	if err != nil || p.Area != "Z-01" {
+		t.Fatalf("log-in: %+v %v", p, err)
+	}
+	if _, p, _, _ := a.Login(ctx, "pm", "correct horse", "10.0.0.1"); p.Org != "福寿街物业" {
+		t.Errorf("property company's session: %+v", p)
+	}
+	moved := access.NewAuth([]access.User{{Username: "gw", Role: access.RoleGridWorker, Area: "Z-02", PasswordHash: hash}}, []byte("s"), time.Hour, clk)
+	if _, err := moved.Verify(ctx, token); err == nil {
+		t.Error("the session of a grid worker moved to another zone still works")
 	}
 }

@@ -52,7 +52,7 @@ func running(p *Process) []string {
 // TestEachProcessRunsWhatItsConfigurationAsks starts serve and each role,
 // with and without notifiers and InfluxDB, and compares the consumer
 // groups and tasks that run with what the configuration asks for: every
-// capability of the alarm role (timers, relay, notifications, recent
+// capability of the alarm role (timers, relay, hazards, notifications, recent
 // values, console stream, dead letters) runs in serve and in the alarm
 // role alike.
 func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
@@ -61,11 +61,12 @@ func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	alarmBase := map[string]string{
 		"alarm":          "signals",
+		"hazards":        "incidents",
 		"recent-i1":      "telemetry,events",
 		"console-i1":     "incidents",
 		"deadletters-i1": "deadletters",
 	}
-	alarmTasks := []string{"alarm/timers", "alarm/relay"}
+	alarmTasks := []string{"alarm/timers", "alarm/relay", "hazards/deadlines"}
 	with := func(m map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
 		for k, v := range m {
@@ -89,12 +90,13 @@ func TestEachProcessRunsWhatItsConfigurationAsks(t *testing.T) {
 	}{
 		{"serve", Serve, false, false, false, want{serveAll, append(slices.Clone(alarmTasks), "rules/ticks", "journal/checkpoints", "ingest/mqtt", "ingest/field")}},
 		{"serve with notifiers, InfluxDB and the demo", Serve, true, true, true, want{
-			with(serveAll, "notify", "incidents", "sink-readings", "telemetry,events", "sink-incidents", "incidents"),
-			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "journal/checkpoints", "ingest/mqtt", "ingest/field", "demo/fleet")}},
+			with(serveAll, "notify", "incidents", "notify-hazards", "hazards", "sink-readings", "telemetry,events", "sink-incidents", "incidents"),
+			append(slices.Clone(alarmTasks), "notify/deliveries", "rules/ticks", "sink/writer", "journal/checkpoints", "ingest/mqtt", "ingest/field", "demo/fleet", "demo/people")}},
 		{"ingest", RoleIngest, true, true, false, want{map[string]string{"downlink": "commands"}, []string{"ingest/mqtt", "ingest/field"}}},
 		{"rules", RoleRules, true, true, false, want{rulesGroups, []string{"rules/ticks"}}},
 		{"alarm", RoleAlarm, false, false, false, want{alarmBase, alarmTasks}},
-		{"alarm with notifiers", RoleAlarm, true, true, false, want{with(alarmBase, "notify", "incidents"), append(slices.Clone(alarmTasks), "notify/deliveries")}},
+		{"alarm with notifiers", RoleAlarm, true, true, false, want{with(alarmBase, "notify", "incidents", "notify-hazards", "hazards"),
+			append(slices.Clone(alarmTasks), "notify/deliveries")}},
 		{"sink", RoleSink, true, true, false, want{sinkGroups, []string{"sink/writer"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,12 +152,12 @@ func TestStagesImportOnlyTheContract(t *testing.T) {
 	floor := map[string]int{
 		"contract": 0, "ingest/gb26875": 0, "internal/clock": 0, "internal/conf": 0, "internal/minheap": 0, "configs": 0,
 		"devices": 1,
-		"ingest":  2, "rules": 2, "alarm": 2, "access": 2,
+		"ingest":  2, "rules": 2, "alarm": 2, "access": 2, "hazard": 2,
 		"bus": 3, "broker": 3, "store": 3, "tsdb": 3, "notify": 3, "capalert": 3, "console": 3,
 		"simulator": 3, "simulator/territory": 3, "journal": 3, "gateway": 3,
 		"assembly": 4,
 	}
-	stages := map[string]bool{"ingest": true, "rules": true, "alarm": true, "access": true}
+	stages := map[string]bool{"ingest": true, "rules": true, "alarm": true, "access": true, "hazard": true}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, ":")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/alarm"
@@ -12,6 +13,7 @@ import (
 	"github.com/firegrid/firegrid/console"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/notify"
 	"github.com/firegrid/firegrid/rules"
@@ -31,9 +33,26 @@ var catalogue = []*Component{
 		build:    buildAlarm,
 	},
 	{
+		Name: "hazards", Role: RoleAlarm,
+		Doc: "the hazard register and inspection rounds: hazards people report worked from report to close, their deadlines up the grid, " +
+			"a linked hazard for each device ticket, rounds missed and escalated",
+		// From the end the first time: a new installation links the
+		// device tickets that change from now on, not every ticket the
+		// topic still holds; afterwards the group resumes where it was.
+		Consumes: []Consumer{{Group: "hazards", Topics: []string{contract.TopicIncidents}, FromEnd: true}},
+		Produces: []string{contract.TopicHazards},
+		Tasks:    []string{"deadlines"},
+		Needs:    []string{"registry", "store"},
+		build:    buildHazards,
+	},
+	{
 		Name: "notify", Role: RoleAlarm,
-		Doc:      "webhooks (JSON, CAP 1.2, SMS gateway) about incident changes: kept in the store before the change is committed, retried with backoff across restarts, their delivery shown on the incident, what is given up counted and listed",
-		Consumes: []Consumer{{Group: "notify", Topics: []string{contract.TopicIncidents}}},
+		Doc: "webhooks (JSON, CAP 1.2, SMS gateway) about incident changes, and hazard changes to other platforms (12345): " +
+			"kept in the store before the change is committed, retried with backoff across restarts, their delivery shown on the incident or hazard, what is given up counted and listed",
+		Consumes: []Consumer{
+			{Group: "notify", Topics: []string{contract.TopicIncidents}},
+			{Group: "notify-hazards", Topics: []string{contract.TopicHazards}},
+		},
 		Produces: []string{"webhooks"},
 		Tasks:    []string{"deliveries"},
 		Needs:    []string{"store"},
@@ -49,7 +68,8 @@ var catalogue = []*Component{
 	},
 	{
 		Name: "console", Role: RoleAlarm,
-		Doc: "the contract-v1 HTTP API and console: incidents, crew actions, the SSE stream, CAP feed, reports, dead letters, rules and period admin",
+		Doc: "the contract-v1 HTTP API and console: incidents, crew actions, the SSE stream, CAP feed, reports, dead letters, rules and period admin, " +
+			"hazards, rounds and work orders",
 		Consumes: []Consumer{
 			{Group: "console-" + instanceVar, Topics: []string{contract.TopicIncidents}, FromEnd: true},
 			{Group: "deadletters-" + instanceVar, Topics: []string{contract.TopicDeadLetters}, FromEnd: true},
@@ -109,8 +129,8 @@ var catalogue = []*Component{
 	},
 	{
 		Name:    "demo",
-		Doc:     "a simulated fleet of the registry's devices and the demo timeline",
-		Sources: []string{"fleet"},
+		Doc:     "a simulated fleet of the registry's devices and the demo timeline, and people working hazards through the API",
+		Sources: []string{"fleet", "people"},
 		Needs:   []string{"registry", "broker"},
 		When:    func(c Config) bool { return c.Demo.Enabled },
 		WhenDoc: "`--demo`",
@@ -130,7 +150,7 @@ func buildAlarm(e *env) (*parts, error) {
 	e.relay = alarm.NewRelay(st, e.bus, e.log.With("component", "relay"))
 	if e.memory != nil {
 		e.relay.Handled = func(ctx context.Context) error {
-			return e.memory.Sync(ctx, contract.TopicIncidents, contract.TopicCommands)
+			return e.memory.Sync(ctx, contract.TopicIncidents, contract.TopicCommands, contract.TopicHazards)
 		}
 	}
 	e.manager, err = alarm.NewManager(e.ctx, alarm.Options{Store: st, Registry: reg, Clock: e.clock, Logger: e.log.With("component", "alarm"),
@@ -146,6 +166,30 @@ func buildAlarm(e *env) (*parts, error) {
 	}, nil
 }
 
+func buildHazards(e *env) (*parts, error) {
+	st, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := e.loadRegistry()
+	if err != nil {
+		return nil, err
+	}
+	committed := func(int) {}
+	if e.relay != nil {
+		committed = e.relay.Committed
+	}
+	e.ledger, err = hazard.New(e.ctx, hazard.Options{Store: st, Registry: reg, Clock: e.clock, Logger: e.log.With("component", "hazards"),
+		Registerer: e.metrics, Config: &e.cfg.Hazards, Committed: committed})
+	if err != nil {
+		return nil, err
+	}
+	return &parts{
+		handlers: map[string]bus.Handler{"hazards": bus.Handle(e.ledger.HandleIncident)},
+		tasks:    map[string]func(context.Context) error{"deadlines": e.ledger.RunDeadlines},
+	}, nil
+}
+
 func buildNotify(e *env) (*parts, error) {
 	routes, err := notify.Routes(e.cfg.Dispatch.Notifiers, e.cfg.Dispatch.CAP, os.LookupEnv, e.clock)
 	if err != nil {
@@ -155,13 +199,19 @@ func buildNotify(e *env) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := notify.NewDispatcher(notify.Options{Routes: routes, Outbox: st, Recorder: e.manager, Clock: e.clock,
-		Log: e.log.With("component", "notify"), Instance: e.instance, Registerer: e.metrics})
+	// Hazard changes go through the same delivery; their status is kept
+	// on the hazard.
+	o := notify.Options{Routes: routes, Outbox: st, Recorder: e.manager, Clock: e.clock,
+		Log: e.log.With("component", "notify"), Instance: e.instance, Registerer: e.metrics}
+	if e.ledger != nil {
+		o.HazardRecorder = e.ledger
+	}
+	d, err := notify.NewDispatcher(o)
 	if err != nil {
 		return nil, err
 	}
 	return &parts{
-		handlers: map[string]bus.Handler{"notify": bus.Handle(d.Handle)},
+		handlers: map[string]bus.Handler{"notify": bus.Handle(d.Handle), "notify-hazards": bus.Handle(d.HandleHazard)},
 		tasks:    map[string]func(context.Context) error{"deliveries": d.Run},
 	}, nil
 }
@@ -206,9 +256,17 @@ func buildConsole(e *env) (*parts, error) {
 	e.hub = console.NewHub(e.clock)
 	e.hub.Register(e.metrics)
 	e.deadLetters = console.NewDeadLetters(e.cfg.Console.DeadLetters)
+	inbound, err := inboundChannels(e.cfg.Hazards.Inbound, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if e.cfg.Demo.Enabled && !slices.ContainsFunc(inbound, func(c console.InboundChannel) bool { return c.Name == DemoOrderChannel }) {
+		inbound = append(inbound, console.InboundChannel{Name: DemoOrderChannel, Source: contract.Source12345, Secret: []byte(DemoOrderSecret)})
+		e.demoOrders = true
+	}
 	e.api = &console.API{Manager: e.manager, Registry: reg, Hub: e.hub, Auth: auth, Audit: st, Recent: e.recent,
 		DeadLetters: e.deadLetters, Notifications: st, Rules: admin, CAP: e.cfg.Dispatch.CAP, Clock: e.clock, Metrics: e.metricsHandler(),
-		Registerer: e.metrics, Log: e.log.With("component", "http")}
+		Registerer: e.metrics, Log: e.log.With("component", "http"), Hazards: e.ledger, Inbound: inbound}
 	return &parts{handlers: map[string]bus.Handler{
 		"console-" + instanceVar:     bus.Handle(e.hub.HandleChange),
 		"deadletters-" + instanceVar: bus.Handle(e.deadLetters.HandleDeadLetter),
@@ -377,6 +435,13 @@ func buildDemo(e *env) (*parts, error) {
 			}
 		}
 		return runDemo(ctx, e.cfg.Demo, reg, e.mqttURL, e.gb26875Addr, e.demoCreds, e.log.With("component", "simulator"))
+	}, "people": func(ctx context.Context) error {
+		// With the demo's users only: a users file or the database has
+		// other people.
+		if len(e.demoLogins) == 0 {
+			return nil
+		}
+		return runPeople(ctx, e.httpAddr, e.demoLogins, e.log.With("component", "people"))
 	}}}, nil
 }
 
@@ -402,4 +467,22 @@ func (e *env) checkCredentials(st *store.SQL, reg *devices.Registry) error {
 			"firegrid devices credentials issue --data DIR --out FILE", "without", n, "devices", len(reg.Devices("")))
 	}
 	return nil
+}
+
+// inboundChannels are the configured work-order channels with their
+// secrets, from the file or the environment.
+func inboundChannels(cfgs []hazard.Inbound, lookupEnv func(string) (string, bool)) ([]console.InboundChannel, error) {
+	var out []console.InboundChannel
+	for i, c := range cfgs {
+		secret := c.Secret
+		if c.SecretEnv != "" {
+			v, ok := lookupEnv(c.SecretEnv)
+			if !ok || v == "" {
+				return nil, fmt.Errorf("hazards.inbound.%d.secret_env: %s is not set", i, c.SecretEnv)
+			}
+			secret = v
+		}
+		out = append(out, console.InboundChannel{Name: c.Name, Source: c.Source, Secret: []byte(secret), MaxSkew: c.MaxSkew})
+	}
+	return out, nil
 }

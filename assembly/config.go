@@ -13,6 +13,7 @@ import (
 	"github.com/firegrid/firegrid/bus"
 	"github.com/firegrid/firegrid/capalert"
 	"github.com/firegrid/firegrid/gateway"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/conf"
 	"github.com/firegrid/firegrid/notify"
@@ -62,6 +63,10 @@ type Config struct {
 	// contract v1 over MQTT: GB/T 26875.3 transmission units, ChirpStack,
 	// carrier platforms' pushes. Each is off until configured.
 	Sources gateway.Config `yaml:"sources"`
+	// Hazards is the people's half of the loop: hazard categories and
+	// deadlines, device tickets that are hazards, photo limits, work-order
+	// channels (12345) and the inspection plans of every zone.
+	Hazards hazard.Config `yaml:"hazards"`
 }
 
 // FromDatabase, as registry: or dispatch.users:, reads the registry or the
@@ -185,6 +190,7 @@ func DefaultConfig() Config {
 			SessionTTL:     12 * time.Hour,
 			CAP:            capalert.DefaultConfig(),
 		},
+		Hazards: hazard.DefaultConfig(),
 	}
 }
 
@@ -302,6 +308,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("dispatch.notifiers.%d.name: %q is used twice", i, n.Name))
 		}
 		names[n.Name] = true
+	}
+	if err := c.Hazards.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, fmt.Errorf("hazards.%w", e))
+		}
 	}
 	if c.Dispatch.SessionTTL <= 0 {
 		errs = append(errs, fmt.Errorf("dispatch.session_ttl: %v: want a positive duration, e.g. 12h", c.Dispatch.SessionTTL))

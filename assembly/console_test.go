@@ -1,9 +1,15 @@
 package assembly
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +18,7 @@ import (
 
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/internal/testenv"
 	"github.com/firegrid/firegrid/journal"
 )
@@ -215,5 +222,351 @@ func TestConsoleBannerSaysWhatIsWrong(t *testing.T) {
 	dev.publish(evt, alarmPayload(2, time.Now()))
 	if err := chromedp.Do(tctx, chromedp.WaitNotVisible("#health")); err != nil {
 		t.Errorf("the banner stayed once the journal wrote again: %v", err)
+	}
+}
+
+// phone makes the page a phone's: 390×844 CSS pixels, a touch screen.
+func phone() chromedp.Action[chromedp.Void] {
+	return chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile)
+}
+
+// desk makes the page a desktop's.
+func desk() chromedp.Action[chromedp.Void] { return chromedp.EmulateViewport(1400, 1000) }
+
+// eval runs JavaScript on the page and returns its value.
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// fitsTheScreen fails the test when the page scrolls sideways.
+func fitsTheScreen(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	if w := eval[float64](t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+		wide := eval[string](t, ctx, `[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && e.offsetParent).slice(0, 5).map(e => e.tagName + "#" + e.id + "." + e.className).join(", ")`)
+		t.Errorf("%s: the page is %.0f px wider than the screen (%s)", what, w, wide)
+	}
+}
+
+// reachable fails the test unless sel is on screen and big enough for a
+// thumb (44 CSS px high).
+func reachable(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect();
+		return [r.left, r.top, r.right, r.bottom, r.height]; })()`, sel)
+	r := eval[[]float64](t, ctx, js)
+	if r[0] < 0 || r[1] < 0 || r[2] > 390.5 || r[3] > 844.5 || r[4] < 40 {
+		t.Errorf("%s is at %v: not on the phone's screen, or too small to tap", sel, r)
+	}
+}
+
+// TestDutyConsoleOnAPhone: a crew member on the way to the scene, at
+// 390×844: the queue fits the screen as cards; tapping the alarm shows the
+// incident instead of the queue, not over it; acknowledge, on scene and
+// resolve are on screen, big enough, and work; back shows the queue.
+func TestDutyConsoleOnAPhone(t *testing.T) {
+	ctx := browser(t)
+	reg, err := LoadRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := elderlyDetector(t, reg)
+	users := filepath.Join(t.TempDir(), "users.yaml")
+	if err := access.AddUser(users, access.User{Username: "crew1", Role: access.RoleCrew, Station: d.Station(), PasswordHash: quickHash(t, "crew1-password")}); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, "", "", func(c *Config) { c.Dispatch.Users = users })
+	dev := connectDevices(t, s)
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	err = chromedp.Do(tctx, phone(),
+		chromedp.Navigate("http://"+s.HTTPAddr+"/"),
+		chromedp.WaitVisible("#login"),
+		chromedp.SendKeys("#username", "crew1"),
+		chromedp.SendKeys("#password", "crew1-password"),
+		chromedp.Click("#login-btn"),
+		chromedp.WaitVisible("#conn.up"),
+	)
+	if err != nil {
+		t.Fatalf("log in on a phone: %v", err)
+	}
+	dev.publish("fg/v1/smoke/"+d.ID+"/event", alarmPayload(1, time.Now()))
+	if err := chromedp.Do(tctx, chromedp.WaitVisible("#queue tbody tr.sev-critical")); err != nil {
+		t.Fatalf("alarm in the queue: %v", err)
+	}
+	fitsTheScreen(t, tctx, "the queue")
+	if v := eval[bool](t, tctx, `getComputedStyle(document.querySelector("#detail-panel")).display === "none"`); !v {
+		t.Error("the incident view shows beside the queue before anything is tapped")
+	}
+	countdown := text(t, tctx, "#queue tbody tr.sev-critical .countdown")
+	if !strings.HasPrefix(countdown, "respond ") {
+		t.Errorf("the card's countdown says %q", countdown)
+	}
+	screenshot(t, tctx, "console-phone-queue.png")
+	if err := chromedp.Do(tctx, chromedp.Click("#queue tbody tr.sev-critical"), chromedp.WaitVisible("#detail-panel"), chromedp.WaitVisible(".guardian-phone")); err != nil {
+		t.Fatalf("open the incident: %v", err)
+	}
+	if v := eval[bool](t, tctx, `getComputedStyle(document.querySelector("#queue-panel")).display === "none"`); !v {
+		t.Error("the queue is still there under the incident view")
+	}
+	fitsTheScreen(t, tctx, "the incident view")
+	for _, b := range []string{`button[data-act="ack"]`, `button[data-act="arrive"]`, `button[data-act="resolve"]`, "#back"} {
+		reachable(t, tctx, b)
+	}
+	// Scrolled to the bottom of a long incident, the buttons stay.
+	eval[bool](t, tctx, `window.scrollTo(0, document.body.scrollHeight), true`)
+	reachable(t, tctx, `button[data-act="ack"]`)
+	screenshot(t, tctx, "console-phone-incident.png")
+	err = chromedp.Do(tctx,
+		chromedp.Click(`button[data-act="ack"]`),
+		chromedp.WaitVisible(`#acked-at:not([data-at=""])`),
+		chromedp.Click(`button[data-act="arrive"]`),
+		chromedp.WaitVisible(`#steps li:nth-child(3)`),
+		chromedp.SetValue("#outcome", "false_alarm"),
+		chromedp.Click(`button[data-act="resolve"]`),
+	)
+	if err != nil {
+		t.Fatalf("acknowledge, on scene, resolve: %v", err)
+	}
+	token := login(t, s.HTTPAddr, "crew1", "crew1-password")
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		var list struct{ Incidents []contract.Incident }
+		call(t, "GET", "http://"+s.HTTPAddr+"/api/v1/incidents?status=resolved", token, "", &list)
+		return len(list.Incidents) == 1 && list.Incidents[0].ArrivedAt != nil && list.Incidents[0].Outcome == "false_alarm"
+	}, "acknowledged, on scene and resolved from the phone")
+	if err := chromedp.Do(tctx, chromedp.Click("#back"), chromedp.WaitVisible("#queue-panel")); err != nil {
+		t.Fatalf("back to the queue: %v", err)
+	}
+}
+
+// TestHazardsViewOnAPhone: a grid worker on a phone is taken to the
+// hazards view, reports flying-lead charging with a photo, and checks in a
+// door-knocking visit with a failed item; at a desk, the community
+// registers and dispatches the hazard to the property company; on a
+// phone, the company records the rectification with a photo; the grid
+// worker verifies, the community closes. Each page fits the phone.
+func TestHazardsViewOnAPhone(t *testing.T) {
+	ctx := browser(t)
+	users := filepath.Join(t.TempDir(), "users.yaml")
+	for _, u := range []access.User{
+		{Username: "gw-z04", Role: access.RoleGridWorker, Area: "Z-04"},
+		{Username: "c-2", Role: access.RoleCommunity, Area: "C-2"},
+		{Username: "pm", Role: access.RoleProperty, Org: "福寿街物业"},
+	} {
+		u.PasswordHash = quickHash(t, u.Username+" secret 12")
+		if err := access.AddUser(users, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startServe(t, "", "", func(c *Config) { c.Dispatch.Users = users })
+	base := "http://" + s.HTTPAddr
+	var site string
+	for _, x := range s.Registry.Sites() {
+		if x.Zone == "Z-04" && x.Type == contract.SiteHousehold {
+			site = x.ID
+			break
+		}
+	}
+	pic := filepath.Join(t.TempDir(), "lead.jpg")
+	img := image.NewRGBA(image.Rect(0, 0, 400, 300))
+	for x := range 400 {
+		img.Set(x, x%300, color.RGBA{200, 30, 30, 255})
+	}
+	var b bytes.Buffer
+	jpeg.Encode(&b, img, nil)
+	os.WriteFile(pic, b.Bytes(), 0o644)
+	after := filepath.Join(filepath.Dir(pic), "after.jpg")
+	for x := range 400 {
+		img.Set(x, 150, color.RGBA{30, 160, 30, 255})
+	}
+	b.Reset()
+	jpeg.Encode(&b, img, nil)
+	os.WriteFile(after, b.Bytes(), 0o644)
+
+	tctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	logIn := func(user string) {
+		t.Helper()
+		err := chromedp.Do(tctx,
+			chromedp.Navigate(base+"/"),
+			chromedp.WaitVisible("#login"),
+			chromedp.SendKeys("#username", user),
+			chromedp.SendKeys("#password", user+" secret 12"),
+			chromedp.Click("#login-btn"),
+			chromedp.WaitVisible(`body[data-ready="1"]`),
+		)
+		if err != nil {
+			t.Fatalf("log in as %s: %v", user, err)
+		}
+		if u := eval[string](t, tctx, `location.pathname`); u != "/hazards.html" {
+			t.Errorf("%s landed on %s, want the hazards view", user, u)
+		}
+	}
+	logOut := func() {
+		t.Helper()
+		if err := chromedp.Do(tctx, chromedp.Click("#logout"), chromedp.WaitVisible("#login")); err != nil {
+			t.Fatalf("log out: %v", err)
+		}
+	}
+	hazardStatus := func(id string) string {
+		h, err := s.Hazards.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h.Status)
+	}
+
+	// The grid worker reports, on a phone.
+	if err := chromedp.Do(tctx, phone()); err != nil {
+		t.Fatal(err)
+	}
+	logIn("gw-z04")
+	fitsTheScreen(t, tctx, "the hazards list")
+	err := chromedp.Do(tctx,
+		chromedp.Click(`.tabs button[data-tab="report"]`),
+		chromedp.WaitVisible("#report-form"),
+		chromedp.SetValue("#r-category", "flying_lead_charging"),
+		chromedp.SendKeys("#r-site-q", site),
+		chromedp.WaitReady(`#r-site option[value="`+site+`"]`),
+		chromedp.SetValue("#r-site", site),
+		chromedp.SendKeys("#r-description", "三楼窗口垂下电线给电动车充电"),
+		chromedp.SetUploadFiles("#r-photos", []string{pic}),
+	)
+	if err != nil {
+		t.Fatalf("fill the report: %v", err)
+	}
+	fitsTheScreen(t, tctx, "the report form")
+	reachable(t, tctx, `.tabs button[data-tab="rounds"]`)
+	screenshot(t, tctx, "hazards-phone-report.png")
+	if err := chromedp.Do(tctx, chromedp.Click("#r-submit"), chromedp.WaitVisible("#hz-title")); err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	list, err := s.Hazards.List(context.Background(), hazard.Filter{Zone: "Z-04"})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("hazards after the report: %d %v", len(list), err)
+	}
+	h := list[0]
+	if h.Site != site || h.ReportedBy != "gw-z04" || len(h.Photos) != 1 || h.Photos[0].ContentType != "image/jpeg" {
+		t.Fatalf("reported %+v", h)
+	}
+	if err := chromedp.Do(tctx, chromedp.WaitVisible("#hz-photos img")); err != nil {
+		t.Fatalf("the photo on the hazard: %v", err)
+	}
+	if w := eval[float64](t, tctx, `document.querySelector("#hz-photos img").naturalWidth`); w == 0 {
+		t.Error("the hazard's photo does not load")
+	}
+	screenshot(t, tctx, "hazards-phone-hazard.png")
+
+	// A door-knocking visit with a failed item.
+	err = chromedp.Do(tctx,
+		chromedp.Click(`.tabs button[data-tab="rounds"]`),
+		chromedp.WaitVisible("#rounds li"),
+		chromedp.Click("#rounds li"),
+		chromedp.WaitVisible(`#checkin-form li[data-item="detector"]`),
+		chromedp.Click(`#checkin-form li[data-item="detector"] button.fail`),
+		chromedp.SendKeys(`#checkin-form li[data-item="detector"] input[name="note"]`, "烟感电池没电"),
+	)
+	if err != nil {
+		t.Fatalf("open a round: %v", err)
+	}
+	fitsTheScreen(t, tctx, "the round's checklist")
+	screenshot(t, tctx, "hazards-phone-round.png")
+	if err := chromedp.Do(tctx, chromedp.Click(`#checkin-form button[type="submit"]`), chromedp.WaitReady(`body[data-last-checkin]`)); err != nil {
+		t.Fatalf("check in: %v", err)
+	}
+	cis, _ := s.Hazards.CheckIns(context.Background(), hazard.CheckInFilter{Plan: "door-knocking"})
+	if len(cis) != 1 || len(cis[0].Hazards) != 1 || cis[0].By != "gw-z04" {
+		t.Fatalf("check-ins %+v", cis)
+	}
+	logOut()
+
+	// The community, at a desk: register and dispatch.
+	if err := chromedp.Do(tctx, desk()); err != nil {
+		t.Fatal(err)
+	}
+	logIn("c-2")
+	err = chromedp.Do(tctx,
+		chromedp.WaitVisible(`#hazards li[data-id="`+h.ID+`"]`),
+		chromedp.Click(`#hazards li[data-id="`+h.ID+`"]`),
+		chromedp.WaitVisible(`#hz-actions button[data-step="register"]`),
+		chromedp.Click(`#hz-actions button[data-step="register"]`),
+		chromedp.WaitVisible(`#hz-actions button[data-step="dispatch"]`),
+		chromedp.Click(`#hz-actions button[data-step="dispatch"]`),
+		chromedp.WaitVisible(`#hz-form input[name="name"]`),
+		chromedp.SetValue(`#hz-form select[name="kind"]`, "property"),
+		chromedp.SendKeys(`#hz-form input[name="name"]`, "福寿街物业"),
+		chromedp.SendKeys(`#hz-form input[name="phone"]`, "0371-66000000"),
+		chromedp.Click(`#hz-form button[type="submit"]`),
+		chromedp.WaitVisible(`#hz-title .status.dispatched`),
+	)
+	if err != nil {
+		t.Fatalf("register and dispatch: %v", err)
+	}
+	if st := hazardStatus(h.ID); st != "dispatched" {
+		t.Fatalf("after dispatch: %s", st)
+	}
+	screenshot(t, tctx, "hazards-desk.png")
+	logOut()
+
+	// The property company, on a phone: rectified, with a photo.
+	if err := chromedp.Do(tctx, phone()); err != nil {
+		t.Fatal(err)
+	}
+	logIn("pm")
+	if n := eval[float64](t, tctx, `document.querySelectorAll('.tabs button[data-tab="lists"]:not([hidden])').length`); n != 0 {
+		t.Error("the property company is offered the lists")
+	}
+	err = chromedp.Do(tctx,
+		chromedp.WaitVisible(`#hazards li[data-id="`+h.ID+`"]`),
+		chromedp.Click(`#hazards li[data-id="`+h.ID+`"]`),
+		chromedp.Click(`#hz-actions button[data-step="rectify"]`),
+		chromedp.WaitVisible(`#hz-form textarea[name="note"]`),
+		chromedp.SendKeys(`#hz-form textarea[name="note"]`, "已拆除飞线，引导到集中充电棚"),
+		chromedp.SetUploadFiles(`#hz-form input[name="photos"]`, []string{after}),
+		chromedp.Click(`#hz-form button[type="submit"]`),
+		chromedp.WaitVisible(`#hz-title .status.rectified`),
+	)
+	if err != nil {
+		t.Fatalf("rectify: %v", err)
+	}
+	if n := eval[float64](t, tctx, `document.querySelectorAll('#hz-actions button[data-step="verify"]').length`); n != 0 {
+		t.Error("the company is offered to verify its own work")
+	}
+	logOut()
+
+	// The grid worker verifies, the community closes.
+	logIn("gw-z04")
+	err = chromedp.Do(tctx,
+		chromedp.WaitVisible(`#hazards li[data-id="`+h.ID+`"]`),
+		chromedp.Click(`#hazards li[data-id="`+h.ID+`"]`),
+		chromedp.Click(`#hz-actions button[data-step="verify"]`),
+		chromedp.WaitVisible(`#hz-title .status.verified`),
+	)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	logOut()
+	logIn("c-2")
+	err = chromedp.Do(tctx,
+		chromedp.WaitVisible(`#hazards li[data-id="`+h.ID+`"]`),
+		chromedp.Click(`#hazards li[data-id="`+h.ID+`"]`),
+		chromedp.Click(`#hz-actions button[data-step="close"]`),
+		chromedp.WaitVisible(`#hz-title .status.closed`),
+	)
+	if err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	got, _ := s.Hazards.Get(context.Background(), h.ID)
+	var who []string
+	for _, st := range got.Steps {
+		who = append(who, st.Action+" "+st.By)
+	}
+	want := []string{"reported gw-z04", "registered c-2", "dispatched c-2", "rectified pm", "verified gw-z04", "closed c-2"}
+	if !slices.Equal(who, want) || len(got.Photos) != 2 {
+		t.Errorf("steps %v (want %v), %d photos", who, want, len(got.Photos))
 	}
 }

@@ -14,6 +14,45 @@ import (
 // is configured.
 const DemoScenario = "scenarios/demo.yaml"
 
+// DemoPeople is what the demo's people do (configs/people/demo.yaml).
+const DemoPeople = "people/demo.yaml"
+
+// DemoOrderChannel and DemoOrderSecret are the 12345 work-order channel
+// `serve --demo` opens (unless the configuration has one of that name)
+// and the secret its orders are signed with; printed at start.
+const (
+	DemoOrderChannel = "12345"
+	DemoOrderSecret  = "demo-12345-order-secret"
+)
+
+// LoadDemoPeople parses the embedded demo people file.
+func LoadDemoPeople() (*simulator.People, error) {
+	b, err := fs.ReadFile(configs.FS, DemoPeople)
+	if err != nil {
+		return nil, err
+	}
+	return simulator.ParsePeople("configs/"+DemoPeople+" (embedded)", b)
+}
+
+// runPeople plays the demo's people against the process's own API, as
+// its users, until the last step or ctx is done.
+func runPeople(ctx context.Context, addr string, logins []Login, log *slog.Logger) error {
+	p, err := LoadDemoPeople()
+	if err != nil {
+		return err
+	}
+	pw := map[string]string{}
+	for _, l := range logins {
+		pw[l.Username] = l.Password
+	}
+	run, err := simulator.PlayPeople(ctx, p, simulator.PeopleTarget{BaseURL: "http://" + addr, Passwords: pw,
+		Secrets: map[string][]byte{DemoOrderChannel: []byte(DemoOrderSecret)}, Log: log})
+	if err == nil && len(run.Failed) > 0 {
+		log.Warn("the demo's people had steps refused", "refused", run.Failed)
+	}
+	return err
+}
+
 // LoadDemoScenario parses the embedded demo scenario.
 func LoadDemoScenario() (*simulator.Scenario, error) {
 	b, err := fs.ReadFile(configs.FS, DemoScenario)

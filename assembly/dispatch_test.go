@@ -10,6 +10,8 @@ import (
 
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/configs"
+	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/hazard"
 )
 
 // TestShippedConfigIsTheDefault: configs/firegrid.yaml parses strictly and
@@ -42,6 +44,17 @@ func TestShippedConfigIsTheDefault(t *testing.T) {
 	}
 	if fmt.Sprintf("%+v", cfg.Sources) != fmt.Sprintf("%+v", def.Sources) { // [] and nil alike
 		t.Errorf("sources: file %+v, default %+v", cfg.Sources, def.Sources)
+	}
+	// The hazards section says the defaults, all of them.
+	cfg = DefaultConfig()
+	cfg.Hazards = hazard.Config{}
+	if err := ParseConfig("configs/firegrid.yaml", b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// (Compared as printed: an empty list in the file is a nil one in
+	// the default.)
+	if got, want := fmt.Sprintf("%+v", cfg.Hazards), fmt.Sprintf("%+v", hazard.DefaultConfig()); got != want {
+		t.Errorf("hazards: the file says\n%s\nthe default is\n%s", got, want)
 	}
 }
 
@@ -82,8 +95,9 @@ func TestDispatchConfigErrors(t *testing.T) {
 }
 
 // TestDemoLogins: the demo has one crew per station, the 119 centre, the
-// sub-district and an administrator; each printed password is strong
-// enough and logs in.
+// sub-district and an administrator, a user per community, a grid worker
+// per community and a property company; each printed password is strong
+// enough and logs in, with its zone, community or company.
 func TestDemoLogins(t *testing.T) {
 	reg, err := LoadRegistry("")
 	if err != nil {
@@ -95,7 +109,8 @@ func TestDemoLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(logins) != len(reg.Stations())+3 || len(users) != len(logins) {
+	communities := len(reg.Areas(devices.LevelCommunity))
+	if len(logins) != len(reg.Stations())+3+2*communities+1 || len(users) != len(logins) {
 		t.Fatalf("%d logins for %d stations", len(logins), len(reg.Stations()))
 	}
 	auth := access.NewAuth(users, nil, 0, nil)
@@ -105,12 +120,16 @@ func TestDemoLogins(t *testing.T) {
 			t.Errorf("demo password of %s: %v", l.Username, err)
 		}
 		_, p, _, err := auth.Login(context.Background(), l.Username, l.Password, "127.0.0.1")
-		if err != nil || p.Role != l.Role || p.Station != l.Station {
+		if err != nil || p.Role != l.Role || p.Station != l.Station || p.Area != l.Area || p.Org != l.Org {
 			t.Errorf("demo login %s: %v %+v", l.Username, err, p)
 		}
 		roles[l.Role]++
 	}
-	if roles[access.RoleCenter119] != 1 || roles[access.RoleSubdistrict] != 1 || roles[access.RoleAdmin] != 1 {
+	if err := (&access.UsersFile{Users: users}).Validate(reg); err != nil {
+		t.Errorf("the demo's users: %v", err)
+	}
+	if roles[access.RoleCenter119] != 1 || roles[access.RoleSubdistrict] != 1 || roles[access.RoleAdmin] != 1 ||
+		roles[access.RoleCommunity] != communities || roles[access.RoleGridWorker] != communities || roles[access.RoleProperty] != 1 {
 		t.Errorf("roles %v", roles)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/firegrid/firegrid/console"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/ingest"
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/journal"
@@ -74,6 +75,9 @@ type Process struct {
 	Metrics     *prometheus.Registry
 	// DemoLogins are the demo's users, printed at start.
 	DemoLogins []Login
+	// DemoOrders is set when the demo opened its 12345 work-order
+	// channel (DemoOrderChannel, signed with DemoOrderSecret).
+	DemoOrders bool
 	// DemoCredentials is the file of the demo devices' MQTT credentials
 	// (id,username,password), printed at start; empty without the demo
 	// or with an external broker.
@@ -86,6 +90,7 @@ type Process struct {
 	Store       *store.SQL
 	Manager     *alarm.Manager
 	Relay       *alarm.Relay
+	Hazards     *hazard.Ledger
 	Stage       *rules.Stage
 	Ingester    *ingest.Ingester
 	Hub         *console.Hub
@@ -125,6 +130,7 @@ type env struct {
 	mqttURL      string
 	gb26875Addr  string
 	pushAddr     string
+	httpAddr     string // the console's, bound early
 
 	store    *store.SQL
 	registry *devices.Registry
@@ -132,6 +138,7 @@ type env struct {
 
 	manager     *alarm.Manager
 	relay       *alarm.Relay
+	ledger      *hazard.Ledger
 	stage       *rules.Stage
 	ingester    *ingest.Ingester
 	hub         *console.Hub
@@ -144,6 +151,8 @@ type env struct {
 		PublishCommand(context.Context, *contract.Command) error
 	}
 	demoLogins []Login
+	// demoOrders is set when the demo opened its 12345 channel.
+	demoOrders bool
 	// The demo devices' secrets (serve --demo), and their file.
 	demoCreds     simulator.Credentials
 	demoCredsPath string
@@ -230,6 +239,7 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 		return nil, addrError("HTTP console", cfg.HTTP, "--http", err)
 	}
 	p.HTTPAddr = httpLn.Addr().String()
+	e.httpAddr = p.HTTPAddr
 	p.closers = append(p.closers, func() error { httpLn.Close(); return nil })
 
 	if role == Serve {
@@ -314,9 +324,9 @@ func Start(ctx context.Context, role string, cfg Config, o Options) (*Process, e
 			return nil, err
 		}
 	}
-	p.Registry, p.Store, p.Manager, p.Relay, p.Stage = e.registry, e.store, e.manager, e.relay, e.stage
+	p.Registry, p.Store, p.Manager, p.Relay, p.Stage, p.Hazards = e.registry, e.store, e.manager, e.relay, e.stage, e.ledger
 	p.Ingester, p.Hub, p.Recent, p.DeadLetters, p.RulesAdmin = e.ingester, e.hub, e.recent, e.deadLetters, e.admin
-	p.Sink, p.Subscriber, p.DemoLogins, p.DemoCredentials = e.sink, e.subscriber, e.demoLogins, e.demoCredsPath
+	p.Sink, p.Subscriber, p.DemoLogins, p.DemoCredentials, p.DemoOrders = e.sink, e.subscriber, e.demoLogins, e.demoCredsPath, e.demoOrders
 	p.GB26875Addr, p.PushAddr = e.gb26875Addr, e.pushAddr
 
 	var handler http.Handler

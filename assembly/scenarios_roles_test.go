@@ -96,8 +96,8 @@ func startVirtualRolesTracked(t *testing.T, start time.Time) (*Virtual, *bus.Tra
 		},
 		Changes: changes,
 		Pending: func() string {
-			return fmt.Sprintf("ingest took %d of %d uplinks; %s; %d of %d commands seen", ingest.Ingester.Taken(), sent.Load(),
-				tracker.Pending(), observed.Load(), tracker.Handled("downlink", contract.TopicCommands))
+			return fmt.Sprintf("ingest took %d of %d uplinks; %s; relay idle %v; %d of %d commands seen", ingest.Ingester.Taken(), sent.Load(),
+				tracker.Pending(), alarm.Relay.Idle(), observed.Load(), tracker.Handled("downlink", contract.TopicCommands))
 		},
 	}, func() { unsub(); watcher.Disconnect(100) })
 	t.Cleanup(func() { v.Close() })

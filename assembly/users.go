@@ -20,11 +20,21 @@ type Login struct {
 	Password string
 	Role     access.Role
 	Station  string
+	// Area is a grid worker's zone or a community's; Org a property
+	// company's name.
+	Area string
+	Org  string
 }
 
+// DemoProperty is the demo's property company (物业), which hazards are
+// dispatched to.
+const DemoProperty = "福寿街物业"
+
 // DemoLogins are the demo's users: one crew per station, the 119 centre,
-// the sub-district and an administrator. Their passwords are public (the
-// demo is a demo) but meet access.CheckPassword like any other.
+// the sub-district and an administrator; for the hazard loop, one user
+// per community, the grid worker of each community's first zone, and a
+// property company. Their passwords are public (the demo is a demo) but
+// meet access.CheckPassword like any other.
 func DemoLogins(reg *devices.Registry) []Login {
 	var out []Login
 	for _, st := range reg.Stations() {
@@ -35,7 +45,18 @@ func DemoLogins(reg *devices.Registry) []Login {
 		Login{Username: "center119", Password: "demo-dispatch-119", Role: access.RoleCenter119},
 		Login{Username: "subdistrict", Password: "demo-street-office", Role: access.RoleSubdistrict},
 		Login{Username: "admin", Password: "demo-system-desk-1", Role: access.RoleAdmin})
-	return out
+	for _, c := range reg.Areas(devices.LevelCommunity) {
+		id := strings.ToLower(c.ID)
+		out = append(out, Login{Username: id, Password: "demo-community-desk-" + strings.TrimPrefix(id, "c-"), Role: access.RoleCommunity, Area: c.ID})
+		for _, z := range reg.Areas(devices.LevelZone) {
+			if z.Parent == c.ID {
+				zid := strings.ToLower(z.ID)
+				out = append(out, Login{Username: "gw-" + zid, Password: "demo-patrol-" + strings.ReplaceAll(zid, "-", ""), Role: access.RoleGridWorker, Area: z.ID})
+				break
+			}
+		}
+	}
+	return append(out, Login{Username: "property", Password: "demo-estate-office", Role: access.RoleProperty, Org: DemoProperty})
 }
 
 // loadUsers returns the configured users (the demo's when the demo runs
@@ -69,7 +90,7 @@ func loadUsers(ctx context.Context, cfg Config, reg *devices.Registry, log *slog
 		if err != nil {
 			return nil, nil, err
 		}
-		users = append(users, access.User{Username: l.Username, Role: l.Role, Station: l.Station, PasswordHash: h})
+		users = append(users, access.User{Username: l.Username, Role: l.Role, Station: l.Station, Area: l.Area, Org: l.Org, PasswordHash: h})
 	}
 	return users, logins, nil
 }

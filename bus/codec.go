@@ -51,12 +51,18 @@ func (c jsonCodec) Decode(b []byte) (any, error) {
 	return v, nil
 }
 
+// JSONTopics are the topics other systems read as logs - every incident
+// change, every hazard change - which stay JSON so that kcat and those
+// systems read them as they are.
+var JSONTopics = []string{contract.TopicIncidents, contract.TopicHazards}
+
 // DefaultCodecs returns what the Kafka bus writes unless told otherwise:
-// proto/1 for every topic but incidents, which stays JSON so that kcat and
-// other systems read the incident log as it is.
+// proto/1 for every topic but JSONTopics.
 func DefaultCodecs() map[string]Codec {
 	m := ProtoCodecs()
-	m[contract.TopicIncidents] = jsonCodec{contract.TopicIncidents}
+	for _, t := range JSONTopics {
+		m[t] = jsonCodec{t}
+	}
 	return m
 }
 

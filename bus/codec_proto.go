@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -118,7 +119,7 @@ func (c protoCodec) Decode(b []byte) (any, error) {
 func ProtoCodecs() map[string]Codec {
 	m := map[string]Codec{}
 	for _, t := range contract.Topics {
-		if t != contract.TopicIncidents {
+		if !slices.Contains(JSONTopics, t) {
 			m[t] = protoCodec{t}
 		}
 	}

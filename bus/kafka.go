@@ -33,6 +33,7 @@ type KafkaTopics struct {
 	Commands    KafkaTopic `yaml:"commands"`
 	DeadLetters KafkaTopic `yaml:"deadletters"`
 	Control     KafkaTopic `yaml:"control"`
+	Hazards     KafkaTopic `yaml:"hazards"`
 }
 
 // KafkaConfig configures the Kafka bus of the scale-out roles.
@@ -88,6 +89,7 @@ func DefaultKafkaConfig() KafkaConfig {
 			Commands:    KafkaTopic{Name: "firegrid.commands", Partitions: 3},
 			DeadLetters: KafkaTopic{Name: "firegrid.deadletters", Partitions: 1},
 			Control:     KafkaTopic{Name: "firegrid.control", Partitions: 1},
+			Hazards:     KafkaTopic{Name: "firegrid.hazards", Partitions: 3},
 		},
 		GroupPrefix:           "firegrid-",
 		CreateTopics:          true,
@@ -113,6 +115,7 @@ func (c KafkaConfig) topics() map[string]KafkaTopic {
 		contract.TopicCommands:    c.Topics.Commands,
 		contract.TopicDeadLetters: c.Topics.DeadLetters,
 		contract.TopicControl:     c.Topics.Control,
+		contract.TopicHazards:     c.Topics.Hazards,
 	}
 }
 

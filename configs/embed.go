@@ -5,7 +5,8 @@ package configs
 
 import "embed"
 
-// FS holds rules.yaml, firegrid.yaml, models.yaml, demo/ and scenarios/.
+// FS holds rules.yaml, firegrid.yaml, models.yaml, demo/, scenarios/ and
+// people/.
 //
-//go:embed rules.yaml firegrid.yaml models.yaml demo scenarios
+//go:embed rules.yaml firegrid.yaml models.yaml demo scenarios people
 var FS embed.FS

@@ -22,9 +22,24 @@ import (
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/console"
 	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/devices"
 	"github.com/firegrid/firegrid/internal/testenv"
 	"github.com/firegrid/firegrid/store"
 )
+
+// testOrg is the property company of the tests' property user.
+const testOrg = "福寿街物业"
+
+// testZone is the first zone of a station: the tests' grid worker's; its
+// community is the tests' community user's.
+func testZone(reg *devices.Registry, station string) string {
+	for _, z := range reg.Areas(devices.LevelZone) {
+		if z.Station == station {
+			return z.ID
+		}
+	}
+	return ""
+}
 
 // roleUser is the user of each role in these tests; its password is
 // password(role).
@@ -49,8 +64,16 @@ func (r *rig) secured(station string, st *store.SQL) (*httptest.Server, *console
 			r.t.Fatal(err)
 		}
 		u := access.User{Username: "u-" + string(role), Role: role, PasswordHash: h}
-		if role == access.RoleCrew {
+		switch role {
+		case access.RoleCrew:
 			u.Station = station
+		case access.RoleGridWorker:
+			u.Area = testZone(r.reg, station)
+		case access.RoleCommunity:
+			z, _ := r.reg.Area(testZone(r.reg, station))
+			u.Area = z.Parent
+		case access.RoleProperty:
+			u.Org = testOrg
 		}
 		if err := st.SaveUser(ctx, u); err != nil {
 			r.t.Fatal(err)
@@ -115,6 +138,11 @@ func TestEveryRouteEveryRole(t *testing.T) {
 	in := raise(t, r.m, d, "sig-route", "fire", contract.SeverityCritical)
 	r.relay()
 	srv, api := r.secured(d.Station(), r.store)
+	// A hazard in the crew's, the grid worker's and the community's scope,
+	// with a photo, dispatched to the property company.
+	site := siteOfZone(t, r.reg, testZone(r.reg, d.Station()))
+	dispatched := dispatchedHazard(t, r, site, testOrg)
+	hzPhoto := dispatched.Photos[0].ID
 
 	const (
 		crew, c119, sub, admin = access.RoleCrew, access.RoleCenter119, access.RoleSubdistrict, access.RoleAdmin
@@ -139,6 +167,13 @@ func TestEveryRouteEveryRole(t *testing.T) {
 	viewers := []access.Role{crew, c119, sub, admin}
 	everyone := access.Roles
 	inc := "/api/v1/incidents/" + in.ID
+	hazardViewers := []access.Role{crew, c119, sub, grid, comm, prop}
+	reporters := []access.Role{crew, sub, grid, comm, prop}
+	desk := []access.Role{sub, comm}
+	inspectors := []access.Role{sub, grid, comm, prop}
+	supervisors := []access.Role{c119, sub, comm, grid}
+	hz := "/api/v1/hazards/" + dispatched.ID
+	photo := "/api/v1/photos/" + hzPhoto
 	table := map[string]row{
 		"POST /api/v1/login":                  {body: `{"username":"nobody","password":"x"}`, public: 401},
 		"GET /healthz":                        {public: 200},
@@ -169,6 +204,34 @@ func TestEveryRouteEveryRole(t *testing.T) {
 		"GET /api/v1/period":                  {ok: all(200, viewers...)},
 		"POST /api/v1/rules/reload":           {body: `{}`, ok: all(200, c119, admin)},
 		"PUT /api/v1/period":                  {body: `{"period":"","reason":"back to the calendar"}`, ok: all(200, c119, admin)},
+
+		// Each step is refused by the hazard's state or the body, the
+		// same for every role that may take it, so that the walk changes
+		// nothing.
+		"GET /api/v1/hazards":                {ok: all(200, hazardViewers...)},
+		"POST /api/v1/hazards":               {body: `{"category":"aliens","description":"x","site":"` + site + `"}`, ok: all(400, reporters...)},
+		"GET /api/v1/hazards/categories":     {ok: all(200, hazardViewers...)},
+		"GET /api/v1/hazards/{id}":           {path: hz, ok: all(200, hazardViewers...)},
+		"POST /api/v1/hazards/{id}/register": {path: hz + "/register", body: `{}`, ok: all(409, desk...)},
+		"POST /api/v1/hazards/{id}/dispatch": {path: hz + "/dispatch", body: `{"responsible":{"kind":"landlord"}}`, ok: all(400, desk...)},
+		"POST /api/v1/hazards/{id}/deadline": {path: hz + "/deadline", body: `{}`, ok: all(400, desk...)},
+		"POST /api/v1/hazards/{id}/rectify":  {path: hz + "/rectify", body: `{}`, ok: all(400, sub, grid, comm, prop)},
+		"POST /api/v1/hazards/{id}/verify":   {path: hz + "/verify", body: `{}`, ok: all(409, sub, grid, comm)},
+		"POST /api/v1/hazards/{id}/close":    {path: hz + "/close", body: `{}`, ok: all(409, desk...)},
+		"POST /api/v1/hazards/{id}/reopen":   {path: hz + "/reopen", body: `{"note":"x"}`, ok: all(409, desk...)},
+		"POST /api/v1/hazards/{id}/reject":   {path: hz + "/reject", body: `{"note":"x"}`, ok: all(409, desk...)},
+		"POST /api/v1/hazards/{id}/handover": {path: hz + "/handover", body: `{}`, ok: all(400, sub)},
+		"GET /api/v1/photos/{id}":            {path: photo, ok: all(200, hazardViewers...)},
+		"GET /api/v1/sites":                  {ok: all(200, reporters...)},
+		"GET /api/v1/lists/{list}":           {path: "/api/v1/lists/responsibility", ok: all(200, supervisors...)},
+		"GET /api/v1/reports/hazards":        {ok: all(200, c119, sub, admin, comm)},
+		"GET /api/v1/inspections/plans":      {ok: all(200, c119, sub, comm, grid, prop)},
+		"POST /api/v1/inspections/plans":     {body: `{"id":"Bad Id","scope":"` + testCommunity(r.reg, d.Station()) + `"}`, ok: all(400, desk...)},
+		"GET /api/v1/inspections/rounds":     {ok: all(200, inspectors...)},
+		"POST /api/v1/inspections/checkins":  {body: `{"plan":"no-such-plan"}`, ok: all(404, inspectors...)},
+		"GET /api/v1/inspections/checkins":   {ok: all(200, c119, sub, comm, grid, prop)},
+		"GET /api/v1/inspections/coverage":   {ok: all(200, supervisors...)},
+		"POST /api/v1/workorders/{channel}":  {path: "/api/v1/workorders/12345", body: `{"order_id":"1"}`, public: 401},
 	}
 	routes := api.Routes()
 	seen := map[string]bool{}

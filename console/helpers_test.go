@@ -15,11 +15,15 @@ import (
 	"github.com/firegrid/firegrid/console"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/firegrid/firegrid/store"
 )
 
 var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+
+// orderSecret signs the test 12345 platform's work orders.
+const orderSecret = "the 12345 platform's secret"
 
 // rig is the incident core on a real SQLite store and a fake clock, with
 // a console whose stream is fed from the outbox, as the incidents topic
@@ -30,6 +34,7 @@ type rig struct {
 	clk   *clock.Fake
 	store *store.SQL
 	m     *alarm.Manager
+	hz    *hazard.Ledger
 	hub   *console.Hub
 }
 
@@ -49,13 +54,23 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, reg: reg, clk: clk, store: st, m: m, hub: console.NewHub(clk)}
+	hz, err := hazard.New(context.Background(), hazard.Options{Store: st, Registry: reg, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, reg: reg, clk: clk, store: st, m: m, hz: hz, hub: console.NewHub(clk)}
 }
 
 // serve starts the console over the rig; api may set more fields.
 func (r *rig) serve(api *console.API) *httptest.Server {
 	r.t.Helper()
 	api.Manager, api.Registry, api.Hub, api.Clock = r.m, r.reg, r.hub, r.clk
+	if api.Hazards == nil {
+		api.Hazards = r.hz
+	}
+	if api.Inbound == nil {
+		api.Inbound = []console.InboundChannel{{Name: "12345", Source: "12345", Secret: []byte(orderSecret)}}
+	}
 	if api.Audit == nil {
 		api.Audit = r.store
 	}

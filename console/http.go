@@ -22,6 +22,7 @@ import (
 	"github.com/firegrid/firegrid/capalert"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/internal/clock"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -36,8 +37,9 @@ type AuditStore interface {
 }
 
 // API serves contract-v1 HTTP: incidents, crew actions, the console stream,
-// the registry, dead letters, the rules and period, CAP, reports, metrics
-// and the console page.
+// the registry, dead letters, the rules and period, CAP, reports, the
+// hazards and inspection rounds, work orders from other platforms, metrics
+// and the console pages.
 type API struct {
 	// Manager holds the incidents and takes crew actions.
 	Manager  *alarm.Manager
@@ -54,6 +56,11 @@ type API struct {
 	Recent      *Recent
 	DeadLetters *DeadLetters
 	Rules       *RulesAdmin
+	// Hazards is the hazard register and the inspection rounds; nil
+	// serves none. Inbound are the work-order channels (12345) that may
+	// open hazards.
+	Hazards *hazard.Ledger
+	Inbound []InboundChannel
 	// CAP says who firegrid is in its CAP feed; zero means
 	// capalert.DefaultConfig.
 	CAP     capalert.Config
@@ -136,6 +143,42 @@ var (
 	// control: who changes what every rules instance runs: the period
 	// (an emergency period tightens every threshold) and the rules.
 	control = []access.Role{access.RoleCenter119, access.RoleAdmin}
+
+	// The people's half of the loop; each role within its scope (a
+	// community its community, a grid worker its zone, a crew its
+	// station's zones, a property company what is dispatched to it).
+	// hazardViewers: who sees hazards and their photos.
+	hazardViewers = []access.Role{access.RoleCrew, access.RoleCenter119, access.RoleSubdistrict, access.RoleGridWorker,
+		access.RoleCommunity, access.RoleProperty}
+	// reporters: who reports a hazard (residents through a grid worker
+	// or 12345: they have no log-in).
+	reporters = []access.Role{access.RoleCrew, access.RoleSubdistrict, access.RoleGridWorker, access.RoleCommunity, access.RoleProperty}
+	// hazardDesk: who registers (立案), dispatches, moves a deadline,
+	// closes (销号), rejects and reopens (回头看): the community, and the
+	// sub-district above it.
+	hazardDesk = []access.Role{access.RoleSubdistrict, access.RoleCommunity}
+	// rectifiers: who records a rectification: the party it was
+	// dispatched to, the grid worker who saw it done, the community.
+	rectifiers = []access.Role{access.RoleSubdistrict, access.RoleGridWorker, access.RoleCommunity, access.RoleProperty}
+	// verifiers: who verifies a rectification (someone other than who
+	// recorded it).
+	verifiers = []access.Role{access.RoleSubdistrict, access.RoleGridWorker, access.RoleCommunity}
+	// handover: who hands a hazard to another authority (a sub-district
+	// office to the police station).
+	handover = []access.Role{access.RoleSubdistrict}
+	// inspectors: who sees the rounds due and checks in.
+	inspectors = []access.Role{access.RoleSubdistrict, access.RoleGridWorker, access.RoleCommunity, access.RoleProperty}
+	// planners: who plans rounds: the community its zones', the
+	// sub-district any.
+	planners = []access.Role{access.RoleSubdistrict, access.RoleCommunity}
+	// supervisors: who reads the lists and the coverage of rounds.
+	supervisors = []access.Role{access.RoleCenter119, access.RoleSubdistrict, access.RoleCommunity, access.RoleGridWorker}
+	// roundViewers: who reads plans and check-ins: the supervisors, and a
+	// property company its own plans'.
+	roundViewers = []access.Role{access.RoleCenter119, access.RoleSubdistrict, access.RoleCommunity, access.RoleGridWorker, access.RoleProperty}
+	// hazardReports: who reads the hazard figures: oversight, and a
+	// community its own.
+	hazardReports = []access.Role{access.RoleCenter119, access.RoleSubdistrict, access.RoleAdmin, access.RoleCommunity}
 )
 
 // routes is the API: every route with who may call it.
@@ -170,6 +213,32 @@ func (a *API) routes() []Route {
 		{Method: "GET", Pattern: "/api/v1/period", Roles: viewers, h: a.getPeriod},
 		{Method: "POST", Pattern: "/api/v1/rules/reload", Roles: control, h: a.reloadRules},
 		{Method: "PUT", Pattern: "/api/v1/period", Roles: control, h: a.putPeriod},
+
+		{Method: "GET", Pattern: "/api/v1/hazards", Roles: hazardViewers, h: a.listHazards},
+		{Method: "POST", Pattern: "/api/v1/hazards", Roles: reporters, h: a.reportHazard},
+		{Method: "GET", Pattern: "/api/v1/hazards/categories", Roles: hazardViewers, h: a.hazardCategories},
+		{Method: "GET", Pattern: "/api/v1/hazards/{id}", Roles: hazardViewers, h: a.getHazard},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/register", Roles: hazardDesk, h: a.hazardStep(hazard.StepRegister)},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/dispatch", Roles: hazardDesk, h: a.hazardStep(hazard.StepDispatch)},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/deadline", Roles: hazardDesk, h: a.hazardStep(hazard.StepDeadline)},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/rectify", Roles: rectifiers, h: a.hazardStep(hazard.StepRectify)},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/verify", Roles: verifiers, h: a.hazardStep(hazard.StepVerify)},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/close", Roles: hazardDesk, h: a.hazardStep(hazard.StepClose)},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/reopen", Roles: hazardDesk, h: a.hazardStep(hazard.StepReopen)},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/reject", Roles: hazardDesk, h: a.hazardStep(hazard.StepReject)},
+		{Method: "POST", Pattern: "/api/v1/hazards/{id}/handover", Roles: handover, h: a.hazardStep(hazard.StepHandover)},
+		{Method: "GET", Pattern: "/api/v1/photos/{id}", Roles: hazardViewers, h: a.getPhoto},
+		{Method: "GET", Pattern: "/api/v1/sites", Roles: reporters, h: a.listSites},
+		{Method: "GET", Pattern: "/api/v1/lists/{list}", Roles: supervisors, h: a.list},
+		{Method: "GET", Pattern: "/api/v1/reports/hazards", Roles: hazardReports, h: a.hazardReport},
+		{Method: "GET", Pattern: "/api/v1/inspections/plans", Roles: roundViewers, h: a.listPlans},
+		{Method: "POST", Pattern: "/api/v1/inspections/plans", Roles: planners, h: a.savePlan},
+		{Method: "GET", Pattern: "/api/v1/inspections/rounds", Roles: inspectors, h: a.listRounds},
+		{Method: "POST", Pattern: "/api/v1/inspections/checkins", Roles: inspectors, h: a.checkIn},
+		{Method: "GET", Pattern: "/api/v1/inspections/checkins", Roles: roundViewers, h: a.listCheckIns},
+		{Method: "GET", Pattern: "/api/v1/inspections/coverage", Roles: supervisors, h: a.coverage},
+		// Signed by the sending platform instead of a log-in.
+		{Method: "POST", Pattern: "/api/v1/workorders/{channel}", Public: true, h: a.workOrder},
 	}
 }
 

@@ -6,10 +6,12 @@ import (
 	"github.com/firegrid/firegrid/access"
 	"github.com/firegrid/firegrid/alarm"
 	"github.com/firegrid/firegrid/contract"
+	"github.com/firegrid/firegrid/hazard"
 	"math"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/firegrid/firegrid/devices"
@@ -36,8 +38,9 @@ type ReportRow struct {
 	// FalseAlarmRate is false alarms and nuisances among resolved fire
 	// alarms.
 	FalseAlarmRate *float64 `json:"false_alarm_rate"`
-	// Hazards are fault and hazard tickets opened in the period;
-	// RectificationRate (隐患整改率) the share of them closed.
+	// Hazards are the hazards reported in the period, device tickets'
+	// among them; HazardsRectified those verified or closed;
+	// RectificationRate (隐患整改率) the share rectified.
 	Hazards           int      `json:"hazards"`
 	HazardsRectified  int      `json:"hazards_rectified"`
 	RectificationRate *float64 `json:"rectification_rate"`
@@ -64,10 +67,13 @@ var fireTypes = []string{"fire", "charger_overheat", "test"}
 func isHazard(typ string) bool { return !slices.Contains(fireTypes, typ) }
 
 // BuildReport computes figures from the incidents opened in [from, to),
-// the open incidents now and the registry's devices. by is "station" or
-// "community". A deadline counts for SLA compliance once it was met or
-// has passed by now; resolving an incident also answers it.
-func BuildReport(by string, from, to, now time.Time, period, open []*contract.Incident, reg *devices.Registry) Report {
+// the open incidents now, the hazards reported in [from, to) and the
+// registry's devices. by is "station" or "community". A deadline counts
+// for SLA compliance once it was met or has passed by now; resolving an
+// incident also answers it. A device ticket counts as a hazard through its
+// linked hazard; one without (where no hazard register runs) counts
+// itself, closed when resolved.
+func BuildReport(by string, from, to, now time.Time, period, open []*contract.Incident, hazards []*contract.Hazard, reg *devices.Registry) Report {
 	key := func(station, community string) string {
 		if by == "community" {
 			return community
@@ -105,6 +111,17 @@ func BuildReport(by string, from, to, now time.Time, period, open []*contract.In
 			get(s.ID)
 		}
 	}
+	linked := map[string]bool{}
+	for _, h := range hazards {
+		if h.Incident != "" {
+			linked[h.Incident] = true
+		}
+		g := get(key(h.Station, h.Community))
+		g.row.Hazards++
+		if h.Status == contract.HazardVerified || h.Status == contract.HazardClosed {
+			g.row.HazardsRectified++
+		}
+	}
 	for _, in := range period {
 		g := get(key(in.Station, in.Community))
 		g.row.Incidents++
@@ -135,12 +152,12 @@ func BuildReport(by string, from, to, now time.Time, period, open []*contract.In
 				}
 			}
 		}
-		if isHazard(in.Type) {
+		if isHazard(in.Type) && !linked[in.ID] {
 			g.row.Hazards++
 			if in.Status == contract.StatusResolved {
 				g.row.HazardsRectified++
 			}
-		} else if in.Type != "test" && in.Status == contract.StatusResolved {
+		} else if !isHazard(in.Type) && in.Type != "test" && in.Status == contract.StatusResolved {
 			g.fireResolved++
 			if in.Outcome == "false_alarm" || in.Outcome == "nuisance" {
 				g.falseN++
@@ -254,7 +271,14 @@ func (a *API) report(by string) http.HandlerFunc {
 			writeError(w, http.StatusInternalServerError, "could not list incidents")
 			return
 		}
-		rep := BuildReport(by, from, to, a.now(), period, open, a.Registry)
+		var hazards []*contract.Hazard
+		if a.Hazards != nil {
+			if hazards, err = a.Hazards.List(r.Context(), hazard.Filter{ReportedFrom: from, ReportedTo: to, Limit: -1}); err != nil {
+				writeError(w, http.StatusInternalServerError, "could not list hazards")
+				return
+			}
+		}
+		rep := BuildReport(by, from, to, a.now(), period, open, hazards, a.Registry)
 		if p.Role == access.RoleCrew {
 			rep.Rows = slices.DeleteFunc(rep.Rows, func(row ReportRow) bool { return !p.SeesStation(row.ID) })
 		}
@@ -289,4 +313,145 @@ func writeReportCSV(w http.ResponseWriter, rep Report) {
 			num(r.RectificationRate), strconv.Itoa(r.Devices), strconv.Itoa(r.DevicesIntact), num(r.IntactRate)})
 	}
 	cw.Flush()
+}
+
+// HazardRow is the hazards of one community and category in a period:
+// how many were reported, rectified and closed, how long closing took,
+// how many missed a deadline, and how many are open now.
+type HazardRow struct {
+	Community     string `json:"community"`
+	CommunityName string `json:"community_name"`
+	// Category is a category id; "" is the community's total.
+	Category     string `json:"category"`
+	CategoryName string `json:"category_name"`
+	Reported     int    `json:"reported"`
+	Rectified    int    `json:"rectified"`
+	Closed       int    `json:"closed"`
+	Rejected     int    `json:"rejected"`
+	// RectificationRate (隐患整改率) is Rectified (verified or closed) over
+	// Reported less Rejected.
+	RectificationRate *float64 `json:"rectification_rate"`
+	// Hours from report to close, 50th and 90th percentile.
+	CloseP50 *float64 `json:"close_p50_h"`
+	CloseP90 *float64 `json:"close_p90_h"`
+	// Overdue missed a deadline; Open are not closed nor rejected.
+	Overdue int `json:"overdue"`
+	Open    int `json:"open"`
+}
+
+// HazardReport is the hazards reported in a period, per community and
+// category.
+type HazardReport struct {
+	From time.Time   `json:"from"`
+	To   time.Time   `json:"to"`
+	Rows []HazardRow `json:"rows"`
+}
+
+// BuildHazardReport computes the figures of the hazards reported in
+// [from, to): per community, a total row and one per category.
+func BuildHazardReport(from, to time.Time, hazards []*contract.Hazard, reg *devices.Registry) HazardReport {
+	type acc struct {
+		row   HazardRow
+		close []float64
+	}
+	rows := map[[2]string]*acc{}
+	get := func(community, category, name string) *acc {
+		k := [2]string{community, category}
+		if g, ok := rows[k]; ok {
+			return g
+		}
+		g := &acc{row: HazardRow{Community: community, Category: category, CategoryName: name}}
+		if a, ok := reg.Area(community); ok {
+			g.row.CommunityName = a.Name
+		}
+		rows[k] = g
+		return g
+	}
+	for _, c := range reg.Areas(devices.LevelCommunity) {
+		get(c.ID, "", "all")
+	}
+	for _, h := range hazards {
+		for _, g := range []*acc{get(h.Community, "", "all"), get(h.Community, h.Category, h.CategoryName)} {
+			g.row.Reported++
+			switch h.Status {
+			case contract.HazardVerified:
+				g.row.Rectified++
+			case contract.HazardClosed:
+				g.row.Rectified++
+				g.row.Closed++
+				if h.ClosedAt != nil {
+					g.close = append(g.close, h.ClosedAt.Sub(h.ReportedAt).Hours())
+				}
+			case contract.HazardRejected:
+				g.row.Rejected++
+			}
+			if len(h.Overdue) > 0 {
+				g.row.Overdue++
+			}
+			if h.Open() {
+				g.row.Open++
+			}
+		}
+	}
+	rep := HazardReport{From: from, To: to, Rows: []HazardRow{}}
+	for _, g := range rows {
+		r := g.row
+		r.RectificationRate = ratio(r.Rectified, r.Reported-r.Rejected)
+		r.CloseP50, r.CloseP90 = percentile(g.close, 50), percentile(g.close, 90)
+		rep.Rows = append(rep.Rows, r)
+	}
+	slices.SortFunc(rep.Rows, func(a, b HazardRow) int {
+		if a.Community != b.Community {
+			return strings.Compare(a.Community, b.Community)
+		}
+		return strings.Compare(a.Category, b.Category)
+	})
+	return rep
+}
+
+// hazardReport serves GET /api/v1/reports/hazards: a community sees its
+// own rows.
+func (a *API) hazardReport(w http.ResponseWriter, r *http.Request) {
+	l := a.ledger(w)
+	if l == nil {
+		return
+	}
+	from, to, err := parsePeriod(r, a.now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	hazards, err := l.List(r.Context(), hazard.Filter{ReportedFrom: from, ReportedTo: to, Limit: -1})
+	if err != nil {
+		a.hazardError(w, "list hazards", err)
+		return
+	}
+	rep := BuildHazardReport(from, to, hazards, a.Registry)
+	if p := PrincipalOf(r.Context()); p.Role == access.RoleCommunity {
+		rep.Rows = slices.DeleteFunc(rep.Rows, func(row HazardRow) bool { return row.Community != p.Area })
+	}
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json":
+		writeJSON(w, http.StatusOK, rep)
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=firegrid-hazards-%s-%s.csv", from.Format("20060102"), to.Format("20060102")))
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"community", "community_name", "category", "category_name", "from", "to", "reported", "rectified", "closed", "rejected",
+			"rectification_rate", "close_p50_h", "close_p90_h", "overdue", "open"})
+		num := func(v *float64) string {
+			if v == nil {
+				return ""
+			}
+			return strconv.FormatFloat(*v, 'f', -1, 64)
+		}
+		for _, x := range rep.Rows {
+			cw.Write([]string{x.Community, x.CommunityName, x.Category, x.CategoryName, from.Format(time.RFC3339), to.Format(time.RFC3339),
+				strconv.Itoa(x.Reported), strconv.Itoa(x.Rectified), strconv.Itoa(x.Closed), strconv.Itoa(x.Rejected),
+				num(x.RectificationRate), num(x.CloseP50), num(x.CloseP90), strconv.Itoa(x.Overdue), strconv.Itoa(x.Open)})
+		}
+		cw.Flush()
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("format %q: want json or csv", f))
+	}
 }

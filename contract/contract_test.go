@@ -86,7 +86,7 @@ func TestEveryTopicHasItsType(t *testing.T) {
 	recs := []Record{
 		event.Record(), telemetry.Record(), (&Signal{Site: "H-1"}).Record(),
 		(&IncidentChange{Incident: &Incident{ID: "INC-1"}}).Record(), (&Command{Device: "CH-1"}).Record(),
-		(&DeadLetter{Reason: ReasonMalformed}).Record(), (&Control{}).Record(),
+		(&DeadLetter{Reason: ReasonMalformed}).Record(), (&Control{}).Record(), (&HazardChange{Hazard: &Hazard{ID: "HZ-1"}}).Record(),
 	}
 	seen := map[string]bool{}
 	for _, r := range recs {

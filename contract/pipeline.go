@@ -28,10 +28,12 @@ const (
 	TopicDeadLetters = "deadletters"
 	// TopicControl carries *Control, under one key.
 	TopicControl = "control"
+	// TopicHazards carries *HazardChange, keyed by hazard id.
+	TopicHazards = "hazards"
 )
 
 // Topics lists every pipeline topic.
-var Topics = []string{TopicTelemetry, TopicEvents, TopicSignals, TopicIncidents, TopicCommands, TopicDeadLetters, TopicControl}
+var Topics = []string{TopicTelemetry, TopicEvents, TopicSignals, TopicIncidents, TopicCommands, TopicDeadLetters, TopicControl, TopicHazards}
 
 // Record is one value on the pipeline: a contract value (a pointer, of the
 // topic's type), the key that decides its partition, and when it was
@@ -141,6 +143,8 @@ func NewValue(topic string) any {
 		return new(DeadLetter)
 	case TopicControl:
 		return new(Control)
+	case TopicHazards:
+		return new(HazardChange)
 	}
 	return nil
 }

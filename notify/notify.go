@@ -2,10 +2,12 @@
 // incidents: webhooks (JSON or CAP 1.2 XML, signed with HMAC-SHA256) for
 // provincial and third-party alerting systems, and messages to the
 // guardian of a resident in care and the zone's grid worker through an SMS
-// gateway's webhook.
+// gateway's webhook. It also sends the status of hazards to other
+// platforms (format hazard): a 12345 work order's progress back to the
+// hotline, every hazard to the city operations platform.
 //
-// It consumes the incidents topic with its own consumer group, so the
-// alarm path never waits on it. Handle keeps the notifications a change
+// It consumes the incidents (and hazards) topic with its own consumer
+// group, so the alarm path never waits on it. Handle keeps the notifications a change
 // asks for in the store (an outbox) and returns only once they are kept,
 // so the bus commits past a change only when its notifications are safe;
 // workers deliver them, retry with backoff across restarts, and record
@@ -31,11 +33,14 @@ import (
 	"github.com/firegrid/firegrid/internal/clock"
 )
 
-// Notification is one message about an incident change for one target.
+// Notification is one message about an incident change, or a hazard
+// change, for one target.
 type Notification struct {
 	Event    string             `json:"event"`
 	At       time.Time          `json:"at"`
-	Incident *contract.Incident `json:"incident"`
+	Incident *contract.Incident `json:"incident,omitempty"`
+	// Hazard is set instead of Incident for a hazard change.
+	Hazard *contract.Hazard `json:"hazard,omitempty"`
 	// Recipient is set for messages to a person (guardian, grid worker).
 	Recipient *Recipient `json:"recipient,omitempty"`
 }
@@ -59,7 +64,8 @@ type NotifierFunc func(ctx context.Context, n Notification) (bool, error)
 // Notify calls f.
 func (f NotifierFunc) Notify(ctx context.Context, n Notification) (bool, error) { return f(ctx, n) }
 
-// Recorder keeps delivery status on the incident (the alarm stage).
+// Recorder keeps delivery status on the incident (the alarm stage), or on
+// the hazard (the hazard register).
 type Recorder interface {
 	RecordDelivery(ctx context.Context, incident string, d contract.Delivery) error
 }
@@ -77,6 +83,11 @@ type Route struct {
 	// (guardian, grid_worker) instead of one per change.
 	Recipients []string
 	Retry      Retry
+	// Hazards makes the route one of hazard changes instead of incident
+	// changes; Sources, when set, keeps the hazards of these sources
+	// (12345: the hotline's own orders).
+	Hazards bool
+	Sources []string
 }
 
 // Retry is a backoff policy.
@@ -100,10 +111,12 @@ type Outbox interface {
 type Options struct {
 	Routes []Route
 	Outbox Outbox
-	// Recorder, when set, keeps each delivery's status on its incident.
-	Recorder Recorder
-	Clock    clock.Clock
-	Log      *slog.Logger
+	// Recorder, when set, keeps each delivery's status on its incident;
+	// HazardRecorder on its hazard.
+	Recorder       Recorder
+	HazardRecorder Recorder
+	Clock          clock.Clock
+	Log            *slog.Logger
 	// Instance names this process among the alarm instances: a process
 	// that starts under the name of one that is gone takes over its
 	// notifications at once.
@@ -173,8 +186,43 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 // change on the bus, to be handled again).
 func (d *Dispatcher) Handle(ctx context.Context, c *contract.IncidentChange) error {
 	ns, err := d.notifications(c)
-	if err != nil || len(ns) == 0 {
+	if err != nil {
 		return err
+	}
+	return d.keep(ctx, ns)
+}
+
+// HandleHazard is the handler of the hazards topic: it keeps the
+// notifications a hazard change asks for - one per hazard route whose
+// events, sources and categories select it - and returns once they are
+// kept.
+func (d *Dispatcher) HandleHazard(ctx context.Context, c *contract.HazardChange) error {
+	if c.Hazard == nil {
+		return nil
+	}
+	now := d.o.Clock.Now()
+	var ns []contract.Notification
+	for i := range d.o.Routes {
+		rt := &d.o.Routes[i]
+		if !rt.Hazards || (len(rt.Events) > 0 && !slices.Contains(rt.Events, c.Event)) ||
+			(len(rt.Sources) > 0 && !slices.Contains(rt.Sources, c.Hazard.Source)) || (len(rt.Types) > 0 && !slices.Contains(rt.Types, c.Hazard.Category)) {
+			continue
+		}
+		body, err := json.Marshal(Notification{Event: c.Event, At: c.At, Hazard: c.Hazard})
+		if err != nil {
+			return fmt.Errorf("notify: encode: %w", err)
+		}
+		ns = append(ns, contract.Notification{Key: fmt.Sprintf("%s/%d/%s/%s", c.Hazard.ID, c.Hazard.Version, c.Event, rt.Name),
+			Notifier: rt.Name, Target: rt.Target, Subject: c.Hazard.ID, Event: c.Event, Version: c.Hazard.Version, Body: body,
+			Status: contract.NotificationPending, NextAt: now, CreatedAt: now})
+	}
+	return d.keep(ctx, ns)
+}
+
+// keep stores notifications and wakes the workers.
+func (d *Dispatcher) keep(ctx context.Context, ns []contract.Notification) error {
+	if len(ns) == 0 {
+		return nil
 	}
 	if err := d.o.Outbox.KeepNotifications(ctx, ns); err != nil {
 		return err
@@ -198,7 +246,7 @@ func (d *Dispatcher) notifications(c *contract.IncidentChange) ([]contract.Notif
 	var out []contract.Notification
 	for i := range d.o.Routes {
 		rt := &d.o.Routes[i]
-		if (len(rt.Events) > 0 && !slices.Contains(rt.Events, c.Event)) || (len(rt.Types) > 0 && !slices.Contains(rt.Types, c.Incident.Type)) {
+		if rt.Hazards || (len(rt.Events) > 0 && !slices.Contains(rt.Events, c.Event)) || (len(rt.Types) > 0 && !slices.Contains(rt.Types, c.Incident.Type)) {
 			continue
 		}
 		n := Notification{Event: c.Event, At: c.At, Incident: c.Incident}
@@ -207,7 +255,7 @@ func (d *Dispatcher) notifications(c *contract.IncidentChange) ([]contract.Notif
 			if err != nil {
 				return fmt.Errorf("notify: encode: %w", err)
 			}
-			out = append(out, contract.Notification{Key: key, Notifier: rt.Name, Target: target, Incident: c.Incident.ID,
+			out = append(out, contract.Notification{Key: key, Notifier: rt.Name, Target: target, Subject: c.Incident.ID,
 				Event: c.Event, Version: c.Incident.Version, Body: body, Status: contract.NotificationPending, NextAt: now, CreatedAt: now})
 			return nil
 		}
@@ -319,7 +367,7 @@ func (d *Dispatcher) deliver(ctx context.Context, n *contract.Notification) {
 	switch {
 	case rt == nil:
 		err = fmt.Errorf("notifier %q is no longer configured", n.Notifier)
-	case json.Unmarshal(n.Body, &msg) != nil || msg.Incident == nil:
+	case json.Unmarshal(n.Body, &msg) != nil || (msg.Incident == nil && msg.Hazard == nil):
 		err = errors.New("kept by a firegrid that wrote it differently; cannot be read")
 	default:
 		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -354,17 +402,21 @@ func (d *Dispatcher) deliver(ctx context.Context, n *contract.Notification) {
 		n.Status, n.Error = contract.NotificationFailed, err.Error()
 		rec.Status, rec.Error = contract.DeliveryFailed, err.Error()
 		d.m.givenUp.WithLabelValues(n.Notifier).Inc()
-		d.o.Log.Error("notification given up", "notifier", n.Notifier, "incident", n.Incident, "event", n.Event, "attempts", n.Attempts, "err", err)
+		d.o.Log.Error("notification given up", "notifier", n.Notifier, "about", n.Subject, "event", n.Event, "attempts", n.Attempts, "err", err)
 	}
 	sctx := context.WithoutCancel(ctx)
 	if ok, err := d.o.Outbox.SettleNotification(sctx, n, d.owner); err != nil {
-		d.o.Log.Warn("notification outcome not kept; it will be tried again", "incident", n.Incident, "err", err)
+		d.o.Log.Warn("notification outcome not kept; it will be tried again", "about", n.Subject, "err", err)
 	} else if !ok {
-		d.o.Log.Warn("notification taken over by another instance meanwhile", "incident", n.Incident, "notifier", n.Notifier)
+		d.o.Log.Warn("notification taken over by another instance meanwhile", "about", n.Subject, "notifier", n.Notifier)
 	}
-	if d.o.Recorder != nil {
-		if err := d.o.Recorder.RecordDelivery(sctx, n.Incident, rec); err != nil {
-			d.o.Log.Warn("delivery status not recorded", "incident", n.Incident, "err", err)
+	to := d.o.Recorder
+	if msg.Hazard != nil {
+		to = d.o.HazardRecorder
+	}
+	if to != nil {
+		if err := to.RecordDelivery(sctx, n.Subject, rec); err != nil {
+			d.o.Log.Warn("delivery status not recorded", "about", n.Subject, "err", err)
 		}
 	}
 }

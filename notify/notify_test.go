@@ -20,6 +20,7 @@ import (
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/hazard"
 	"github.com/firegrid/firegrid/internal/testenv"
 	"github.com/firegrid/firegrid/notify"
 	"github.com/firegrid/firegrid/store"
@@ -205,7 +206,7 @@ func TestWebhookGivesUp(t *testing.T) {
 		t.Errorf("given up (down) counted %v, want 1", n)
 	}
 	failed, err := st.Notifications(context.Background(), contract.NotificationFailed, 10)
-	if err != nil || len(failed) != 2 || failed[0].Error == "" || failed[0].Incident != in.ID {
+	if err != nil || len(failed) != 2 || failed[0].Error == "" || failed[0].Subject != in.ID {
 		t.Errorf("failed notifications listed: %v %+v", err, failed)
 	}
 }
@@ -338,5 +339,82 @@ func TestCAPWebhook(t *testing.T) {
 	var a capalert.Alert
 	if err := xml.Unmarshal(b, &a); err != nil || a.XMLName.Space != capalert.Namespace || a.Identifier == "" || len(a.Info) != 1 {
 		t.Fatalf("CAP body: %v %+v", err, a)
+	}
+}
+
+// TestHazardStatusGoesBackToThePlatform: a route of format hazard for
+// source 12345 posts a work order's status changes, signed, retried, with
+// the order's id; the delivery shows on the hazard. A grid worker's hazard
+// and incident changes do not go there.
+func TestHazardStatusGoesBackToThePlatform(t *testing.T) {
+	reg, err := devices.LoadFS(configs.FS, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "firegrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	l, err := hazard.New(ctx, hazard.Options{Store: st, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := reg.Sites()[0].ID
+	order, _, err := l.Report(ctx, hazard.Report{Category: "blocked_fire_lane", Description: "占用消防通道", Site: site, Source: "12345", By: "12345",
+		Order: &contract.WorkOrder{Channel: "12345", ID: "GD-7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, _, _ := l.Report(ctx, hazard.Report{Category: "other", Description: "x", Site: site, By: "gw"})
+	registered, _ := l.Act(ctx, order.ID, hazard.StepRegister, hazard.Step{By: "c-1"})
+
+	rc := &receiver{t: t, secret: []byte("back to 12345"), fail: 1}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	cfg := notify.Config{Name: "12345", URL: srv.URL, Format: notify.FormatHazard, Secret: "back to 12345", Sources: []string{"12345"},
+		Retry: notify.Retry{Attempts: 4, Backoff: 5 * time.Millisecond}}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	routes, err := notify.Routes([]notify.Config{cfg}, capalert.DefaultConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, in := fire(t)
+	d, _ := run(t, notify.Options{Routes: routes, Outbox: st, Recorder: m, HazardRecorder: l, Workers: 2})
+	handle(t, d, contract.IncidentChange{Event: "opened", At: in.OpenedAt, Incident: in})
+	for _, c := range []contract.HazardChange{
+		{Event: "reported", At: own.ReportedAt, Hazard: own},
+		{Event: "registered", At: registered.UpdatedAt, Hazard: registered},
+	} {
+		if err := d.HandleHazard(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		h, _ := l.Get(ctx, order.ID)
+		return len(h.Deliveries) == 1 && h.Deliveries[0].Status == contract.DeliveryDelivered
+	}, "the status update shown as delivered on the hazard")
+	calls, bodies, bad := rc.got()
+	if calls != 2 || bad != 0 || len(bodies) != 1 {
+		t.Fatalf("platform: %d calls, %d bad signatures, %d taken", calls, bad, len(bodies))
+	}
+	var c contract.HazardChange
+	if err := json.Unmarshal(bodies[0], &c); err != nil || c.Event != "registered" || c.Hazard.Order.ID != "GD-7" || c.Hazard.Status != "registered" {
+		t.Errorf("body: %v %+v", err, c)
+	}
+	if h, _ := l.Get(ctx, order.ID); h.Deliveries[0].Attempts != 2 || h.Deliveries[0].Notifier != "12345" {
+		t.Errorf("delivery %+v", h.Deliveries[0])
+	}
+	if got, _ := m.Get(ctx, in.ID); len(got.Deliveries) != 0 {
+		t.Errorf("an incident change went to the hazard route: %+v", got.Deliveries)
+	}
+	bad2 := notify.Config{Name: "x", URL: srv.URL, Format: notify.FormatJSON, Secret: "s", Sources: []string{"12345"}, Events: []string{"dispatched"}}
+	bad2.Defaults()
+	if err := bad2.Validate(); err == nil {
+		t.Error("an incident webhook with sources and a hazard event was accepted")
 	}
 }

@@ -26,6 +26,10 @@ const (
 	FormatJSON = "json" // the incident change, as on the console stream
 	FormatCAP  = "cap"  // a CAP 1.2 alert
 	FormatSMS  = "sms"  // one short text per recipient, for an SMS gateway
+	// FormatHazard posts hazard changes (contract.HazardChange as JSON:
+	// the event and the hazard with its status, steps and, for a work
+	// order, the order's channel and id), not incident changes.
+	FormatHazard = "hazard"
 )
 
 // Signature headers. The signature is "sha256=" and the hex HMAC-SHA256,
@@ -65,9 +69,13 @@ type Config struct {
 	Types  []string `yaml:"types"`
 	// Recipients (guardian, grid_worker) makes one message per person;
 	// for the sms format.
-	Recipients []string      `yaml:"recipients"`
-	Timeout    time.Duration `yaml:"timeout"`
-	Retry      Retry         `yaml:"retry"`
+	Recipients []string `yaml:"recipients"`
+	// Sources keeps the hazards of these sources (format hazard; empty:
+	// all), e.g. [12345] for the hotline's own work orders. Types are
+	// hazard categories for that format.
+	Sources []string      `yaml:"sources"`
+	Timeout time.Duration `yaml:"timeout"`
+	Retry   Retry         `yaml:"retry"`
 }
 
 // Events a notifier may select.
@@ -92,6 +100,9 @@ func (c *Config) Defaults() {
 	}
 	if len(c.Events) == 0 {
 		c.Events = []string{"opened", contract.EventEscalated, "resolved"}
+		if c.Format == FormatHazard {
+			c.Events = slices.Clone(contract.HazardEvents)
+		}
 	}
 }
 
@@ -104,17 +115,31 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("url: %q: want http(s)://host/path", c.URL))
 	}
+	events := Events
 	switch c.Format {
 	case FormatJSON, FormatCAP:
 		if len(c.Recipients) > 0 {
 			errs = append(errs, errors.New("recipients: only for format sms"))
+		}
+	case FormatHazard:
+		events = contract.HazardEvents
+		if len(c.Recipients) > 0 {
+			errs = append(errs, errors.New("recipients: only for format sms"))
+		}
+		for i, s := range c.Sources {
+			if !slices.Contains(contract.HazardSources, s) {
+				errs = append(errs, fmt.Errorf("sources.%d: %q: want one of %v", i, s, contract.HazardSources))
+			}
 		}
 	case FormatSMS:
 		if len(c.Recipients) == 0 {
 			errs = append(errs, errors.New("recipients: want guardian and/or grid_worker for format sms"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("format: %q: want json, cap or sms", c.Format))
+		errs = append(errs, fmt.Errorf("format: %q: want json, cap, sms or hazard", c.Format))
+	}
+	if c.Format != FormatHazard && len(c.Sources) > 0 {
+		errs = append(errs, errors.New("sources: only for format hazard"))
 	}
 	for i, r := range c.Recipients {
 		if r != "guardian" && r != "grid_worker" {
@@ -122,8 +147,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, e := range c.Events {
-		if !slices.Contains(Events, e) {
-			errs = append(errs, fmt.Errorf("events.%d: %q: want one of %v", i, e, Events))
+		if !slices.Contains(events, e) {
+			errs = append(errs, fmt.Errorf("events.%d: %q: want one of %v", i, e, events))
 		}
 	}
 	if c.Secret == "" && c.SecretEnv == "" {
@@ -153,6 +178,9 @@ func (w *Webhook) Body(n Notification) ([]byte, string, error) {
 		return b, "application/cap+xml", err
 	case FormatSMS:
 		b, err := json.Marshal(smsMessage(n))
+		return b, "application/json", err
+	case FormatHazard:
+		b, err := json.Marshal(contract.HazardChange{Event: n.Event, At: n.At, Hazard: n.Hazard})
 		return b, "application/json", err
 	}
 	b, err := json.Marshal(contract.IncidentChange{Event: n.Event, At: n.At, Incident: n.Incident})
@@ -241,7 +269,8 @@ func Routes(cfgs []Config, capCfg capalert.Config, lookupEnv func(string) (strin
 		}
 		u, _ := url.Parse(c.URL)
 		wh := &Webhook{URL: c.URL, Format: c.Format, Secret: []byte(secret), CAP: capCfg, Client: &http.Client{Timeout: c.Timeout}, Clock: clk}
-		out = append(out, Route{Name: c.Name, Notifier: wh, Target: u.Host, Events: c.Events, Types: c.Types, Recipients: c.Recipients, Retry: c.Retry})
+		out = append(out, Route{Name: c.Name, Notifier: wh, Target: u.Host, Events: c.Events, Types: c.Types, Recipients: c.Recipients, Retry: c.Retry,
+			Hazards: c.Format == FormatHazard, Sources: c.Sources})
 	}
 	return out, nil
 }

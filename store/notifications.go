@@ -22,10 +22,10 @@ func (s *SQL) KeepNotifications(ctx context.Context, ns []contract.Notification)
 	}
 	defer tx.Rollback()
 	for _, n := range ns {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notifications (nkey, notifier, target, incident, event, version, body, status,
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notifications (nkey, notifier, target, subject, event, version, body, status,
 			attempts, next_at, error, lease_owner, lease_until, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', '', 0, ?, ?) ON CONFLICT (nkey) DO NOTHING`),
-			n.Key, n.Notifier, n.Target, n.Incident, n.Event, n.Version, n.Body, contract.NotificationPending,
+			n.Key, n.Notifier, n.Target, n.Subject, n.Event, n.Version, n.Body, contract.NotificationPending,
 			n.NextAt.UnixMilli(), n.CreatedAt.UnixMilli(), n.CreatedAt.UnixMilli()); err != nil {
 			return fmt.Errorf("notifications: keep %s: %w", n.Key, err)
 		}
@@ -36,7 +36,7 @@ func (s *SQL) KeepNotifications(ctx context.Context, ns []contract.Notification)
 	return nil
 }
 
-const notificationColumns = `id, nkey, notifier, target, incident, event, version, body, status, attempts, next_at, error, created_at, updated_at`
+const notificationColumns = `id, nkey, notifier, target, subject, event, version, body, status, attempts, next_at, error, created_at, updated_at`
 
 // ClaimNotifications leases to owner, until now+lease, up to limit pending
 // notifications due at now, oldest first. A notification is free when no
@@ -133,7 +133,7 @@ func scanNotifications(rows rowScanner) ([]contract.Notification, error) {
 	for rows.Next() {
 		var n contract.Notification
 		var next, created, updated int64
-		if err := rows.Scan(&n.ID, &n.Key, &n.Notifier, &n.Target, &n.Incident, &n.Event, &n.Version, &n.Body, &n.Status,
+		if err := rows.Scan(&n.ID, &n.Key, &n.Notifier, &n.Target, &n.Subject, &n.Event, &n.Version, &n.Body, &n.Status,
 			&n.Attempts, &next, &n.Error, &created, &updated); err != nil {
 			return nil, err
 		}

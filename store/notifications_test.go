@@ -23,7 +23,7 @@ func TestNotificationsOutbox(t *testing.T) {
 			var ns []contract.Notification
 			for i := range 20 {
 				ns = append(ns, contract.Notification{Key: fmt.Sprintf("INC-1/%d/opened/province", i), Notifier: "province", Target: "p.example",
-					Incident: "INC-1", Event: "opened", Version: i, Body: []byte(`{"event":"opened"}`), NextAt: t0, CreatedAt: t0})
+					Subject: "INC-1", Event: "opened", Version: i, Body: []byte(`{"event":"opened"}`), NextAt: t0, CreatedAt: t0})
 			}
 			if err := st.KeepNotifications(ctx, ns); err != nil {
 				t.Fatal(err)

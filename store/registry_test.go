@@ -168,6 +168,17 @@ func TestUsers(t *testing.T) {
 			if us, _ := s.Users(ctx); len(us) != 2 {
 				t.Errorf("refused users were saved: %+v", us)
 			}
+			// The hazard loop's users keep their zone, community or company.
+			gw := access.User{Username: "gw-z01", Role: access.RoleGridWorker, Area: "Z-01", PasswordHash: hash("grid-secret-4")}
+			pm := access.User{Username: "pm", Role: access.RoleProperty, Org: "福寿街物业", PasswordHash: hash("prop-secret-5")}
+			for _, u := range []access.User{gw, pm} {
+				if err := s.SaveUser(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if us, _ := s.Users(ctx); len(us) != 4 || us[1] != gw || us[3] != pm {
+				t.Errorf("grid worker and property company: %+v", us)
+			}
 		})
 	}
 }

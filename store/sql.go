@@ -188,7 +188,7 @@ var migrations = []string{
 		first_at BIGINT NOT NULL,
 		locked_until BIGINT NOT NULL
 	);`,
-	// Notifications, kept from the moment the incident change is taken
+	// Notifications, kept from the moment the incident or hazard change is taken
 	// until they are delivered or given up: key makes a change taken twice
 	// one notification; a lease lets one alarm instance at a time try one.
 	`CREATE TABLE notifications (
@@ -196,7 +196,7 @@ var migrations = []string{
 		nkey TEXT NOT NULL UNIQUE,
 		notifier TEXT NOT NULL,
 		target TEXT NOT NULL,
-		incident TEXT NOT NULL,
+		subject TEXT NOT NULL,
 		event TEXT NOT NULL,
 		version INTEGER NOT NULL,
 		body BLOB NOT NULL,
@@ -210,7 +210,79 @@ var migrations = []string{
 		updated_at BIGINT NOT NULL
 	);
 	CREATE INDEX notifications_due ON notifications (status, next_at);
-	CREATE INDEX notifications_incident ON notifications (incident);`,
+	CREATE INDEX notifications_subject ON notifications (subject);`,
+	// The people's half of the loop: a grid worker's zone or a community
+	// user's community (area) and a property company (org) bound what a
+	// user sees of hazards and rounds.
+	`ALTER TABLE users ADD COLUMN area TEXT NOT NULL DEFAULT '';
+	ALTER TABLE users ADD COLUMN org TEXT NOT NULL DEFAULT ''`,
+	// Hazards (the hazard register), their photos (kept here so that every
+	// alarm instance serves them) and deadlines, and the inspection rounds:
+	// plans made through the API, check-ins, and rounds missed. A hazard's
+	// due_at is its pending deadline (0: none), for the overdue list.
+	`CREATE TABLE hazards (
+		id TEXT PRIMARY KEY,
+		status TEXT NOT NULL,
+		category TEXT NOT NULL,
+		source TEXT NOT NULL,
+		zone TEXT NOT NULL,
+		community TEXT NOT NULL,
+		station TEXT NOT NULL,
+		org TEXT NOT NULL,
+		reported_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		due_at BIGINT NOT NULL,
+		version INTEGER NOT NULL,
+		doc TEXT NOT NULL
+	);
+	CREATE INDEX hazards_reported ON hazards (reported_at);
+	CREATE INDEX hazards_status ON hazards (status, community, zone);
+	CREATE TABLE hazard_photos (
+		id TEXT PRIMARY KEY,
+		hazard TEXT NOT NULL,
+		content_type TEXT NOT NULL,
+		size INTEGER NOT NULL,
+		at BIGINT NOT NULL,
+		by_user TEXT NOT NULL,
+		step TEXT NOT NULL,
+		data BLOB NOT NULL
+	);
+	CREATE INDEX hazard_photos_hazard ON hazard_photos (hazard);
+	CREATE TABLE hazard_timers (
+		id TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		due_at BIGINT NOT NULL,
+		PRIMARY KEY (id, kind)
+	);
+	CREATE INDEX hazard_timers_due ON hazard_timers (due_at);
+	CREATE TABLE inspection_plans (
+		id TEXT PRIMARY KEY,
+		active INTEGER NOT NULL,
+		updated_at BIGINT NOT NULL,
+		doc TEXT NOT NULL
+	);
+	CREATE TABLE inspection_checkins (
+		id TEXT PRIMARY KEY,
+		plan TEXT NOT NULL,
+		object TEXT NOT NULL,
+		zone TEXT NOT NULL,
+		community TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		doc TEXT NOT NULL
+	);
+	CREATE INDEX inspection_checkins_plan ON inspection_checkins (plan, object, at);
+	CREATE INDEX inspection_checkins_at ON inspection_checkins (at);
+	CREATE TABLE inspection_misses (
+		plan TEXT NOT NULL,
+		object TEXT NOT NULL,
+		period_start BIGINT NOT NULL,
+		due_at BIGINT NOT NULL,
+		zone TEXT NOT NULL,
+		community TEXT NOT NULL,
+		doc TEXT NOT NULL,
+		PRIMARY KEY (plan, object, period_start)
+	);
+	CREATE INDEX inspection_misses_due ON inspection_misses (due_at);`,
 }
 
 // dialectDDL adapts a migration statement's types to the dialect.

@@ -8,7 +8,8 @@ import (
 )
 
 // SaveUser adds a console user, or replaces the one of the same username
-// (its name, role, station and password hash; it keeps its creation time),
+// (its name, role, station, area, organisation and password hash; it keeps
+// its creation time),
 // as `firegrid users add` does in a users file. The user is checked as a
 // users file's entries are, without the registry: the caller checks the
 // station against the registry it serves.
@@ -17,11 +18,11 @@ func (s *SQL) SaveUser(ctx context.Context, u access.User) error {
 		return fmt.Errorf("user %q: %w", u.Username, err)
 	}
 	now := time.Now().UnixMilli()
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (username, name, role, station, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (username, name, role, station, area, org, password_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (username) DO UPDATE SET name = excluded.name, role = excluded.role, station = excluded.station,
-			password_hash = excluded.password_hash, updated_at = excluded.updated_at`),
-		u.Username, u.Name, string(u.Role), u.Station, u.PasswordHash, now, now)
+			area = excluded.area, org = excluded.org, password_hash = excluded.password_hash, updated_at = excluded.updated_at`),
+		u.Username, u.Name, string(u.Role), u.Station, u.Area, u.Org, u.PasswordHash, now, now)
 	if err != nil {
 		return fmt.Errorf("store: save user %s: %w", u.Username, err)
 	}
@@ -30,7 +31,7 @@ func (s *SQL) SaveUser(ctx context.Context, u access.User) error {
 
 // Users lists the console users by username.
 func (s *SQL) Users(ctx context.Context) ([]access.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT username, name, role, station, password_hash FROM users ORDER BY username`)
+	rows, err := s.db.QueryContext(ctx, `SELECT username, name, role, station, area, org, password_hash FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("store: users: %w", err)
 	}
@@ -39,7 +40,7 @@ func (s *SQL) Users(ctx context.Context) ([]access.User, error) {
 	for rows.Next() {
 		var u access.User
 		var role string
-		if err := rows.Scan(&u.Username, &u.Name, &role, &u.Station, &u.PasswordHash); err != nil {
+		if err := rows.Scan(&u.Username, &u.Name, &role, &u.Station, &u.Area, &u.Org, &u.PasswordHash); err != nil {
 			return nil, fmt.Errorf("store: users: %w", err)
 		}
 		u.Role = access.Role(role)

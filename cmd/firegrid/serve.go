@@ -135,14 +135,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if s.PushAddr != "" {
 		fmt.Fprintf(stdout, "  pushes:   http://%s/push/ctwing, /push/onenet\n", s.PushAddr)
 	}
+	if s.DemoOrders {
+		fmt.Fprintf(stdout, "  hazards:  http://%s/hazards.html\n  demo 12345 work orders: POST http://%s/api/v1/workorders/%s, signed with %q\n",
+			s.HTTPAddr, s.HTTPAddr, assembly.DemoOrderChannel, assembly.DemoOrderSecret)
+	}
 	if len(s.DemoLogins) > 0 {
 		fmt.Fprintln(stdout, "  demo log-ins (username / password):")
 		for _, l := range s.DemoLogins {
 			who := string(l.Role)
-			if l.Station != "" {
-				who += " " + l.Station
+			for _, x := range []string{l.Station, l.Area, l.Org} {
+				if x != "" {
+					who += " " + x
+				}
 			}
-			fmt.Fprintf(stdout, "    %-12s %-20s %s\n", l.Username, l.Password, who)
+			fmt.Fprintf(stdout, "    %-12s %-22s %s\n", l.Username, l.Password, who)
 		}
 	}
 	select {

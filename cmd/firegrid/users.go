@@ -25,7 +25,7 @@ import (
 func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
 		return errors.New("usage: firegrid users add [--file configs/users.yaml | --postgres DSN | --data DIR | --config FILE] " +
-			"--username NAME --role crew|center119|subdistrict|admin|grid_worker|community|property [--station MFS-1]")
+			"--username NAME --role crew|center119|subdistrict|admin|grid_worker|community|property [--station MFS-1] [--area Z-01|C-1] [--org NAME]")
 	}
 	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,8 +33,10 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		file     = fs.String("file", "configs/users.yaml", "users file to create or change")
 		username = fs.String("username", "", "log-in name")
 		name     = fs.String("name", "", "the person's name (optional)")
-		role     = fs.String("role", "", "crew, center119, subdistrict or admin (grid_worker, community and property may only log in yet)")
+		role     = fs.String("role", "", "crew, center119, subdistrict, admin, grid_worker, community or property")
 		station  = fs.String("station", "", "the crew's station id (required for crew)")
+		area     = fs.String("area", "", "a grid worker's zone (Z-01) or a community user's community (C-1); required for those roles")
+		org      = fs.String("org", "", "a property company's name, as hazards are dispatched to it (required for property)")
 		registry = fs.String("registry", "", "territory directory, or db, to check the station against "+
 			"(default: the configuration's; writing to a database, its registry if it holds one; else the embedded demo)")
 	)
@@ -49,7 +51,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	u := access.User{Username: *username, Name: *name, Role: access.Role(*role), Station: *station}
+	u := access.User{Username: *username, Name: *name, Role: access.Role(*role), Station: *station, Area: *area, Org: *org}
 	if u.Username == "" || u.Role == "" {
 		return errors.New("--username and --role are required")
 	}
@@ -71,7 +73,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 		defer st.Close()
 	}
-	if u.Station != "" {
+	if u.Station != "" || u.Area != "" {
 		if sf.set("registry") {
 			cfg.Registry = *registry
 		}
@@ -86,8 +88,11 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 				return err
 			}
 		}
-		if _, ok := reg.Station(u.Station); !ok {
+		if _, ok := reg.Station(u.Station); u.Station != "" && !ok {
 			return fmt.Errorf("--station %q is not a station of the registry", u.Station)
+		}
+		if a, ok := reg.Area(u.Area); u.Area != "" && (!ok || (a.Level != devices.LevelZone && a.Level != devices.LevelCommunity)) {
+			return fmt.Errorf("--area %q is not a zone or community of the registry", u.Area)
 		}
 	}
 	password := os.Getenv("FIREGRID_PASSWORD")

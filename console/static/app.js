@@ -92,7 +92,7 @@ function render() {
       <td>${esc(i.station_name || i.station)}${i.escalated_to?.length ? ` <small>→ ${esc(i.escalated_to.join(", "))}</small>` : ""}</td>
       <td>${flags(i.resident_flags)}</td><td>${fmtTime(i.opened_at)}</td><td class="stage">${esc(i.stage)}</td>
       <td class="countdown">${countdown(i)}</td></tr>`).join("");
-  for (const tr of document.querySelectorAll("#queue tbody tr")) tr.onclick = () => select(tr.dataset.id);
+  for (const tr of document.querySelectorAll("#queue tbody tr")) tr.onclick = () => { document.body.classList.add("detail-open"); select(tr.dataset.id); window.scrollTo(0, 0); };
   renderDetail();
   drawMap();
 }
@@ -149,6 +149,8 @@ async function act(kind) {
   upsert(await r.json());
 }
 for (const b of document.querySelectorAll("button[data-act]")) b.onclick = () => act(b.dataset.act);
+// On a phone the incident view replaces the queue; back shows the queue.
+$("#back").onclick = () => { document.body.classList.remove("detail-open"); window.scrollTo(0, 0); };
 
 function upsert(i) {
   const cur = incidents.get(i.id);
@@ -233,11 +235,14 @@ async function start() {
   try { r = await fetch("/api/v1/me", { credentials: "same-origin" }); } catch (e) { setConn(false, "disconnected"); setTimeout(start, 3000); return; }
   if (r.status === 401) { showLogin(); return; }
   me = (await r.json()).user;
+  // The people's half of the loop works in the hazards view.
+  if (["grid_worker", "community", "property"].includes(me.role)) { location.replace("hazards.html"); return; }
   $("#user").textContent = `${me.username} · ${me.role}${me.station ? " · " + me.station : ""}`;
+  $("#hazards-link").hidden = me.role === "admin";
   $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = false;
   if (!geo) { const g = await api("/api/v1/map"); if (g.ok) geo = await g.json(); }
-  // A role that works no incidents (the administrator, and the roles of
-  // the hazard loop for now) is told so instead of reconnecting forever.
+  // A role that works no incidents (the administrator) is told so
+  // instead of reconnecting forever.
   const probe = await fetch("/api/v1/incidents?status=open&limit=1", { credentials: "same-origin" });
   if (probe.status === 403) { setConn(false, `the ${me.role} role works no incidents here; it uses the API`); return; }
   connect();
