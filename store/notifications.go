@@ -39,7 +39,10 @@ func (s *SQL) KeepNotifications(ctx context.Context, ns []contract.Notification)
 const notificationColumns = `id, nkey, notifier, target, subject, event, version, body, status, attempts, next_at, error, created_at, updated_at`
 
 // ClaimNotifications leases to owner, until now+lease, up to limit pending
-// notifications due at now, oldest first. A notification is free when no
+// notifications due at now, oldest first; one waits while an older one of
+// the same notifier about the same incident or hazard is pending, so that
+// a receiver gets a subject's changes in order, a retry included. A
+// notification is free when no
 // lease holds it, or when its lease is a former process's of the same
 // instance (owner is instance/boot): that process is gone, so its
 // notifications are tried again at once rather than when the lease ends.
@@ -50,10 +53,13 @@ func (s *SQL) ClaimNotifications(ctx context.Context, instance, owner string, no
 	}
 	prefix := instance + "/"
 	rows, err := s.db.QueryContext(ctx, s.q(`UPDATE notifications SET lease_owner = ?, lease_until = ? WHERE id IN (
-		SELECT id FROM notifications WHERE status = ? AND next_at <= ?
+		SELECT id FROM notifications n WHERE status = ? AND next_at <= ?
 		AND (lease_until < ? OR (substr(lease_owner, 1, ?) = ? AND lease_owner <> ?))
+		AND NOT EXISTS (SELECT 1 FROM notifications o WHERE o.subject = n.subject AND o.notifier = n.notifier
+			AND o.status = ? AND o.id < n.id)
 		ORDER BY id LIMIT ?`+lock+`) RETURNING `+notificationColumns),
-		owner, now.Add(lease).UnixMilli(), contract.NotificationPending, now.UnixMilli(), now.UnixMilli(), len(prefix), prefix, owner, limit)
+		owner, now.Add(lease).UnixMilli(), contract.NotificationPending, now.UnixMilli(), now.UnixMilli(), len(prefix), prefix, owner,
+		contract.NotificationPending, limit)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: claim: %w", err)
 	}

@@ -10,6 +10,63 @@ import (
 	"github.com/firegrid/firegrid/contract"
 )
 
+// TestNotificationsInOrderPerSubject: a notifier's second notification
+// about an incident waits while its first is pending (being retried), so
+// the receiver gets the changes in order; another notifier's, or another
+// incident's, does not wait.
+func TestNotificationsInOrderPerSubject(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := open(t)
+			t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+			n := func(subject string, version int, notifier string) contract.Notification {
+				return contract.Notification{Key: fmt.Sprintf("%s/%d/%s", subject, version, notifier), Notifier: notifier, Target: "t",
+					Subject: subject, Event: "e", Version: version, Body: []byte("{}"), NextAt: t0, CreatedAt: t0}
+			}
+			if err := st.KeepNotifications(ctx, []contract.Notification{n("INC-1", 1, "a"), n("INC-1", 2, "a"), n("INC-1", 2, "b"), n("INC-2", 1, "a")}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.ClaimNotifications(ctx, "i", "i/1", t0, time.Minute, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, x := range got {
+				keys = append(keys, x.Key)
+			}
+			if fmt.Sprint(keys) != "[INC-1/1/a INC-1/2/b INC-2/1/a]" {
+				t.Fatalf("claimed %v, want INC-1/2/a to wait for INC-1/1/a", keys)
+			}
+			first := got[0]
+			first.Status, first.Attempts, first.NextAt, first.UpdatedAt = contract.NotificationPending, 1, t0.Add(time.Minute), t0
+			if ok, err := st.SettleNotification(ctx, &first, "i/1"); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			if again, _ := st.ClaimNotifications(ctx, "i", "i/1", t0.Add(2*time.Second), time.Minute, 10); len(again) != 0 {
+				t.Fatalf("claimed %d while the first waits for its retry, want none", len(again))
+			}
+			first.Status = contract.NotificationFailed
+			if ok, err := st.SettleNotification(ctx, &first, "i/1"); err != nil || ok {
+				// The lease ended at the first settle: a settle needs a claim.
+				t.Fatalf("settled without holding it: %v %v", ok, err)
+			}
+			retry, _ := st.ClaimNotifications(ctx, "i", "i/1", t0.Add(time.Minute), time.Minute, 10)
+			if len(retry) != 1 || retry[0].Key != "INC-1/1/a" {
+				t.Fatalf("at its retry: %+v", retry)
+			}
+			retry[0].Status = contract.NotificationDelivered
+			if ok, err := st.SettleNotification(ctx, &retry[0], "i/1"); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			next, _ := st.ClaimNotifications(ctx, "i", "i/1", t0.Add(time.Minute), time.Minute, 10)
+			if len(next) != 1 || next[0].Key != "INC-1/2/a" {
+				t.Fatalf("once the first was delivered: %+v", next)
+			}
+		})
+	}
+}
+
 // TestNotificationsOutbox: kept once by key; claimed by one owner at a
 // time even when several claim at once; settled only by the owner that
 // holds the lease; a gone process's lease taken over by the next of its
@@ -22,8 +79,8 @@ func TestNotificationsOutbox(t *testing.T) {
 			t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 			var ns []contract.Notification
 			for i := range 20 {
-				ns = append(ns, contract.Notification{Key: fmt.Sprintf("INC-1/%d/opened/province", i), Notifier: "province", Target: "p.example",
-					Subject: "INC-1", Event: "opened", Version: i, Body: []byte(`{"event":"opened"}`), NextAt: t0, CreatedAt: t0})
+				ns = append(ns, contract.Notification{Key: fmt.Sprintf("INC-%d/1/opened/province", i), Notifier: "province", Target: "p.example",
+					Subject: fmt.Sprintf("INC-%d", i), Event: "opened", Version: 1, Body: []byte(`{"event":"opened"}`), NextAt: t0, CreatedAt: t0})
 			}
 			if err := st.KeepNotifications(ctx, ns); err != nil {
 				t.Fatal(err)
