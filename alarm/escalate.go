@@ -163,25 +163,15 @@ func (m *Manager) nextStation(in *contract.Incident) (*devices.Station, float64)
 // the ticket yet: the community above the zone, then the sub-district
 // above the community.
 func (m *Manager) nextSupervisor(in *contract.Incident) *devices.Area {
-	var chain []*devices.Area
-	id := in.Community
-	if id == "" {
-		if z, ok := m.reg.Area(in.Zone); ok {
-			id = z.Parent
+	if in.Zone == "" && in.Community != "" && !slices.Contains(in.Supervision, in.Community) {
+		// A ticket placed in no zone starts at its community.
+		if c, ok := m.reg.Area(in.Community); ok {
+			return c
 		}
 	}
-	for id != "" && len(chain) < 4 {
-		a, ok := m.reg.Area(id)
-		if !ok {
-			break
-		}
-		chain = append(chain, a)
-		id = a.Parent
+	from := in.Zone
+	if from == "" {
+		from = in.Community
 	}
-	for _, a := range chain {
-		if !slices.Contains(in.Supervision, a.ID) {
-			return a
-		}
-	}
-	return nil
+	return m.reg.NextUp(from, in.Supervision)
 }

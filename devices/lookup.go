@@ -65,6 +65,19 @@ func (r *Registry) Area(id string) (*Area, bool) {
 	return a, ok
 }
 
+// NextUp returns the nearest area above the given one (a zone's community,
+// then the sub-district above it) that is not among skip: who supervises
+// next when a deadline up the grid is missed. Nil when none is left.
+func (r *Registry) NextUp(area string, skip []string) *Area {
+	a, ok := r.Area(area)
+	for n := 0; ok && a.Parent != "" && n < 4; n++ {
+		if a, ok = r.Area(a.Parent); ok && !slices.Contains(skip, a.ID) {
+			return a
+		}
+	}
+	return nil
+}
+
 // Devices returns the devices of the given kind, or all devices when kind
 // is empty, sorted by id.
 func (r *Registry) Devices(kind contract.Kind) []*Device {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/firegrid/firegrid/contract"
-	"github.com/firegrid/firegrid/devices"
 )
 
 func (l *Ledger) wakeTimers() {
@@ -132,12 +131,12 @@ func (l *Ledger) fire(tx Tx, t Timer, now time.Time) (*contract.Hazard, string, 
 	event := contract.HazardEventOverdue
 	step := contract.HazardStep{At: now, Action: event, By: "timer", Note: late}
 	again := false
-	if a := nextSupervisor(l.reg, h.Zone, h.Supervision); a != nil {
+	if a := l.reg.NextUp(h.Zone, h.Supervision); a != nil {
 		h.Supervision = append(h.Supervision, a.ID)
 		event = contract.HazardEventSupervised
 		step = contract.HazardStep{At: now, Action: event, By: "timer", To: a.ID,
 			Note: fmt.Sprintf("%s; supervised (挂牌督办) by %s %s %s", late, a.Level, a.ID, a.Name)}
-		again = nextSupervisor(l.reg, h.Zone, h.Supervision) != nil
+		again = l.reg.NextUp(h.Zone, h.Supervision) != nil
 	}
 	if again {
 		err = tx.SetTimer(Timer{ID: t.ID, Kind: t.Kind, DueAt: t.DueAt.Add(period)})
@@ -151,24 +150,4 @@ func (l *Ledger) fire(tx Tx, t Timer, now time.Time) (*contract.Hazard, string, 
 	h.UpdatedAt = now
 	h.Version++
 	return h, event, tx.Save(h)
-}
-
-// nextSupervisor is the next area up the grid from a zone that does not
-// supervise yet: the community, then the sub-district.
-func nextSupervisor(reg *devices.Registry, zone string, supervising []string) *devices.Area {
-	z, ok := reg.Area(zone)
-	if !ok {
-		return nil
-	}
-	for id, n := z.Parent, 0; id != "" && n < 4; n++ {
-		a, ok := reg.Area(id)
-		if !ok {
-			return nil
-		}
-		if !slices.Contains(supervising, a.ID) {
-			return a
-		}
-		id = a.Parent
-	}
-	return nil
 }
