@@ -293,11 +293,7 @@ func credentialsMosquitto(ctx context.Context, args []string, stdout, stderr io.
 	if *out == "" {
 		return errors.New("--out DIR is required")
 	}
-	cfg, err := sf.configuration()
-	if err != nil {
-		return err
-	}
-	st, err := assembly.OpenStore(ctx, cfg)
+	st, err := sf.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -320,11 +316,7 @@ func credentialsEMQX(ctx context.Context, args []string, stdout, stderr io.Write
 	if *out == "" {
 		return errors.New("--out DIR is required")
 	}
-	cfg, err := sf.configuration()
-	if err != nil {
-		return err
-	}
-	st, err := assembly.OpenStore(ctx, cfg)
+	st, err := sf.openStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/firegrid/firegrid/assembly"
 	"github.com/firegrid/firegrid/configs"
 	"github.com/firegrid/firegrid/devices"
+	"github.com/firegrid/firegrid/store"
 )
 
 // storeFlags name the store a command reads or writes: --postgres DSN,
@@ -40,6 +41,15 @@ func addStoreFlags(fs *flag.FlagSet) *storeFlags {
 
 // named reports whether a store was named by a flag.
 func (f *storeFlags) named() bool { return f.set("postgres") || f.set("data") || f.set("config") }
+
+// openStore opens the store the flags name.
+func (f *storeFlags) openStore(ctx context.Context) (*store.SQL, error) {
+	cfg, err := f.configuration()
+	if err != nil {
+		return nil, err
+	}
+	return assembly.OpenStore(ctx, cfg)
+}
 
 // configuration returns the configuration the flags make: the file's,
 // then --postgres or --data over it (--data alone means SQLite, even when
