@@ -67,7 +67,9 @@ func TestServeSyncsAnAlarmBeforeItsAcknowledgement(t *testing.T) {
 	if last != "write,write,sync" {
 		t.Errorf("the journal's last operations %v, want the telemetry's write, the alarm's write, then a sync", ops)
 	}
-	st.next(t, 5*time.Second, func(c contract.IncidentChange) bool { return c.Event == contract.EventOpened && c.Incident.Site == d.Site })
+	st.next(t, 5*time.Second, func(c contract.IncidentChange) bool {
+		return c.Event == contract.EventOpened && c.Incident.Site == d.Site
+	})
 }
 
 // TestServeRefusesWhatItCannotKeep: while the journal's disk is full, an
@@ -117,7 +119,9 @@ func TestServeRefusesWhatItCannotKeep(t *testing.T) {
 	if pk, err := c5.Read(5 * time.Second); err != nil || pk.FixedHeader.Type != packets.Puback || pk.ReasonCode != 0 {
 		t.Fatalf("once the disk has room: %v %+v, want a PUBACK", err, pk)
 	}
-	st.next(t, 5*time.Second, func(c contract.IncidentChange) bool { return c.Event == contract.EventOpened && c.Incident.Site == d.Site })
+	st.next(t, 5*time.Second, func(c contract.IncidentChange) bool {
+		return c.Event == contract.EventOpened && c.Incident.Site == d.Site
+	})
 	if code, problems := health(t, s.HTTPAddr); code != http.StatusOK || len(problems) != 0 {
 		t.Errorf("/healthz %d %+v once the journal writes again", code, problems)
 	}
