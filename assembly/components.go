@@ -113,7 +113,7 @@ var catalogue = []*Component{
 	},
 	{
 		Name: "ingest", Role: RoleIngest,
-		Doc:      "device messages in over MQTT (a hook of the embedded broker, or a shared subscription to an external one), and from the configured field sources (GB/T 26875.3, ChirpStack, platform pushes): decoded, checked, enriched, dead-lettered with the reason",
+		Doc:      "device messages in over MQTT (a hook of the embedded broker, or persistent sessions on an external one: events to every instance, readings shared among them), and from the configured field sources (GB/T 26875.3, ChirpStack, platform pushes): decoded, checked, enriched, dead-lettered with the reason",
 		Produces: []string{contract.TopicTelemetry, contract.TopicEvents, contract.TopicDeadLetters},
 		Sources:  []string{"mqtt", "field"},
 		Needs:    []string{"registry", "broker"},

@@ -21,8 +21,15 @@ type SubscriberOptions struct {
 	// ClientID prefixes the MQTT client ids (one per lane); a persistent
 	// session is kept under each.
 	ClientID string
-	// SharedGroup, when set, subscribes through $share/{group}/, so that
-	// several ingest processes split the devices' messages.
+	// SharedGroup, when set, subscribes the telemetry lane through
+	// $share/{group}/, so that several ingest processes split the
+	// periodic readings. The events lane always subscribes plainly, in
+	// every process: a broker keeps a persistent session's plain
+	// subscription across its restart and queues what comes meanwhile,
+	// where Mosquitto 2.0 forgets shared ones, and an alarm a detector
+	// sends before ingest has subscribed again would be acknowledged and
+	// dropped. Each process then takes every event; their ids come from
+	// what the device said, so the repeats change nothing.
 	SharedGroup string
 	// Workers and QueueDepth size each lane: a device's messages always go
 	// to one worker, so they keep their order; a full queue holds MQTT
@@ -63,6 +70,8 @@ type lane struct {
 	filter   string
 	clientID string
 	workers  int
+	// shared: subscribed through the shared group, if any.
+	shared bool
 }
 
 // NewSubscriber returns a Subscriber; Run connects it.
@@ -98,7 +107,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	defer cancel()
 	lanes := []lane{
 		{name: "events", filter: contract.EventFilter, clientID: s.o.ClientID + "-events", workers: max(2, s.o.Workers/2)},
-		{name: "telemetry", filter: contract.TelemetryFilter, clientID: s.o.ClientID + "-telemetry", workers: s.o.Workers},
+		{name: "telemetry", filter: contract.TelemetryFilter, clientID: s.o.ClientID + "-telemetry", workers: s.o.Workers, shared: true},
 	}
 	// stopping is closed before the clients disconnect, so that a message
 	// callback blocked on a full queue gives up instead of hanging paho.
@@ -167,7 +176,7 @@ func (s *Subscriber) startLane(ctx context.Context, wg *sync.WaitGroup, l lane, 
 	}
 	opts.SetOnConnectHandler(func(c paho.Client) {
 		filter := l.filter
-		if s.o.SharedGroup != "" {
+		if l.shared && s.o.SharedGroup != "" {
 			filter = "$share/" + s.o.SharedGroup + "/" + filter
 		}
 		tok := c.Subscribe(filter, 1, onMessage)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check CI runs, against real servers: gofmt, go vet, and
-# go test -race with each benchmark run once as a smoke check. It installs
+# Runs every check CI runs, against real servers: gofmt, go vet,
+# go test -race with each benchmark run once as a smoke check, and the
+# fault suite (faults injected into running firegrids, without -race;
+# about 5 minutes; see "What survives what" in the README). It installs
 # what is missing (Mosquitto, its clients, kcat, Chromium: apt-get), builds
 # InfluxDB 1.8 once into a cache, and starts a PostgreSQL cluster of its
 # own for the run. Safe to run twice at once; exits non-zero on any failure.
@@ -13,6 +15,9 @@
 #   FIREGRID_TEST_RACE   0 runs the tests without the race detector
 #   FIREGRID_TEST_BENCH  0 skips running each benchmark once
 #   FIREGRID_TEST_TIMEOUT  go test -timeout (default 20m)
+#   FIREGRID_TEST_FAULTS 0 skips the fault suite, 1 runs it even when
+#                        FIREGRID_TEST_PKGS or FIREGRID_TEST_RUN narrow the
+#                        run (by default it runs only in a full run)
 #   FIREGRID_TEST_PG_DSN PostgreSQL server to use instead of starting one
 #   FIREGRID_PG_BIN      directory of initdb and pg_ctl (default: newest
 #                        /usr/lib/postgresql/N/bin, else PATH)
@@ -103,6 +108,25 @@ fi
 echo "go test ${args[*]} ${pkgs[*]}"
 if ! go test "${args[@]}" "${pkgs[@]}"; then
 	failed+=("go test")
+fi
+
+fg_section "fault suite"
+faults=${FIREGRID_TEST_FAULTS:-}
+if [[ -z $faults ]]; then
+	faults=0
+	if [[ -z ${FIREGRID_TEST_PKGS:-} && -z ${FIREGRID_TEST_RUN:-} ]]; then
+		faults=1
+	fi
+fi
+if [[ $faults == 1 ]]; then
+	# Without the race detector: the suite measures latencies and
+	# recovery times, and runs real servers and firegrid processes.
+	echo "FIREGRID_FAULTS=1 go test -count=1 -timeout 15m -run '^TestFaults\$' -v ./assembly"
+	if ! FIREGRID_FAULTS=1 go test -count=1 -timeout 15m -run '^TestFaults$' -v ./assembly; then
+		failed+=("fault suite")
+	fi
+else
+	echo "skipped (a narrowed run; FIREGRID_TEST_FAULTS=1 runs it)"
 fi
 
 fg_summary

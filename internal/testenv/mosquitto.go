@@ -22,6 +22,33 @@ const mosquittoStartTimeout = 15 * time.Second
 // when FIREGRID_REQUIRE_SERVICES=1.
 func Mosquitto(t testing.TB, opts ...MosquittoOption) string {
 	t.Helper()
+	s := StartMosquitto(t, opts...)
+	if s == nil {
+		return ""
+	}
+	return s.URL
+}
+
+// MosquittoServer is a broker started by StartMosquitto, which a test may
+// stop and start again on the same port and directory: with persistence
+// on (WithMosquittoConfig("persistence true ...")) a graceful restart
+// keeps its sessions and the messages queued for them.
+type MosquittoServer struct {
+	// URL is "tcp://127.0.0.1:PORT"; it stays the same across restarts.
+	URL string
+
+	t        testing.TB
+	bin      string
+	conf     string
+	dir      string
+	p        *process
+	restarts int
+}
+
+// StartMosquitto is Mosquitto returning a handle with Stop, Kill and
+// Start; nil when the test was skipped.
+func StartMosquitto(t testing.TB, opts ...MosquittoOption) *MosquittoServer {
+	t.Helper()
 	var cfg mosquittoOptions
 	for _, o := range opts {
 		o(&cfg)
@@ -29,17 +56,17 @@ func Mosquitto(t testing.TB, opts ...MosquittoOption) string {
 	bin, err := findBinary(EnvMosquitto, "mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 	if err != nil {
 		unavailable(t, "mosquitto", err.Error())
-		return ""
+		return nil
 	}
 	dir := t.TempDir()
 	for name, content := range cfg.files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
 			t.Fatalf("testenv: write %s for mosquitto: %v", name, err)
-			return ""
+			return nil
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
 			t.Fatalf("testenv: write %s for mosquitto: %v", name, err)
-			return ""
+			return nil
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -47,35 +74,76 @@ func Mosquitto(t testing.TB, opts ...MosquittoOption) string {
 		conf := filepath.Join(dir, fmt.Sprintf("mosquitto-%d.conf", attempt))
 		if err := os.WriteFile(conf, []byte(mosquittoConfig(t, port, cfg.extra)), 0o644); err != nil {
 			t.Fatalf("testenv: write mosquitto config: %v", err)
-			return ""
+			return nil
 		}
 		logPath := filepath.Join(dir, fmt.Sprintf("mosquitto-%d.log", attempt))
 		p, err := startProcess(t, "mosquitto", logPath, bin, "-c", conf)
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
-			return ""
+			return nil
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		// Ready means our broker says it runs (so the port is ours, not
-		// another process's) and the port accepts connections.
-		poll(mosquittoStartTimeout, func() bool {
-			return p.exited() || (strings.Contains(p.log(), " running") && dialTCP(addr) == nil)
-		})
+		waitMosquitto(p, addr)
 		switch {
-		case !p.exited() && strings.Contains(p.log(), " running") && dialTCP(addr) == nil:
-			return "tcp://" + addr
+		case mosquittoUp(p, addr):
+			return &MosquittoServer{URL: "tcp://" + addr, t: t, bin: bin, conf: conf, dir: dir, p: p}
 		case p.exited() && p.addrInUse() && attempt < startAttempts:
 			t.Logf("testenv: mosquitto port %d was taken, trying another", port)
 			continue
 		case p.exited():
 			t.Fatalf("testenv: mosquitto did not start: %v", p.exitError())
-			return ""
+			return nil
 		default:
 			t.Fatalf("testenv: mosquitto not listening on %s after %v; log:\n%s", addr, mosquittoStartTimeout, p.log())
-			return ""
+			return nil
 		}
 	}
 }
+
+// Ready means our broker says it runs (so the port is ours, not another
+// process's) and the port accepts connections.
+func mosquittoUp(p *process, addr string) bool {
+	return !p.exited() && strings.Contains(p.log(), " running") && dialTCP(addr) == nil
+}
+
+func waitMosquitto(p *process, addr string) {
+	poll(mosquittoStartTimeout, func() bool { return p.exited() || mosquittoUp(p, addr) })
+}
+
+// Stop stops the broker as an administrator does (SIGTERM): with
+// persistence on, it writes its sessions and queued messages to disk
+// before it exits.
+func (s *MosquittoServer) Stop() { s.p.terminate(mosquittoStartTimeout) }
+
+// Kill kills the broker (SIGKILL): it keeps only what its last autosave
+// wrote.
+func (s *MosquittoServer) Kill() { s.p.stop() }
+
+// Start starts a stopped broker again with its configuration and
+// directory on its port, and waits until it runs; the test fails if it
+// does not.
+func (s *MosquittoServer) Start() {
+	s.t.Helper()
+	if !s.p.exited() {
+		return
+	}
+	s.restarts++
+	logPath := filepath.Join(s.dir, fmt.Sprintf("mosquitto-restart-%d.log", s.restarts))
+	p, err := startProcess(s.t, "mosquitto", logPath, s.bin, "-c", s.conf)
+	if err != nil {
+		s.t.Fatalf("testenv: %v", err)
+		return
+	}
+	s.p = p
+	addr := strings.TrimPrefix(s.URL, "tcp://")
+	waitMosquitto(p, addr)
+	if !mosquittoUp(p, addr) {
+		s.t.Fatalf("testenv: mosquitto did not start again on %s; log:\n%s", addr, p.log())
+	}
+}
+
+// Log returns the end of the running broker's log.
+func (s *MosquittoServer) Log() string { return s.p.log() }
 
 // mosquittoConfig is the broker configuration for tests: one loopback
 // listener, anonymous access, no persistence, and limits high enough that

@@ -176,3 +176,47 @@ func TestMosquittoConfigMerge(t *testing.T) {
 		}
 	}
 }
+
+// TestMosquittoRestartKeepsQueuedMessages: with persistence on, a message
+// queued for a persistent session that is away survives a graceful
+// restart of the broker on the same URL.
+func TestMosquittoRestartKeepsQueuedMessages(t *testing.T) {
+	t.Parallel()
+	s := StartMosquitto(t, WithMosquittoConfig("persistence true\npersistence_location ./"))
+	got := make(chan string, 4)
+	opts := mqtt.NewClientOptions().AddBroker(s.URL).SetClientID("testenv-persistent").SetCleanSession(false).
+		SetConnectTimeout(5 * time.Second).SetAutoReconnect(false)
+	opts.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) })
+	sub := mqtt.NewClient(opts)
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	if tok := sub.Subscribe("fg/v1/smoke/+/event", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	sub.Disconnect(100)
+
+	pub := connectMQTT(t, s.URL, "testenv-pub")
+	if tok := pub.Publish("fg/v1/smoke/SD-0001/event", 1, false, "kept"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	pub.Disconnect(100)
+	s.Stop()
+	if dialTCP(strings.TrimPrefix(s.URL, "tcp://")) == nil {
+		t.Fatal("the stopped broker still accepts connections")
+	}
+	s.Start()
+	sub = mqtt.NewClient(opts)
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect after the restart: %v", tok.Error())
+	}
+	defer sub.Disconnect(100)
+	select {
+	case m := <-got:
+		if m != "kept" {
+			t.Errorf("got %q, want the message queued before the restart", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the message queued for the session before the restart never came")
+	}
+}

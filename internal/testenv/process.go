@@ -82,6 +82,21 @@ func (p *process) stop() {
 	}
 }
 
+// terminate sends SIGTERM, so that the process shuts down as it does
+// when an administrator stops it, and waits for it to end; after timeout
+// it is killed.
+func (p *process) terminate(timeout time.Duration) {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.stop()
+	}
+}
+
 // log returns the end of the process's log.
 func (p *process) log() string {
 	b, err := os.ReadFile(p.logPath)

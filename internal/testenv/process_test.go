@@ -52,3 +52,15 @@ func TestProgramKillIgnoresTraps(t *testing.T) {
 		t.Errorf("exit %q, output %q: want killed without its clean shutdown", msg, p.Output())
 	}
 }
+
+func TestProgramStopLetsItShutDown(t *testing.T) {
+	p := StartProgram(t, "trapper", "/bin/sh", "-c", "trap 'echo clean; exit 0' TERM; echo up; while :; do sleep 0.05; done")
+	Eventually(t, 10*time.Second, func() bool { return strings.Contains(p.Output(), "up") }, "program did not start")
+	if p.Pid() <= 0 {
+		t.Errorf("Pid() = %d", p.Pid())
+	}
+	p.Stop()
+	if !p.Exited() || !strings.Contains(p.Output(), "clean") {
+		t.Errorf("exited %v, output %q: want its clean shutdown", p.Exited(), p.Output())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Program is a program a test runs as a child process, such as a firegrid
@@ -30,6 +31,15 @@ func StartProgram(t testing.TB, name, bin string, args ...string) *Program {
 // Kill sends SIGKILL, so that the program ends without any of its own
 // shutdown, and waits for it to be gone.
 func (p *Program) Kill() { p.p.stop() }
+
+// Stop sends SIGTERM, so that the program shuts down as it does when an
+// administrator stops it, and waits for it to be gone (it is killed if it
+// takes more than 30 seconds).
+func (p *Program) Stop() { p.p.terminate(30 * time.Second) }
+
+// Pid is the program's process id: a test reaches what the program sees
+// through /proc/PID (its mount namespace, for one).
+func (p *Program) Pid() int { return p.p.cmd.Process.Pid }
 
 // Exited reports whether the program has ended.
 func (p *Program) Exited() bool { return p.p.exited() }
