@@ -161,6 +161,8 @@ type uplinkHook struct {
 	wait   time.Duration
 	log    *slog.Logger
 	m      *brokerMetrics
+	// deadlines bound each message's wait without a timer of its own.
+	deadlines deadlines
 }
 
 func (h *uplinkHook) ID() string { return "firegrid-ingest" }
@@ -180,10 +182,8 @@ func (h *uplinkHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if ka := time.Duration(cl.State.Keepalive) * time.Second; ka > 0 && ka/2 < wait {
 		wait = ka / 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	// What keeps the uplink stamps its receive time, with firegrid's clock.
-	err := h.accept(ctx, &contract.Uplink{Topic: pk.TopicName, Payload: pk.Payload})
-	cancel()
+	err := h.accept(h.deadlines.get(wait), &contract.Uplink{Topic: pk.TopicName, Payload: pk.Payload})
 	h.m.acceptWait.Observe(time.Since(start).Seconds())
 	if err == nil {
 		return pk, nil
