@@ -341,6 +341,13 @@ grace:
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	if cfg.Drain != "" {
+		// The drain is behind by what the broker still queues for it.
+		deadline := time.Now().Add(cfg.Grace)
+		for received.Load() < rAcked.Load()+n.acked.Load() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	progress()
 	res.Connected, res.ConnectFailed = int(connected.Load()), int(connFailed.Load())
 	res.Connect, res.Reading = connectLat.percentiles(), readingLat.percentiles()
