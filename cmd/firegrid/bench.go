@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,6 +53,7 @@ Flags:
 // benchOptions are the flags of firegrid bench.
 type benchOptions struct {
 	scenarios      []string
+	servers        []string
 	duration       time.Duration
 	devices        int
 	alarmRate      float64
@@ -60,6 +62,7 @@ type benchOptions struct {
 	stormAlarmRate float64
 	households     int
 	mosquitto      string
+	mosquittoAuth  bool
 	work           string
 	profile        string
 	progress       io.Writer
@@ -117,6 +120,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
 	var o benchOptions
 	scenarios := fs.String("scenarios", "20k,40k,storm", "scenarios to run, comma-separated: 20k, 40k, storm")
+	servers := fs.String("servers", "mosquitto,firegrid", "servers to run each scenario against (one alone gives no ratio; for profiling)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long each rate scenario publishes")
 	fs.IntVar(&o.devices, "devices", 2000, "devices publishing in the rate scenarios, each on its own connection")
 	fs.Float64Var(&o.alarmRate, "alarm-rate", 20, "smoke alarms a second on top of the telemetry in the rate scenarios")
@@ -125,6 +129,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.stormAlarmRate, "storm-alarm-rate", 5, "alarms a second during the storm")
 	fs.IntVar(&o.households, "households", 16000, "households of the generated territory (a smoke detector each; it must hold the storm's devices)")
 	fs.StringVar(&o.mosquitto, "mosquitto", "", "the mosquitto binary (default: FIREGRID_MOSQUITTO, mosquitto on PATH, /usr/sbin/mosquitto)")
+	fs.BoolVar(&o.mosquittoAuth, "mosquitto-auth", false, "make the bare Mosquitto check every device's password and topics, as deploy/mosquitto does, from files of the same accounts (default: it lets anyone in, the barest broker)")
 	fs.StringVar(&o.work, "work", "", "directory for the territory, the stores, the servers' logs (default: a temporary one, removed afterwards)")
 	fs.StringVar(&o.profile, "profile", "", "write firegrid serve's CPU profile of each rate scenario, and its heap profile with the storm connected, into this directory")
 	jsonOut := fs.String("json", "", "write every figure as JSON to this file")
@@ -143,6 +148,15 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "":
 		default:
 			return fmt.Errorf("--scenarios: unknown scenario %q (want 20k, 40k, storm)", s)
+		}
+	}
+	for _, s := range strings.Split(*servers, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "mosquitto", "firegrid":
+			o.servers = append(o.servers, s)
+		case "":
+		default:
+			return fmt.Errorf("--servers: unknown server %q (want mosquitto, firegrid)", s)
 		}
 	}
 	if *verbose {
@@ -315,6 +329,9 @@ func (b *benchRun) scenario(ctx context.Context, name string) (*benchScenario, e
 		if fg {
 			side = &sc.Firegrid
 		}
+		if !slices.Contains(b.o.servers, map[bool]string{false: "mosquitto", true: "firegrid"}[fg]) {
+			continue
+		}
 		if err := b.side(ctx, sc, fg, side); err != nil {
 			return nil, err
 		}
@@ -412,6 +429,10 @@ func (b *benchRun) side(ctx context.Context, sc *benchScenario, fg bool, side *b
 	if err != nil {
 		return err
 	}
+	for _, p := range srv.probes {
+		fmt.Fprintf(b.log, "bench %s, firegrid memory: resident %.0f MB, heap %.0f MB, stacks %.0f MB, %d goroutines\n", sc.Name,
+			float64(p.ResidentBytes)/(1<<20), float64(p.HeapInUse)/(1<<20), float64(p.StackInUse)/(1<<20), p.Goroutines)
+	}
 	side.CPUSeconds = cpu1 - cpu0
 	side.LoaderCPUSeconds = loaderCPU() - loader0
 	side.Taken = int64(after.accepted - before.accepted)
@@ -459,6 +480,7 @@ type benchServer struct {
 	http    string // firegrid's console
 	debug   string // firegrid's profiler
 	started time.Duration
+	probes  []memoryProbe
 }
 
 func freeAddr() (string, error) {
@@ -540,13 +562,16 @@ func (b *benchRun) startMosquitto(ctx context.Context, scenario string) (*benchS
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	// The shipped configuration (deploy/mosquitto/mosquitto.conf) for
-	// the devices' plain listener, without persistence to disk.
-	conf := strings.Join([]string{
+	// the devices' plain listener, without persistence to disk, and
+	// without accounts unless asked.
+	auth := []string{"allow_anonymous true"}
+	if b.o.mosquittoAuth {
+		auth = []string{"allow_anonymous false", "password_file " + filepath.Join(b.mosqAuth, "passwd"),
+			"acl_file " + filepath.Join(b.mosqAuth, "acl")}
+	}
+	conf := strings.Join(append(append([]string{
 		"per_listener_settings false",
-		"listener " + port + " " + host,
-		"allow_anonymous false",
-		"password_file " + filepath.Join(b.mosqAuth, "passwd"),
-		"acl_file " + filepath.Join(b.mosqAuth, "acl"),
+		"listener " + port + " " + host}, auth...),
 		"use_username_as_clientid true",
 		"persistence false",
 		"max_inflight_messages 1000",
@@ -556,7 +581,7 @@ func (b *benchRun) startMosquitto(ctx context.Context, scenario string) (*benchS
 		"log_dest stderr",
 		"log_type error",
 		"log_type warning",
-	}, "\n") + "\n"
+	), "\n") + "\n"
 	if os.Geteuid() == 0 {
 		conf += "user root\n" // else it becomes the user mosquitto, who cannot read a private work directory
 	}
@@ -706,6 +731,7 @@ func (s *benchServer) resident() (int64, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
 		return 0, err
 	}
+	s.probes = append(s.probes, m)
 	return m.ResidentBytes, nil
 }
 
