@@ -58,6 +58,7 @@ type benchOptions struct {
 	devices        int
 	alarmRate      float64
 	stormDevices   int
+	scale          float64
 	stormWindow    time.Duration
 	stormAlarmRate float64
 	households     int
@@ -125,6 +126,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.devices, "devices", 2000, "devices publishing in the rate scenarios, each on its own connection")
 	fs.Float64Var(&o.alarmRate, "alarm-rate", 20, "smoke alarms a second on top of the telemetry in the rate scenarios")
 	fs.IntVar(&o.stormDevices, "storm-devices", 18000, "devices connecting in the storm")
+	fs.Float64Var(&o.scale, "scale", 1, "scale the telemetry rates and the storm's devices by this factor (a quick check of the harness: 0.01)")
 	fs.DurationVar(&o.stormWindow, "storm-window", 10*time.Second, "the time within which the storm's devices connect")
 	fs.Float64Var(&o.stormAlarmRate, "storm-alarm-rate", 5, "alarms a second during the storm")
 	fs.IntVar(&o.households, "households", 16000, "households of the generated territory (a smoke detector each; it must hold the storm's devices)")
@@ -162,6 +164,10 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		o.progress = stderr
 	}
+	if o.scale <= 0 {
+		return errors.New("--scale: want a factor above 0")
+	}
+	o.stormDevices = max(int(float64(o.stormDevices)*o.scale), 1)
 	if o.mosquitto == "" {
 		o.mosquitto = findMosquitto()
 	}
@@ -313,9 +319,9 @@ func (b *benchRun) scenario(ctx context.Context, name string) (*benchScenario, e
 	sc := &benchScenario{Name: name}
 	switch name {
 	case "20k", "40k":
-		sc.Rate = 20000
+		sc.Rate = 20000 * b.o.scale
 		if name == "40k" {
-			sc.Rate = 40000
+			sc.Rate = 40000 * b.o.scale
 		}
 		sc.Title = fmt.Sprintf("%s telemetry msg/s + %g alarms/s, %d devices each on its own connection, QoS 1, %s",
 			thousands(int64(sc.Rate)), b.o.alarmRate, b.o.devices, b.o.duration)
