@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -105,7 +106,10 @@ type benchSide struct {
 	ResidentHeld   int64 `json:"resident_held_bytes,omitempty"`
 	// StartS is the server's time from start to serving.
 	StartS float64 `json:"start_s"`
-	Error  string  `json:"error,omitempty"`
+	// LoadAvg is the machine's one-minute load average when the run
+	// began and when it ended: on a shared machine, what else ran.
+	LoadAvg [2]float64 `json:"load_avg"`
+	Error   string     `json:"error,omitempty"`
 }
 
 // benchGoal is one goal of a scenario and whether firegrid met it.
@@ -360,6 +364,7 @@ func (b *benchRun) side(ctx context.Context, sc *benchScenario, fg bool, side *b
 	}
 	defer srv.stop()
 	side.StartS = srv.started.Seconds()
+	side.LoadAvg[0] = loadAvg()
 	before, err := srv.counters()
 	if err != nil {
 		return err
@@ -421,6 +426,14 @@ func (b *benchRun) side(ctx context.Context, sc *benchScenario, fg bool, side *b
 		}
 	}
 	<-profileDone
+	if fg && b.o.profile != "" {
+		for _, what := range []string{"mutex", "block"} {
+			path := filepath.Join(b.o.profile, "firegrid-"+sc.Name+"-"+what+".pprof")
+			if err := srv.saveProfile("/debug/pprof/"+what, path); err != nil {
+				fmt.Fprintf(b.log, "bench: %s profile: %v\n", what, err)
+			}
+		}
+	}
 	// What the server counted of it.
 	if fg {
 		// The pipeline is behind the acknowledgements by at most what its
@@ -439,6 +452,7 @@ func (b *benchRun) side(ctx context.Context, sc *benchScenario, fg bool, side *b
 		fmt.Fprintf(b.log, "bench %s, firegrid memory: resident %.0f MB, heap %.0f MB, stacks %.0f MB, %d goroutines\n", sc.Name,
 			float64(p.ResidentBytes)/(1<<20), float64(p.HeapInUse)/(1<<20), float64(p.StackInUse)/(1<<20), p.Goroutines)
 	}
+	side.LoadAvg[1] = loadAvg()
 	side.CPUSeconds = cpu1 - cpu0
 	side.LoaderCPUSeconds = loaderCPU() - loader0
 	side.Taken = int64(after.accepted - before.accepted)
@@ -469,6 +483,20 @@ func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") + "\n"
 }
 
+// loadAvg is the machine's one-minute load average (0 when unknown).
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 // loaderCPU is this process's CPU time so far, in seconds.
 func loaderCPU() float64 {
 	var ru syscall.Rusage
@@ -487,6 +515,9 @@ type benchServer struct {
 	debug   string // firegrid's profiler
 	started time.Duration
 	probes  []memoryProbe
+	// dir holds the server's files; metricsSeen counts its scrapes.
+	dir         string
+	metricsSeen int
 }
 
 func freeAddr() (string, error) {
@@ -607,7 +638,7 @@ func (b *benchRun) startMosquitto(ctx context.Context, scenario string) (*benchS
 	if err != nil {
 		return nil, err
 	}
-	s.mqttURL = "tcp://" + addr
+	s.mqttURL, s.dir = "tcp://"+addr, dir
 	return s, nil
 }
 
@@ -657,7 +688,7 @@ func (b *benchRun) startFiregrid(ctx context.Context, scenario string) (*benchSe
 	if err != nil {
 		return nil, err
 	}
-	s.mqttURL, s.http, s.debug = "tcp://"+addrs[1], addrs[0], addrs[2]
+	s.mqttURL, s.http, s.debug, s.dir = "tcp://"+addrs[1], addrs[0], addrs[2], dir
 	return s, nil
 }
 
@@ -675,7 +706,16 @@ func (s *benchServer) counters() (serverCounters, error) {
 		return c, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	text, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return c, err
+	}
+	// Kept beside the server's log, for a look at its histograms.
+	s.metricsSeen++
+	if err := os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("metrics-%d.txt", s.metricsSeen)), text, 0o644); err != nil {
+		return c, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(text))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -880,6 +920,7 @@ func printScenario(w io.Writer, sc *benchScenario) {
 		row("server CPU (s)", fmt.Sprintf("%.1f", bare.CPUSeconds), fmt.Sprintf("%.1f", fg.CPUSeconds), ratio(bare.CPUSeconds, fg.CPUSeconds))
 	}
 	row("server start (s)", fmt.Sprintf("%.2f", bare.StartS), fmt.Sprintf("%.2f", fg.StartS), "")
+	row("machine load, start → end", fmt.Sprintf("%.1f → %.1f", bare.LoadAvg[0], bare.LoadAvg[1]), fmt.Sprintf("%.1f → %.1f", fg.LoadAvg[0], fg.LoadAvg[1]), "")
 	for _, g := range sc.Goals {
 		mark := "met"
 		if !g.Met {

@@ -32,6 +32,10 @@ func serveDebug(ctx context.Context, addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("--pprof %s: %w", addr, err)
 	}
+	// Contention on locks and waits of a millisecond or more are
+	// sampled for /debug/pprof/mutex and /debug/pprof/block.
+	runtime.SetMutexProfileFraction(10)
+	runtime.SetBlockProfileRate(int(time.Millisecond))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
