@@ -399,6 +399,17 @@ func (b *benchRun) side(ctx context.Context, sc *benchScenario, fg bool, side *b
 				}
 			}
 		}
+		if fg && b.o.profile != "" {
+			profileDone = make(chan struct{})
+			go func() {
+				defer close(profileDone)
+				secs := max(int(b.o.stormWindow/time.Second)+2, 1)
+				path := filepath.Join(b.o.profile, "firegrid-storm.pprof")
+				if err := srv.saveProfile("/debug/pprof/profile?seconds="+strconv.Itoa(secs), path); err != nil {
+					fmt.Fprintf(b.log, "bench: profile: %v\n", err)
+				}
+			}()
+		}
 		if side.Storm, err = simulator.Storm(ctx, cfg, b.devs, nil); err != nil {
 			return err
 		}
