@@ -66,6 +66,7 @@ type benchOptions struct {
 	households     int
 	mosquitto      string
 	mosquittoAuth  bool
+	serveConfig    string
 	work           string
 	profile        string
 	progress       io.Writer
@@ -137,6 +138,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.households, "households", 16000, "households of the generated territory (a smoke detector each; it must hold the storm's devices)")
 	fs.StringVar(&o.mosquitto, "mosquitto", "", "the mosquitto binary (default: FIREGRID_MOSQUITTO, mosquitto on PATH, /usr/sbin/mosquitto)")
 	fs.BoolVar(&o.mosquittoAuth, "mosquitto-auth", false, "make the bare Mosquitto check every device's password and topics, as deploy/mosquitto does, from files of the same accounts (default: it lets anyone in, the barest broker)")
+	fs.StringVar(&o.serveConfig, "serve-config", "", "firegrid serve's configuration file for the runs (default: mqtt.flood.rate 0, since a device of the rate scenarios sends 10 to 20 messages a second, and log.level warn)")
 	fs.StringVar(&o.work, "work", "", "directory for the territory, the stores, the servers' logs (default: a temporary one, removed afterwards)")
 	fs.StringVar(&o.profile, "profile", "", "write firegrid serve's CPU profile of each rate scenario, and its heap profile with the storm connected, into this directory")
 	jsonOut := fs.String("json", "", "write every figure as JSON to this file")
@@ -678,7 +680,13 @@ func (b *benchRun) startFiregrid(ctx context.Context, scenario string) (*benchSe
 	// A device of the rate scenarios sends 10 to 20 messages a second,
 	// above the flood limit meant for real detectors.
 	conf := filepath.Join(dir, "firegrid.yaml")
-	if err := os.WriteFile(conf, []byte("mqtt:\n  flood:\n    rate: 0\nlog:\n  level: warn\n"), 0o644); err != nil {
+	content := []byte("mqtt:\n  flood:\n    rate: 0\nlog:\n  level: warn\n")
+	if b.o.serveConfig != "" {
+		if content, err = os.ReadFile(b.o.serveConfig); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(conf, content, 0o644); err != nil {
 		return nil, err
 	}
 	var addrs [3]string
