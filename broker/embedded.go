@@ -58,6 +58,17 @@ type Options struct {
 	AccountsRefresh time.Duration
 }
 
+// ClientWritesPending is how many packets may wait to be written to one
+// client of the embedded broker. mochi makes every connection's queue at
+// its full size when the client connects (its default, 8,192, is 64 KB of
+// pointers a connection, which the collector scans on every cycle: 1.1 GB
+// for 18,000 devices), and a device is only ever written its commands and
+// acknowledgements. A subscriber reading every uplink (an observer) that
+// falls this far behind loses messages, counted in
+// firegrid_broker_messages_dropped_total: observe a busy serve on the
+// journal or an external broker instead.
+const ClientWritesPending = 256
+
 // Embedded is the broker embedded in `firegrid serve`.
 type Embedded struct {
 	srv  *mqtt.Server
@@ -82,10 +93,12 @@ func New(ln net.Listener, o Options) (*Embedded, error) {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		quiet = slog.New(redactSecrets{log.Handler()}).With("component", "broker")
 	}
-	// The default capabilities: a device connection is small and cheap to
-	// open, and nothing firegrid needs waits in a broker queue (ingest is
-	// a hook, not a subscriber).
-	srv := mqtt.New(&mqtt.Options{Logger: quiet, InlineClient: true})
+	// A device connection is small and cheap to open, and nothing
+	// firegrid needs waits in a broker queue (ingest is a hook, not a
+	// subscriber): see ClientWritesPending.
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClientWritesPending = ClientWritesPending
+	srv := mqtt.New(&mqtt.Options{Logger: quiet, InlineClient: true, Capabilities: caps})
 	m := newBrokerMetrics(o.Registerer, srv)
 	b := &Embedded{srv: srv, addr: ln.Addr().String(), m: m}
 	// The auth hook comes first: a refused message never reaches Accept.
@@ -161,6 +174,8 @@ type uplinkHook struct {
 	wait   time.Duration
 	log    *slog.Logger
 	m      *brokerMetrics
+	// deadlines bound each message's wait without a timer of its own.
+	deadlines deadlines
 }
 
 func (h *uplinkHook) ID() string { return "firegrid-ingest" }
@@ -180,10 +195,8 @@ func (h *uplinkHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if ka := time.Duration(cl.State.Keepalive) * time.Second; ka > 0 && ka/2 < wait {
 		wait = ka / 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	// What keeps the uplink stamps its receive time, with firegrid's clock.
-	err := h.accept(ctx, &contract.Uplink{Topic: pk.TopicName, Payload: pk.Payload})
-	cancel()
+	err := h.accept(h.deadlines.get(wait), &contract.Uplink{Topic: pk.TopicName, Payload: pk.Payload})
 	h.m.acceptWait.Observe(time.Since(start).Seconds())
 	if err == nil {
 		return pk, nil

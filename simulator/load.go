@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,8 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,8 +43,14 @@ type LoadConfig struct {
 	// Connections is the number of MQTT connections the devices share.
 	Connections int `json:"connections"`
 	// AlarmShare is the share of messages that are smoke alarms, whose
-	// incidents are matched on the stream; 0 means 0.01.
+	// incidents are matched on the stream; 0 means 0.01. Ignored when
+	// AlarmRate is set.
 	AlarmShare float64 `json:"alarm_share"`
+	// AlarmRate, when set, is smoke alarms a second on top of Rate,
+	// paced on their own (each from a smoke detector, on its connection),
+	// so that the telemetry and the alarms have the rates a scenario
+	// names: 20,000 readings and 20 alarms a second.
+	AlarmRate float64 `json:"alarm_rate,omitempty"`
 	// InFlight caps unacknowledged messages per connection; 0 means 1000.
 	InFlight int `json:"in_flight"`
 	// Seed seeds the devices' values.
@@ -63,6 +72,12 @@ type LoadConfig struct {
 	PerDevice bool `json:"per_device,omitempty"`
 	// Login is the user name and secret of the shared connections.
 	Login []MQTTOption `json:"-"`
+	// Drain, when set, is a topic filter the load subscribes to at QoS 1
+	// on the broker, with DrainLogin: a bare broker's stand-in for
+	// firegrid's ingest, which takes every message, and whose receipt of
+	// an alarm is the alarm's latency (instead of the console stream).
+	Drain      string       `json:"drain,omitempty"`
+	DrainLogin []MQTTOption `json:"-"`
 }
 
 // AsyncPublisher starts publishing a message and returns at once; done is
@@ -76,13 +91,15 @@ type AsyncPublisher interface {
 // from publishing an alarm to its incident change arriving on the console
 // stream.
 type LoadResult struct {
-	Config      LoadConfig   `json:"config"`
-	DurationS   float64      `json:"duration_s"`
-	Sent        int64        `json:"sent"`
-	Acked       int64        `json:"acked"`
-	Failed      int64        `json:"failed"`
-	MsgPerSec   float64      `json:"msg_per_s"`
-	Alarms      int64        `json:"alarms"`
+	Config    LoadConfig `json:"config"`
+	DurationS float64    `json:"duration_s"`
+	Sent      int64      `json:"sent"`
+	Acked     int64      `json:"acked"`
+	Failed    int64      `json:"failed"`
+	MsgPerSec float64    `json:"msg_per_s"`
+	Alarms    int64      `json:"alarms"`
+	// Received counts the messages the drain took (with Drain).
+	Received    int64        `json:"received,omitempty"`
 	Matched     int          `json:"alarms_matched"`
 	Latency     Percentiles  `json:"latency_ms"`
 	Series      []LoadSample `json:"series"`
@@ -115,7 +132,11 @@ func (r *LoadResult) String() string {
 	}
 	s := fmt.Sprintf("load: %d devices, %s, QoS %d, target %g msg/s for %.1fs\n  published %d, acknowledged %d, failed %d: %.0f msg/s achieved\n",
 		r.Config.Devices, conns, r.Config.QoS, r.Config.Rate, r.DurationS, r.Sent, r.Acked, r.Failed, r.MsgPerSec)
-	if r.Config.HTTP != "" {
+	switch {
+	case r.Config.Drain != "":
+		s += fmt.Sprintf("  drained %d; alarms %d, received %d; alarm latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+			r.Received, r.Alarms, r.Matched, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
+	case r.Config.HTTP != "":
 		s += fmt.Sprintf("  alarms %d, incidents matched %d; alarm to console latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
 			r.Alarms, r.Matched, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
 	}
@@ -157,6 +178,8 @@ func (c *LoadConfig) defaults(n int) error {
 		return errors.New("duration: want a duration above 0")
 	case c.AlarmShare < 0 || c.AlarmShare > 1:
 		return fmt.Errorf("alarm_share: want 0 to 1, got %g", c.AlarmShare)
+	case c.AlarmRate < 0:
+		return fmt.Errorf("alarm_rate: want alarms a second >= 0, got %g", c.AlarmRate)
 	case c.Publishers == nil && c.MQTTURL == "":
 		return errors.New("mqtt_url: missing")
 	}
@@ -183,8 +206,8 @@ func loadDevices(devs []*devices.Device, n int) []*devices.Device {
 }
 
 // loadGen makes one connection's messages: its devices' heartbeats, and
-// every k-th message a smoke alarm with a unique seq, whose id is
-// remembered to match the incident it causes.
+// every k-th message a smoke alarm with a unique seq, whose key is
+// remembered to match what it causes.
 type loadGen struct {
 	fleet *Fleet
 	smoke []string
@@ -192,6 +215,9 @@ type loadGen struct {
 	n, a  int
 	seq   uint64
 	buf   []byte
+	// byTopic keys alarms by topic and seq, as a drain sees them, instead
+	// of by the id firegrid gives the reading.
+	byTopic bool
 }
 
 func newLoadGen(devs []*devices.Device, seed uint64, share float64, seqBase uint64) (*loadGen, error) {
@@ -211,18 +237,13 @@ func newLoadGen(devs []*devices.Device, seed uint64, share float64, seqBase uint
 	return g, nil
 }
 
-// next returns the next message's topic and payload, stamped now. The
-// payload is valid until the next call.
+// next returns the next message's topic and payload, stamped now, and for
+// an alarm the key that matches it. The payload is valid until the next
+// call.
 func (g *loadGen) next(now time.Time) (topic string, payload []byte, alarm string) {
 	g.n++
 	if g.every > 0 && g.n%g.every == 0 {
-		dev := g.smoke[g.a%len(g.smoke)]
-		g.a++
-		g.seq++
-		m := contract.Message{Kind: contract.KindSmoke, Device: dev, Channel: contract.ChannelEvent, TS: now, Seq: g.seq,
-			Event: "alarm", Values: map[string]float64{"obscuration_pct_m": 12.5, "temp_c": 41}}
-		g.buf = contract.AppendPayload(g.buf[:0], m)
-		return m.Topic(), g.buf, messageID(m)
+		return g.alarm(now)
 	}
 	p, ok := g.fleet.Next()
 	if !ok {
@@ -234,12 +255,51 @@ func (g *loadGen) next(now time.Time) (topic string, payload []byte, alarm strin
 	return p.Topic, p.Payload, ""
 }
 
+// alarm returns a smoke alarm of the next detector, with a seq of its own.
+func (g *loadGen) alarm(now time.Time) (topic string, payload []byte, key string) {
+	if len(g.smoke) == 0 {
+		return "", nil, ""
+	}
+	dev := g.smoke[g.a%len(g.smoke)]
+	g.a++
+	g.seq++
+	m := contract.Message{Kind: contract.KindSmoke, Device: dev, Channel: contract.ChannelEvent, TS: now, Seq: g.seq,
+		Event: "alarm", Values: map[string]float64{"obscuration_pct_m": 12.5, "temp_c": 41}}
+	g.buf = contract.AppendPayload(g.buf[:0], m)
+	topic = m.Topic()
+	if g.byTopic {
+		return topic, g.buf, alarmKey(topic, m.Seq)
+	}
+	return topic, g.buf, messageID(m)
+}
+
 // messageID is the id firegrid gives a message, which an incident's
 // signals carry.
 func messageID(m contract.Message) string { return contract.ReadingID(m.Kind, m.Device, m.Seq, m.TS) }
 
-// alarmBook remembers when each alarm was sent and matches incident
-// changes to them.
+// alarmKey is an alarm's key as a drain sees it: its topic and seq.
+func alarmKey(topic string, seq uint64) string { return topic + "#" + strconv.FormatUint(seq, 10) }
+
+// payloadSeq reads the seq of a contract-v1 payload as the load writes it.
+func payloadSeq(payload []byte) (uint64, bool) {
+	i := bytes.Index(payload, []byte(`"seq":`))
+	if i < 0 {
+		return 0, false
+	}
+	var n uint64
+	digits := 0
+	for _, c := range payload[i+len(`"seq":`):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + uint64(c-'0')
+		digits++
+	}
+	return n, digits > 0
+}
+
+// alarmBook remembers when each alarm was sent and matches what arrives
+// (incident changes, or the drain's messages) to them.
 type alarmBook struct {
 	mu      sync.Mutex
 	sent    map[string]time.Time
@@ -247,21 +307,32 @@ type alarmBook struct {
 	matched int
 }
 
-func (b *alarmBook) send(id string, at time.Time) {
+func (b *alarmBook) send(key string, at time.Time) {
 	b.mu.Lock()
-	b.sent[id] = at
+	b.sent[key] = at
 	b.mu.Unlock()
+}
+
+// arrive matches one arrival; an unknown or repeated key is ignored.
+func (b *alarmBook) arrive(key string, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.arriveLocked(key, now)
+}
+
+func (b *alarmBook) arriveLocked(key string, now time.Time) {
+	if at, ok := b.sent[key]; ok {
+		delete(b.sent, key)
+		b.lat = append(b.lat, float64(now.Sub(at).Microseconds())/1000)
+		b.matched++
+	}
 }
 
 func (b *alarmBook) change(c *IncidentChange, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range c.Incident.Signals {
-		if at, ok := b.sent[s.Message]; ok {
-			delete(b.sent, s.Message)
-			b.lat = append(b.lat, float64(now.Sub(at).Microseconds())/1000)
-			b.matched++
-		}
+		b.arriveLocked(s.Message, now)
 	}
 }
 
@@ -282,12 +353,72 @@ func percentiles(ms []float64) Percentiles {
 	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: ms[len(ms)-1]}
 }
 
+// loadCounts are a run's totals, shared by its pacers.
+type loadCounts struct {
+	sent, acked, failed, alarms atomic.Int64
+	firstErr                    atomic.Value
+}
+
+// pace publishes gen's messages on pub at rate until end, with at most
+// inFlight unacknowledged, then waits for those in flight.
+func pace(ctx context.Context, rate float64, start, end time.Time, inFlight int, gen *loadGen, pub AsyncPublisher,
+	qos byte, book *alarmBook, n *loadCounts) {
+	window := make(chan struct{}, inFlight)
+	done := func(err error) {
+		<-window
+		if err != nil {
+			n.failed.Add(1)
+			n.firstErr.CompareAndSwap(nil, err.Error())
+			return
+		}
+		n.acked.Add(1)
+	}
+	var i int64
+	for {
+		now := time.Now()
+		if !now.Before(end) || ctx.Err() != nil {
+			break
+		}
+		due := int64(now.Sub(start).Seconds() * rate)
+		for ; i < due; i++ {
+			window <- struct{}{}
+			if now = time.Now(); !now.Before(end) {
+				<-window
+				break
+			}
+			topic, payload, alarm := gen.next(now)
+			if topic == "" {
+				<-window
+				continue
+			}
+			if alarm != "" {
+				book.send(alarm, now)
+				n.alarms.Add(1)
+			}
+			n.sent.Add(1)
+			pub.PublishAsync(topic, qos, payload, done)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Wait for what is still in flight.
+	for range inFlight {
+		select {
+		case window <- struct{}{}:
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Second):
+			return
+		}
+	}
+}
+
 // Load pushes messages at firegrid at cfg.Rate for cfg.Duration from
-// cfg.Devices of devs over cfg.Connections MQTT connections, without
-// waiting for each acknowledgement (at most cfg.InFlight per connection
-// in flight), and measures the rate the broker took and, when cfg.HTTP is
-// set, the latency from each alarm to its incident change on the console
-// stream.
+// cfg.Devices of devs over cfg.Connections MQTT connections (or each
+// device's own, with cfg.Credentials), without waiting for each
+// acknowledgement (at most cfg.InFlight per connection in flight), and
+// measures the rate the broker took and the latency of each alarm: to its
+// incident change on the console stream when cfg.HTTP is set, or to its
+// arrival at the drain (cfg.Drain) on a bare broker.
 func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog.Logger) (*LoadResult, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -299,14 +430,14 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 	book := &alarmBook{sent: make(map[string]time.Time)}
 	// With credentials, every device has its own connection, shared by
 	// the pacing goroutines (each publishes on its devices' connections).
-	var shared *DeviceConnections
+	var shared *deviceLoad
 	if cfg.Credentials != nil && cfg.Publishers == nil {
 		ids := make([]string, len(devs))
 		for i, d := range devs {
 			ids[i] = d.ID
 		}
 		var err error
-		if shared, err = DialDevices(ctx, cfg.MQTTURL, cfg.Credentials, ids, DeviceOptions{InFlight: cfg.InFlight}); err != nil {
+		if shared, err = dialDeviceLoad(ctx, cfg.MQTTURL, cfg.Credentials, ids, 64); err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
 		defer shared.Close()
@@ -316,7 +447,25 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 	sctx, stopStream := context.WithCancel(ctx)
 	defer stopStream()
 	var streamErr <-chan error
-	if cfg.HTTP != "" {
+	var received atomic.Int64
+	switch {
+	case cfg.Drain != "":
+		d, err := dialLoad(ctx, cfg.MQTTURL, 64<<10, cfg.DrainLogin...)
+		if err != nil {
+			return nil, fmt.Errorf("load: drain: %w", err)
+		}
+		defer d.Close()
+		if err := d.Subscribe(ctx, cfg.Drain, func(topic string, payload []byte) {
+			received.Add(1)
+			if strings.HasSuffix(topic, "/"+string(contract.ChannelEvent)) {
+				if seq, ok := payloadSeq(payload); ok {
+					book.arrive(alarmKey(topic, seq), time.Now())
+				}
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("load: drain: %w", err)
+		}
+	case cfg.HTTP != "":
 		var err error
 		if streamErr, err = WatchStream(sctx, cfg.HTTP, func(c *IncidentChange) { book.change(c, time.Now()) }); err != nil {
 			return nil, err
@@ -326,6 +475,10 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 	// Devices are dealt to connections; each connection paces its share
 	// of the rate and generates its own devices' messages.
 	seqBase := uint64(time.Now().UnixMilli()) * 1000
+	share := cfg.AlarmShare
+	if cfg.AlarmRate > 0 {
+		share = 0
+	}
 	type conn struct {
 		pub AsyncPublisher
 		gen *loadGen
@@ -336,10 +489,11 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 		for j := i; j < len(devs); j += cfg.Connections {
 			mine = append(mine, devs[j])
 		}
-		gen, err := newLoadGen(mine, cfg.Seed+uint64(i), cfg.AlarmShare, seqBase)
+		gen, err := newLoadGen(mine, cfg.Seed+uint64(i), share, seqBase)
 		if err != nil {
 			return nil, err
 		}
+		gen.byTopic = cfg.Drain != ""
 		var pub AsyncPublisher
 		switch {
 		case cfg.Publishers != nil:
@@ -347,7 +501,7 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 		case shared != nil:
 			pub = shared
 		default:
-			pub, err = dialLoad(ctx, cfg.MQTTURL, cfg.InFlight, cfg.Login...)
+			pub, err = dialLoad(ctx, cfg.MQTTURL, 4096, cfg.Login...)
 		}
 		if err != nil {
 			for _, c := range conns[:i] {
@@ -359,12 +513,32 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 	}
 	defer func() {
 		for _, c := range conns {
-			c.pub.Close()
+			if c.pub != shared {
+				c.pub.Close()
+			}
 		}
 	}()
+	// Alarms at their own rate, from the smoke detectors, each on its
+	// own connection (or the first shared one), seqs above the others'.
+	var alarmGen *loadGen
+	if cfg.AlarmRate > 0 {
+		var smoke []*devices.Device
+		for _, d := range devs {
+			if d.Kind == contract.KindSmoke {
+				smoke = append(smoke, d)
+			}
+		}
+		if len(smoke) == 0 {
+			return nil, errors.New("load: alarm_rate: no smoke detector among the devices to raise alarms")
+		}
+		var err error
+		if alarmGen, err = newLoadGen(smoke, cfg.Seed, 1, seqBase+1e9); err != nil {
+			return nil, err
+		}
+		alarmGen.byTopic = cfg.Drain != ""
+	}
 
-	var sent, acked, failed, alarms atomic.Int64
-	var firstErr atomic.Value
+	var n loadCounts
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	perConn := cfg.Rate / float64(len(conns))
@@ -373,53 +547,14 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			window := make(chan struct{}, cfg.InFlight)
-			done := func(err error) {
-				<-window
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					return
-				}
-				acked.Add(1)
-			}
-			var n int64
-			for {
-				now := time.Now()
-				if !now.Before(end) || ctx.Err() != nil {
-					break
-				}
-				due := int64(now.Sub(start).Seconds() * perConn)
-				for ; n < due; n++ {
-					window <- struct{}{}
-					if now = time.Now(); !now.Before(end) {
-						<-window
-						break
-					}
-					topic, payload, alarm := c.gen.next(now)
-					if topic == "" {
-						<-window
-						continue
-					}
-					if alarm != "" {
-						book.send(alarm, now)
-						alarms.Add(1)
-					}
-					sent.Add(1)
-					c.pub.PublishAsync(topic, cfg.QoS, payload, done)
-				}
-				time.Sleep(time.Millisecond)
-			}
-			// Wait for what is still in flight.
-			for range cfg.InFlight {
-				select {
-				case window <- struct{}{}:
-				case <-ctx.Done():
-					return
-				case <-time.After(10 * time.Second):
-					return
-				}
-			}
+			pace(ctx, perConn, start, end, cfg.InFlight, c.gen, c.pub, cfg.QoS, book, &n)
+		}()
+	}
+	if alarmGen != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pace(ctx, cfg.AlarmRate, start, end, cfg.InFlight, alarmGen, conns[0].pub, cfg.QoS, book, &n)
 		}()
 	}
 
@@ -431,14 +566,14 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 	var last int64
 	lastT := start
 	sample := func(now time.Time) {
-		a := acked.Load()
+		a := n.acked.Load()
 		m, p := book.snapshot()
 		rate := float64(a-last) / now.Sub(lastT).Seconds()
 		last, lastT = a, now
 		res.Series = append(res.Series, LoadSample{T: round(now.Sub(start).Seconds(), 3), Acked: a, MsgPerSec: math.Round(rate), Matched: m, P99: p.P99})
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "%5.1fs  sent %d  acked %d  %6.0f msg/s  failed %d  alarms %d  matched %d  p50 %.1f ms  p99 %.1f ms\n",
-				now.Sub(start).Seconds(), sent.Load(), a, rate, failed.Load(), alarms.Load(), m, p.P50, p.P99)
+				now.Sub(start).Seconds(), n.sent.Load(), a, rate, n.failed.Load(), n.alarms.Load(), m, p.P50, p.P99)
 		}
 	}
 wait:
@@ -451,12 +586,12 @@ wait:
 		}
 	}
 	elapsed := time.Since(start)
-	if cfg.HTTP != "" {
-		// The last alarms' incidents are on their way.
+	if cfg.HTTP != "" || cfg.Drain != "" {
+		// The last alarms are on their way.
 		deadline := time.After(cfg.Grace)
 	grace:
 		for {
-			if m, _ := book.snapshot(); int64(m) >= alarms.Load() {
+			if m, _ := book.snapshot(); int64(m) >= n.alarms.Load() {
 				break
 			}
 			select {
@@ -471,54 +606,44 @@ wait:
 			}
 		}
 	}
+	if cfg.Drain != "" {
+		// The drain is behind by what the broker still queues for it.
+		deadline := time.Now().Add(cfg.Grace)
+		for received.Load() < n.acked.Load() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	sample(time.Now())
 	res.DurationS = round(elapsed.Seconds(), 3)
-	res.Sent, res.Acked, res.Failed, res.Alarms = sent.Load(), acked.Load(), failed.Load(), alarms.Load()
+	res.Sent, res.Acked, res.Failed, res.Alarms = n.sent.Load(), n.acked.Load(), n.failed.Load(), n.alarms.Load()
+	res.Received = received.Load()
 	res.MsgPerSec = math.Round(float64(res.Acked) / elapsed.Seconds())
 	res.Matched, res.Latency = book.snapshot()
-	if v := firstErr.Load(); v != nil {
+	if v := n.firstErr.Load(); v != nil {
 		res.FirstError = v.(string)
 	}
 	log.Info("load over", "acked", res.Acked, "msg_per_s", res.MsgPerSec, "matched", res.Matched)
 	return res, nil
 }
 
-// mqttLoad is one load connection: paho, publishing without waiting.
-type mqttLoad struct{ client mqtt.Client }
-
-func dialLoad(ctx context.Context, brokerURL string, inFlight int, opt ...MQTTOption) (*mqttLoad, error) {
-	if err := checkBrokerURL(brokerURL); err != nil {
+// dialLoad opens one shared load connection, logged in with opt's user
+// name and secret when given.
+func dialLoad(ctx context.Context, brokerURL string, readBuf int, opt ...MQTTOption) (*loadConn, error) {
+	addr, err := brokerAddr(brokerURL)
+	if err != nil {
 		return nil, err
+	}
+	o := mqtt.NewClientOptions()
+	for _, f := range opt {
+		f(o)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	opts := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("firegrid-load-" + hex.EncodeToString(b[:])).
-		SetCleanSession(true).SetAutoReconnect(true).SetConnectTimeout(10 * time.Second).SetOrderMatters(false).
-		SetWriteTimeout(10 * time.Second).SetMessageChannelDepth(uint(inFlight))
-	for _, o := range opt {
-		o(opts)
-	}
-	c := mqtt.NewClient(opts)
-	if err := awaitToken(ctx, c.Connect()); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := dialLoadConn(cctx, addr, "firegrid-load-"+hex.EncodeToString(b[:]), o.Username, o.Password, loadKeepalive, readBuf)
+	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", brokerURL, err)
 	}
-	return &mqttLoad{client: c}, nil
-}
-
-// PublishAsync hands the message to paho and calls done from a goroutine
-// once the broker has it.
-func (l *mqttLoad) PublishAsync(topic string, qos byte, payload []byte, done func(error)) {
-	tok := l.client.Publish(topic, qos, false, slices.Clone(payload))
-	go func() {
-		if !tok.WaitTimeout(30 * time.Second) {
-			done(errors.New("no acknowledgement within 30s"))
-			return
-		}
-		done(tok.Error())
-	}()
-}
-
-func (l *mqttLoad) Close() error {
-	l.client.Disconnect(250)
-	return nil
+	return c, nil
 }

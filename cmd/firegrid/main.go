@@ -29,6 +29,8 @@ Usage:
                                   judge the scenario library; capture and replay MQTT traffic;
                                   push load; write a territory of any size
   firegrid check-config [flags]   validate configuration, rules and registry, then exit
+  firegrid bench [flags]          the same load against a bare Mosquitto and firegrid serve,
+                                  side by side, against the hot path's goals
   firegrid users add [flags]      add or change a console user (bcrypt-hashed password),
                                   in a users file or the database (--postgres DSN | --data DIR)
   firegrid devices credentials issue|rotate|revoke|list|mosquitto [flags]
@@ -72,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = devicesCmd(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
+	case "bench":
+		err = bench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "firegrid", version)
 	case "help", "-h", "--help":

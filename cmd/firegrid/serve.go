@@ -14,10 +14,14 @@ import (
 )
 
 // serveFlags binds the serve flags over cfg; the file given by --config is
-// read first and the flags set on the command line win.
-func loadServeConfig(name string, args []string, stderr io.Writer) (assembly.Config, error) {
+// read first and the flags set on the command line win. more adds flags
+// of the command's own.
+func loadServeConfig(name string, args []string, stderr io.Writer, more ...func(*flag.FlagSet)) (assembly.Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	for _, f := range more {
+		f(fs)
+	}
 	var (
 		configFile = fs.String("config", "", "configuration file (YAML; see configs/firegrid.yaml)")
 		httpAddr   = fs.String("http", "", "console and API address (default 127.0.0.1:8080)")
@@ -111,9 +115,15 @@ func loadServeConfig(name string, args []string, stderr io.Writer) (assembly.Con
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadServeConfig("serve", args, stderr)
+	var pprofAddr string
+	cfg, err := loadServeConfig("serve", args, stderr, debugFlag(&pprofAddr))
 	if err != nil {
 		return err
+	}
+	if pprofAddr != "" {
+		if pprofAddr, err = serveDebug(ctx, pprofAddr); err != nil {
+			return err
+		}
 	}
 	s, err := assembly.Start(ctx, assembly.Serve, cfg, assembly.Options{})
 	if err != nil {
@@ -128,6 +138,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		s.HTTPAddr, s.MQTTURL, s.HTTPAddr, s.HTTPAddr)
 	if s.DemoCredentials != "" {
 		fmt.Fprintf(stdout, "  demo devices' MQTT credentials: %s\n    (id,username,password; a device publishes as itself with mosquitto_pub -u ID -P PASSWORD)\n", s.DemoCredentials)
+	}
+	if pprofAddr != "" {
+		fmt.Fprintf(stdout, "  profiler: http://%s/debug/pprof/ (and /debug/memory)\n", pprofAddr)
 	}
 	if s.GB26875Addr != "" {
 		fmt.Fprintf(stdout, "  GB/T 26875.3: tcp://%s\n", s.GB26875Addr)
