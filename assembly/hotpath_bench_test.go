@@ -152,7 +152,7 @@ func BenchmarkHotPath(b *testing.B) {
 		cpu := cpuTime(b)
 		u.send(b, func(ctx context.Context, u *contract.Uplink) error {
 			u.ReceivedAt = time.Now()
-			seq, err := k.j.Append(ctx, u, false)
+			seq, err := k.j.Append(u, false)
 			k.j.Done(seq)
 			return err
 		})

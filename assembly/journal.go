@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/firegrid/firegrid/console"
 	"github.com/firegrid/firegrid/contract"
 	"github.com/firegrid/firegrid/journal"
@@ -31,6 +33,8 @@ type keeper struct {
 	j *journal.Journal
 	// next is ingest's Accept.
 	next func(context.Context, *contract.Uplink) error
+	// took is how long each part of a checkpoint took.
+	took *prometheus.HistogramVec
 }
 
 func buildJournal(e *env) (*parts, error) {
@@ -41,7 +45,14 @@ func buildJournal(e *env) (*parts, error) {
 		return nil, fmt.Errorf("%w (the data directory is set with --data)", err)
 	}
 	*e.closers = append(*e.closers, j.Close)
-	k := &keeper{e: e, j: j}
+	k := &keeper{e: e, j: j, took: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "firegrid_checkpoint_seconds",
+		Help:    "How long each part of serve's checkpoint took: waiting for the pipeline, the rules' snapshot, the sink's flush, the journal's checkpoint.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
+	}, []string{"part"})}
+	if e.metrics != nil {
+		e.metrics.MustRegister(k.took)
+	}
 	e.keeper = k
 	e.health = append(e.health, console.Check{Name: "journal", Err: func(context.Context) error {
 		if err := j.Healthy(); err != nil {
@@ -58,17 +69,29 @@ func buildJournal(e *env) (*parts, error) {
 
 // accept keeps an uplink, then hands it to ingest: telemetry written to
 // the journal, anything else (alarms, and what a field source brings)
-// written and synced.
+// written and synced. An event goes on to ingest while the journal syncs
+// it, and accept returns (the device gets its PUBACK) once both are done:
+// an alarm reaches the console without waiting for the disk, and is
+// acknowledged only once it is on the disk. Should the sync fail after
+// ingest took the event, the device, given no PUBACK, sends it again, and
+// the repeat changes nothing (its ids derive from what the device said).
 func (k *keeper) accept(ctx context.Context, u *contract.Uplink) error {
 	if u.ReceivedAt.IsZero() {
 		u.ReceivedAt = k.e.clock.Now()
 	}
-	seq, err := k.j.Append(ctx, u, !strings.HasSuffix(u.Topic, "/"+string(contract.ChannelTelemetry)))
+	event := !strings.HasSuffix(u.Topic, "/"+string(contract.ChannelTelemetry))
+	seq, err := k.j.Append(u, event)
 	if err != nil {
 		return err
 	}
 	defer k.j.Done(seq)
-	return k.next(ctx, u)
+	err = k.next(ctx, u)
+	if event {
+		if serr := k.j.Sync(ctx, seq); serr != nil {
+			return serr
+		}
+	}
+	return err
 }
 
 // replay hands ingest what the journal holds after its checkpoint: what
@@ -119,6 +142,12 @@ func (k *keeper) checkpoint(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	upTo := k.j.Handed()
+	start := time.Now()
+	part := func(name string) {
+		now := time.Now()
+		k.took.WithLabelValues(name).Observe(now.Sub(start).Seconds())
+		start = now
+	}
 	// Every reading handed on is evaluated and its signals published;
 	// then every such signal is an incident change in the store.
 	for range 2 {
@@ -126,15 +155,19 @@ func (k *keeper) checkpoint(ctx context.Context) error {
 			return fmt.Errorf("wait for the pipeline: %w", err)
 		}
 	}
+	part("pipeline")
 	if k.e.stage != nil {
 		if err := k.e.stage.Checkpoint(ctx); err != nil {
 			return err
 		}
+		part("rules")
 	}
 	if k.e.sink != nil {
 		if err := k.e.sink.Flush(ctx); err != nil {
 			return err
 		}
+		part("sink")
 	}
+	defer part("journal")
 	return k.j.Checkpoint(upTo)
 }

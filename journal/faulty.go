@@ -23,6 +23,9 @@ type Faulty struct {
 	// BeforeSync, when set, runs before each sync of a segment (a test
 	// holds the sync there).
 	BeforeSync func()
+	// BeforeWriteFile, when set, runs before a small file (the
+	// checkpoint) is written.
+	BeforeWriteFile func()
 	// Ops records "write" and "sync" in the order they happened.
 	Ops []string
 }
@@ -38,6 +41,12 @@ func (f *Faulty) OpenFile(name string, flag int, perm os.FileMode) (File, error)
 
 // WriteFile writes a small file, or fails as a full disk does.
 func (f *Faulty) WriteFile(name string, data []byte, perm os.FileMode) error {
+	f.mu.Lock()
+	hook := f.BeforeWriteFile
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if f.Full.Load() {
 		return &os.PathError{Op: "write", Path: name, Err: syscall.ENOSPC}
 	}
@@ -95,5 +104,13 @@ func (f *faultyFile) Sync() error {
 func (f *Faulty) SetBeforeSync(hook func()) {
 	f.mu.Lock()
 	f.BeforeSync = hook
+	f.mu.Unlock()
+}
+
+// SetBeforeWriteFile sets the hook that runs before a small file is
+// written.
+func (f *Faulty) SetBeforeWriteFile(hook func()) {
+	f.mu.Lock()
+	f.BeforeWriteFile = hook
 	f.mu.Unlock()
 }

@@ -128,6 +128,9 @@ type Journal struct {
 	crc  *crc32.Table
 	sync *syncer
 
+	// ckMu orders checkpoints; mu guards the rest and is what appends
+	// take, held only for a write to the open segment.
+	ckMu     sync.Mutex
 	mu       sync.Mutex
 	seg      File
 	segFirst Seq   // first seq of the open segment
@@ -208,11 +211,13 @@ func segmentSeq(name string) (Seq, bool) {
 	return Seq(n), err == nil
 }
 
-// Append keeps an uplink: when it returns nil, the record is written to
-// the journal file, and when sync is set, on the disk. A record written
-// while the disk refuses is refused with the disk's error, and Healthy
-// says so until a write succeeds again.
-func (j *Journal) Append(ctx context.Context, u *contract.Uplink, sync bool) (Seq, error) {
+// Append writes an uplink to the journal file. When sync is set, it also
+// starts a sync that will cover the record; Sync waits for it. Between
+// the two the caller may hand the record on, so that what it wants done
+// with the record does not wait for the disk while its acknowledgement
+// does. A record the disk refuses is refused with the disk's error, and
+// Healthy says so until a write succeeds again.
+func (j *Journal) Append(u *contract.Uplink, sync bool) (Seq, error) {
 	j.mu.Lock()
 	seq, err := j.write(u)
 	if err == nil {
@@ -225,12 +230,16 @@ func (j *Journal) Append(ctx context.Context, u *contract.Uplink, sync bool) (Se
 	}
 	j.m.appended.Inc()
 	if sync {
-		if err := j.sync.wait(ctx, seq); err != nil {
-			j.Done(seq)
-			return 0, err
-		}
+		j.sync.start()
 	}
 	return seq, nil
+}
+
+// Sync returns once the record seq is on the disk (shared with every
+// record written before the sync began: group commit), or with the error
+// of the sync that should have put it there.
+func (j *Journal) Sync(ctx context.Context, seq Seq) error {
+	return j.sync.wait(ctx, seq)
 }
 
 // Done says that the record was handed on (ingest has it): a checkpoint
@@ -331,24 +340,37 @@ func (j *Journal) Handed() Seq {
 }
 
 // Checkpoint records that every record up to seq has been handled, and
-// removes the segments that hold nothing after it.
+// removes the segments that hold nothing after it. The checkpoint file's
+// write and sync and the removals happen outside the lock that appends
+// take: a device's message never waits for a checkpoint.
 func (j *Journal) Checkpoint(seq Seq) error {
+	j.ckMu.Lock()
+	defer j.ckMu.Unlock()
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	if seq <= j.checkpoint {
+	done := seq <= j.checkpoint
+	j.mu.Unlock()
+	if done {
 		return nil
 	}
 	if err := j.fs.WriteFile(filepath.Join(j.dir, "checkpoint"), []byte(strconv.FormatUint(uint64(seq), 10)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("journal: checkpoint: %w", err)
 	}
-	j.checkpoint = seq
-	j.m.checkpoint.Set(float64(seq))
 	// A segment can go when the next one starts at or before seq+1.
+	var gone []Seq
+	j.mu.Lock()
+	j.checkpoint = seq
 	for len(j.segments) > 1 && j.segments[1] <= seq+1 && j.segments[0] != j.segFirst {
-		if err := j.fs.Remove(filepath.Join(j.dir, segmentName(j.segments[0]))); err != nil {
+		gone = append(gone, j.segments[0])
+		j.segments = j.segments[1:]
+	}
+	j.mu.Unlock()
+	j.m.checkpoint.Set(float64(seq))
+	for _, first := range gone {
+		// One not removed is found again at the next Open and removed at
+		// the checkpoint after it: replay skips what it holds.
+		if err := j.fs.Remove(filepath.Join(j.dir, segmentName(first))); err != nil {
 			return fmt.Errorf("journal: remove a checkpointed segment: %w", err)
 		}
-		j.segments = j.segments[1:]
 	}
 	return nil
 }

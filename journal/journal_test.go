@@ -66,7 +66,7 @@ func TestReplayAfterAKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 100 {
-		if _, err := j.Append(context.Background(), uplink(i), i%10 == 0); err != nil {
+		if _, err := appendSynced(j, uplink(i), i%10 == 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,7 +86,7 @@ func TestReplayAfterAKill(t *testing.T) {
 		}
 		equalUplink(t, r.u, uplink(i))
 	}
-	seq, err := j2.Append(context.Background(), uplink(100), true)
+	seq, err := appendSynced(j2, uplink(100), true)
 	if err != nil || seq != 101 {
 		t.Fatalf("append after reopen: seq %d, %v; want 101", seq, err)
 	}
@@ -102,7 +102,7 @@ func TestCheckpointTruncates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 200 {
-		seq, err := j.Append(context.Background(), uplink(i), false)
+		seq, err := j.Append(uplink(i), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +163,7 @@ func TestHandedWaitsForDone(t *testing.T) {
 	defer j.Close()
 	var seqs []journal.Seq
 	for i := range 5 {
-		s, err := j.Append(context.Background(), uplink(i), false)
+		s, err := j.Append(uplink(i), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,6 +185,52 @@ func TestHandedWaitsForDone(t *testing.T) {
 
 // A crash in the middle of a write leaves a torn record: the replay stops
 // at it, and what is written after the reopen is replayed too.
+// TestAppendsDoNotWaitForACheckpoint holds a checkpoint's write of its
+// file and appends meanwhile: a device's message must not wait for the
+// checkpoint's sync or its removals.
+func TestAppendsDoNotWaitForACheckpoint(t *testing.T) {
+	fs := &journal.Faulty{}
+	j, err := journal.Open(t.TempDir(), journal.Options{FS: fs, SegmentBytes: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var last journal.Seq
+	for i := range 20 {
+		s, err := j.Append(uplink(i), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Done(s)
+		last = s
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	fs.SetBeforeWriteFile(func() { close(entered); <-release })
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	done := make(chan error, 1)
+	go func() { done <- j.Checkpoint(last) }()
+	<-entered
+	appended := make(chan error, 1)
+	go func() {
+		_, err := appendSynced(j, uplink(20), true)
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an append waited for the checkpoint")
+	}
+	free()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTornTail(t *testing.T) {
 	dir := t.TempDir()
 	j, err := journal.Open(dir, journal.Options{})
@@ -192,7 +238,7 @@ func TestTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		if _, err := j.Append(context.Background(), uplink(i), false); err != nil {
+		if _, err := j.Append(uplink(i), false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -208,7 +254,7 @@ func TestTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j2.Close()
-	if _, err := j2.Append(context.Background(), uplink(10), true); err != nil {
+	if _, err := appendSynced(j2, uplink(10), true); err != nil {
 		t.Fatal(err)
 	}
 	got := replayAll(t, j2)
@@ -232,11 +278,11 @@ func TestEventsWaitForTheSync(t *testing.T) {
 	entered := make(chan struct{}, 10)
 	fs.SetBeforeSync(func() { entered <- struct{}{}; <-release })
 
-	if _, err := j.Append(context.Background(), uplink(0), false); err != nil {
+	if _, err := j.Append(uplink(0), false); err != nil {
 		t.Fatal(err) // telemetry: written, no sync wanted, returns
 	}
 	done := make(chan error, 1)
-	go func() { _, err := j.Append(context.Background(), uplink(1), true); done <- err }()
+	go func() { _, err := appendSynced(j, uplink(1), true); done <- err }()
 	<-entered
 	select {
 	case err := <-done:
@@ -275,7 +321,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := j.Append(context.Background(), uplink(i), true); err != nil {
+			if _, err := appendSynced(j, uplink(i), true); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -322,11 +368,11 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	healthy := func() float64 { return metric(t, reg, "firegrid_journal_healthy") }
-	if _, err := j.Append(context.Background(), uplink(0), true); err != nil {
+	if _, err := appendSynced(j, uplink(0), true); err != nil {
 		t.Fatal(err)
 	}
 	fs.Full.Store(true)
-	_, err = j.Append(context.Background(), uplink(1), true)
+	_, err = appendSynced(j, uplink(1), true)
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append on a full disk: %v, want ENOSPC", err)
 	}
@@ -337,7 +383,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("errors %v, want 1", n)
 	}
 	fs.Full.Store(false)
-	if _, err := j.Append(context.Background(), uplink(2), true); err != nil {
+	if _, err := appendSynced(j, uplink(2), true); err != nil {
 		t.Fatal(err)
 	}
 	if j.Healthy() != nil || healthy() != 1 {
@@ -366,14 +412,14 @@ func TestSyncFailureRefuses(t *testing.T) {
 	}
 	defer j.Close()
 	fs.SyncFails.Store(true)
-	if _, err := j.Append(context.Background(), uplink(0), true); !errors.Is(err, syscall.EIO) {
+	if _, err := appendSynced(j, uplink(0), true); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("append with a failing sync: %v, want EIO", err)
 	}
 	if j.Healthy() == nil {
 		t.Fatal("healthy while syncs fail")
 	}
 	fs.SyncFails.Store(false)
-	if _, err := j.Append(context.Background(), uplink(1), true); err != nil {
+	if _, err := appendSynced(j, uplink(1), true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -396,4 +442,18 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// appendSynced appends u and, when sync is set, waits until it is on the
+// disk, as serve does for an event.
+func appendSynced(j *journal.Journal, u *contract.Uplink, sync bool) (journal.Seq, error) {
+	seq, err := j.Append(u, sync)
+	if err != nil || !sync {
+		return seq, err
+	}
+	if err := j.Sync(context.Background(), seq); err != nil {
+		j.Done(seq)
+		return 0, err
+	}
+	return seq, nil
 }

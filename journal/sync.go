@@ -34,6 +34,14 @@ func newSyncer(j *Journal) *syncer {
 	return s
 }
 
+// start asks for a sync soon, without waiting for it.
+func (s *syncer) start() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
 // wait returns once the record seq is on the disk, or with the error of
 // the sync that should have put it there.
 func (s *syncer) wait(ctx context.Context, seq Seq) error {
@@ -50,10 +58,7 @@ func (s *syncer) wait(ctx context.Context, seq Seq) error {
 		}
 		complete := s.complete
 		s.mu.Unlock()
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.start()
 		select {
 		case <-complete:
 		case <-ctx.Done():
