@@ -20,7 +20,7 @@ import (
 // 800 messages a second. It reports p50 and p99 in milliseconds; one
 // iteration is one alarm.
 //
-//	FIREGRID_BENCH=ScaleOutE2E FIREGRID_BENCH_PKGS=./internal/app FIREGRID_BENCHTIME=500x ./scripts/bench.sh
+//	FIREGRID_BENCH=ScaleOutE2E FIREGRID_BENCH_PKGS=./assembly FIREGRID_BENCHTIME=500x ./scripts/bench.sh
 //
 // loadPerTick hydrant readings are published every 10 ms.
 const loadPerTick = 8
