@@ -98,7 +98,11 @@ func New(ln net.Listener, o Options) (*Embedded, error) {
 	// subscriber): see ClientWritesPending.
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = ClientWritesPending
-	srv := mqtt.New(&mqtt.Options{Logger: quiet, InlineClient: true, Capabilities: caps})
+	// A device's packets are small (a reading is a few hundred bytes):
+	// 512-byte socket buffers a connection instead of mochi's 2 KB (a
+	// larger packet is read through them all the same).
+	srv := mqtt.New(&mqtt.Options{Logger: quiet, InlineClient: true, Capabilities: caps,
+		ClientNetReadBufferSize: 512, ClientNetWriteBufferSize: 512})
 	m := newBrokerMetrics(o.Registerer, srv)
 	b := &Embedded{srv: srv, addr: ln.Addr().String(), m: m}
 	// The auth hook comes first: a refused message never reaches Accept.
