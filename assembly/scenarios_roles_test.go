@@ -51,9 +51,10 @@ func startVirtualRolesTracked(t *testing.T, start time.Time) (*Virtual, *bus.Tra
 	}
 	cfg.Kafka.Topics.Signals.Partitions, cfg.Kafka.Topics.Incidents.Partitions = 2, 2
 	cfg.Kafka.HeartbeatInterval, cfg.Kafka.SessionTimeout, cfg.Kafka.RebalanceTimeout = 200*time.Millisecond, 6*time.Second, 6*time.Second
-	// Each moment of a run waits for the pipeline to drain: no batching,
-	// short fetch waits.
-	cfg.Kafka.TelemetryBatchSize, cfg.Kafka.MaxWait = 1, 2*time.Millisecond
+	// Each moment of a run waits for the pipeline to drain: no batching.
+	// (A fetch returns as soon as records arrive, so a short fetch wait
+	// would not help; see bus.KafkaConfig.MaxWait.)
+	cfg.Kafka.TelemetryBatchSize = 1
 	cfg.Ingest.ClientID = fmt.Sprintf("fg-virtual-%d", time.Now().UnixNano())
 	var procs []*Process
 	for _, role := range []string{RoleAlarm, RoleRules, RoleIngest} {

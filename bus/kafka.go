@@ -58,9 +58,15 @@ type KafkaConfig struct {
 	// timeout is also the most a periodic reading's acknowledgement waits.
 	TelemetryBatchTimeout time.Duration `yaml:"telemetry_batch_timeout"`
 	TelemetryBatchSize    int           `yaml:"telemetry_batch_size"`
-	// MaxWait is how long a fetch waits for new records (kafka-go's
-	// default, 10 s, would be the alarm path's latency floor on a quiet
-	// partition after a rebalance).
+	// MaxWait is how long a fetch waits for new records when there are
+	// none; records that arrive meanwhile are returned at once. kafka-go
+	// reads the answer with a deadline of MaxWait and asks the broker to
+	// wait three quarters of it, so a short MaxWait on a busy machine
+	// makes answers late, and each late one costs a new connection (a
+	// dial, versions, metadata, offsets): at 2 ms a run of the scenario
+	// library spent a quarter of its CPU reconnecting. A long one delays
+	// a consumer's stop and its rebalance by as much (kafka-go's default,
+	// 10 s).
 	MaxWait time.Duration `yaml:"max_wait"`
 	// CommitInterval: handled offsets are committed at this interval and
 	// when a consumer stops; a crash redelivers at most this much, which
@@ -97,7 +103,7 @@ func DefaultKafkaConfig() KafkaConfig {
 		UrgentBatchTimeout:    time.Millisecond,
 		TelemetryBatchTimeout: 5 * time.Millisecond,
 		TelemetryBatchSize:    500,
-		MaxWait:               20 * time.Millisecond,
+		MaxWait:               250 * time.Millisecond,
 		CommitInterval:        100 * time.Millisecond,
 		HeartbeatInterval:     time.Second,
 		SessionTimeout:        10 * time.Second,
