@@ -12,7 +12,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -444,33 +443,11 @@ func Load(ctx context.Context, cfg LoadConfig, devs []*devices.Device, log *slog
 		cfg.PerDevice = true
 	}
 	res := &LoadResult{Config: cfg}
-	sctx, stopStream := context.WithCancel(ctx)
-	defer stopStream()
-	var streamErr <-chan error
-	var received atomic.Int64
-	switch {
-	case cfg.Drain != "":
-		d, err := dialLoad(ctx, cfg.MQTTURL, 64<<10, cfg.DrainLogin...)
-		if err != nil {
-			return nil, fmt.Errorf("load: drain: %w", err)
-		}
-		defer d.Close()
-		if err := d.Subscribe(ctx, cfg.Drain, func(topic string, payload []byte) {
-			received.Add(1)
-			if strings.HasSuffix(topic, "/"+string(contract.ChannelEvent)) {
-				if seq, ok := payloadSeq(payload); ok {
-					book.arrive(alarmKey(topic, seq), time.Now())
-				}
-			}
-		}); err != nil {
-			return nil, fmt.Errorf("load: drain: %w", err)
-		}
-	case cfg.HTTP != "":
-		var err error
-		if streamErr, err = WatchStream(sctx, cfg.HTTP, func(c *IncidentChange) { book.change(c, time.Now()) }); err != nil {
-			return nil, err
-		}
+	w, err := watchAlarms(ctx, book, cfg.MQTTURL, cfg.Drain, cfg.DrainLogin, cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
 	}
+	defer w.Close()
 
 	// Devices are dealt to connections; each connection paces its share
 	// of the rate and generates its own devices' messages.
@@ -586,37 +563,11 @@ wait:
 		}
 	}
 	elapsed := time.Since(start)
-	if cfg.HTTP != "" || cfg.Drain != "" {
-		// The last alarms are on their way.
-		deadline := time.After(cfg.Grace)
-	grace:
-		for {
-			if m, _ := book.snapshot(); int64(m) >= n.alarms.Load() {
-				break
-			}
-			select {
-			case <-deadline:
-				break grace
-			case err := <-streamErr:
-				if err != nil {
-					res.StreamError = err.Error()
-				}
-				break grace
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}
-	if cfg.Drain != "" {
-		// The drain is behind by what the broker still queues for it.
-		deadline := time.Now().Add(cfg.Grace)
-		for received.Load() < n.acked.Load() && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	res.StreamError = w.settle(cfg.Grace, n.alarms.Load(), n.acked.Load())
 	sample(time.Now())
 	res.DurationS = round(elapsed.Seconds(), 3)
 	res.Sent, res.Acked, res.Failed, res.Alarms = n.sent.Load(), n.acked.Load(), n.failed.Load(), n.alarms.Load()
-	res.Received = received.Load()
+	res.Received = w.received.Load()
 	res.MsgPerSec = math.Round(float64(res.Acked) / elapsed.Seconds())
 	res.Matched, res.Latency = book.snapshot()
 	if v := n.firstErr.Load(); v != nil {

@@ -183,30 +183,11 @@ func Storm(ctx context.Context, cfg StormConfig, devs []*devices.Device, log *sl
 
 	res := &StormResult{Config: cfg}
 	book := &alarmBook{sent: make(map[string]time.Time)}
-	sctx, stopStream := context.WithCancel(ctx)
-	defer stopStream()
-	var streamErr <-chan error
-	var received atomic.Int64
-	switch {
-	case cfg.Drain != "":
-		d, err := dialLoad(ctx, cfg.MQTTURL, 64<<10, cfg.DrainLogin...)
-		if err != nil {
-			return nil, fmt.Errorf("storm: drain: %w", err)
-		}
-		defer d.Close()
-		if err := d.Subscribe(ctx, cfg.Drain, func(topic string, payload []byte) {
-			received.Add(1)
-			if seq, ok := payloadSeq(payload); ok && len(topic) > 6 && topic[len(topic)-6:] == "/event" {
-				book.arrive(alarmKey(topic, seq), time.Now())
-			}
-		}); err != nil {
-			return nil, fmt.Errorf("storm: drain: %w", err)
-		}
-	case cfg.HTTP != "":
-		if streamErr, err = WatchStream(sctx, cfg.HTTP, func(c *IncidentChange) { book.change(c, time.Now()) }); err != nil {
-			return nil, err
-		}
+	w, err := watchAlarms(ctx, book, cfg.MQTTURL, cfg.Drain, cfg.DrainLogin, cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("storm: %w", err)
 	}
+	defer w.Close()
 	alarmGen, err := newLoadGen(alarmDevs, cfg.Seed, 1, uint64(time.Now().UnixMilli())*1000)
 	if err != nil {
 		return nil, err
@@ -324,37 +305,15 @@ wait:
 	if cfg.Hold != nil {
 		cfg.Hold(int(connected.Load()))
 	}
-	deadline := time.After(cfg.Grace)
-grace:
-	for {
-		if m, _ := book.snapshot(); int64(m) >= n.alarms.Load() {
-			break
-		}
-		select {
-		case <-deadline:
-			break grace
-		case err := <-streamErr:
-			if err != nil {
-				res.StreamError = err.Error()
-			}
-			break grace
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	if cfg.Drain != "" {
-		// The drain is behind by what the broker still queues for it.
-		deadline := time.Now().Add(cfg.Grace)
-		for received.Load() < rAcked.Load()+n.acked.Load() && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	// The drain is behind also by the storm's readings.
+	res.StreamError = w.settle(cfg.Grace, n.alarms.Load(), rAcked.Load()+n.acked.Load())
 	progress()
 	res.Connected, res.ConnectFailed = int(connected.Load()), int(connFailed.Load())
 	res.Connect, res.Reading = connectLat.percentiles(), readingLat.percentiles()
 	res.Readings, res.ReadingsFailed = rAcked.Load(), rFailed.Load()
 	res.Alarms, res.AlarmsAcked = n.alarms.Load(), n.acked.Load()
 	res.Matched, res.Latency = book.snapshot()
-	res.Received = received.Load()
+	res.Received = w.received.Load()
 	if v := firstErr.Load(); v != nil {
 		res.FirstError = v.(string)
 	} else if v := n.firstErr.Load(); v != nil {
