@@ -38,12 +38,19 @@ type SQL struct {
 // OpenSQLite opens (creating if needed) the SQLite database at path and
 // migrates its schema.
 func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)"
+	// WAL lets reads run beside the one write SQLite allows at a time:
+	// the outbox relay and the console read while an alarm's transaction
+	// commits, rather than queueing behind it on one connection. Every
+	// transaction takes the write lock when it begins (_txlock=immediate),
+	// waiting up to busy_timeout for it, so that two never deadlock
+	// upgrading a read to a write.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
 	s := &SQL{db: db, dialect: SQLite}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
