@@ -121,7 +121,7 @@ func (t *hazardTx) SavePhoto(p hazard.Photo) error {
 // SetTimer upserts a timer.
 func (t *hazardTx) SetTimer(tm hazard.Timer) error {
 	_, err := t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO hazard_timers (id, kind, due_at) VALUES (?, ?, ?)
-		ON CONFLICT (id, kind) DO UPDATE SET due_at = excluded.due_at`), tm.ID, tm.Kind, tm.DueAt.UnixMilli())
+		ON CONFLICT (id, kind) DO UPDATE SET due_at = excluded.due_at`), tm.ID, tm.Kind, ceilMilli(tm.DueAt))
 	if err != nil {
 		return hazardConflict(t.s.conflict(fmt.Errorf("set timer %s/%s: %w", tm.ID, tm.Kind, err)))
 	}
@@ -131,7 +131,7 @@ func (t *hazardTx) SetTimer(tm hazard.Timer) error {
 // EnsureTimer sets a timer that is not set yet.
 func (t *hazardTx) EnsureTimer(tm hazard.Timer) error {
 	_, err := t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO hazard_timers (id, kind, due_at) VALUES (?, ?, ?)
-		ON CONFLICT (id, kind) DO NOTHING`), tm.ID, tm.Kind, tm.DueAt.UnixMilli())
+		ON CONFLICT (id, kind) DO NOTHING`), tm.ID, tm.Kind, ceilMilli(tm.DueAt))
 	if err != nil {
 		return hazardConflict(t.s.conflict(fmt.Errorf("set timer %s/%s: %w", tm.ID, tm.Kind, err)))
 	}

@@ -482,11 +482,22 @@ func (t *sqlTx) Save(in *contract.Incident, signals ...string) error {
 // SetTimer upserts an incident's timer of a kind.
 func (t *sqlTx) SetTimer(tm alarm.Timer) error {
 	_, err := t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO timers (incident, kind, due_at) VALUES (?, ?, ?)
-		ON CONFLICT (incident, kind) DO UPDATE SET due_at = excluded.due_at`), tm.Incident, tm.Kind, tm.DueAt.UnixMilli())
+		ON CONFLICT (incident, kind) DO UPDATE SET due_at = excluded.due_at`), tm.Incident, tm.Kind, ceilMilli(tm.DueAt))
 	if err != nil {
 		return t.s.conflict(fmt.Errorf("set timer %s/%s: %w", tm.Incident, tm.Kind, err))
 	}
 	return nil
+}
+
+// ceilMilli is t in Unix milliseconds, rounded up: a timer kept in whole
+// milliseconds and claimed at a time truncated to them must not fire
+// before it is due (rounded down, a 3 s deadline fired after 2.9997 s).
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.Sub(time.UnixMilli(ms)) > 0 {
+		ms++
+	}
+	return ms
 }
 
 // DeleteTimer removes an incident's timer of a kind.

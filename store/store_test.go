@@ -224,6 +224,19 @@ func TestStoreTimers(t *testing.T) {
 			if got := claim(t0.Add(29 * time.Second)); got != nil {
 				t.Fatalf("claimed %+v before it was due", got)
 			}
+			// Kept in whole milliseconds, a timer due within a
+			// millisecond is not claimed before it is due.
+			if err := s.Tx(ctx, func(tx alarm.Tx) error {
+				return tx.SetTimer(alarm.Timer{Incident: "INC-3", Kind: "ack", DueAt: t0.Add(10*time.Second + 700*time.Microsecond)})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got := claim(t0.Add(10*time.Second + 300*time.Microsecond)); got != nil {
+				t.Fatalf("claimed %+v 0.4 ms before it was due", got)
+			}
+			if got := claim(t0.Add(10*time.Second + 1*time.Millisecond)); got == nil || got.Incident != "INC-3" {
+				t.Fatalf("claimed %+v once due, want INC-3/ack", got)
+			}
 			if got := claim(t0.Add(2 * time.Minute)); got == nil || got.Incident != "INC-2" || !got.DueAt.Equal(t0.Add(30*time.Second)) {
 				t.Fatalf("claimed %+v, want INC-2/ack due at 30s (the earliest)", got)
 			}
