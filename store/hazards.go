@@ -120,50 +120,26 @@ func (t *hazardTx) SavePhoto(p hazard.Photo) error {
 
 // SetTimer upserts a timer.
 func (t *hazardTx) SetTimer(tm hazard.Timer) error {
-	_, err := t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO hazard_timers (id, kind, due_at) VALUES (?, ?, ?)
-		ON CONFLICT (id, kind) DO UPDATE SET due_at = excluded.due_at`), tm.ID, tm.Kind, ceilMilli(tm.DueAt))
-	if err != nil {
-		return hazardConflict(t.s.conflict(fmt.Errorf("set timer %s/%s: %w", tm.ID, tm.Kind, err)))
-	}
-	return nil
+	return hazardConflict(hazardTimers.set(t.sqlTx, tm.ID, tm.Kind, tm.DueAt, false))
 }
 
 // EnsureTimer sets a timer that is not set yet.
 func (t *hazardTx) EnsureTimer(tm hazard.Timer) error {
-	_, err := t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO hazard_timers (id, kind, due_at) VALUES (?, ?, ?)
-		ON CONFLICT (id, kind) DO NOTHING`), tm.ID, tm.Kind, ceilMilli(tm.DueAt))
-	if err != nil {
-		return hazardConflict(t.s.conflict(fmt.Errorf("set timer %s/%s: %w", tm.ID, tm.Kind, err)))
-	}
-	return nil
+	return hazardConflict(hazardTimers.set(t.sqlTx, tm.ID, tm.Kind, tm.DueAt, true))
 }
 
 // DeleteTimer removes a timer.
 func (t *hazardTx) DeleteTimer(id, kind string) error {
-	if _, err := t.tx.ExecContext(t.ctx, t.s.q(`DELETE FROM hazard_timers WHERE id = ? AND kind = ?`), id, kind); err != nil {
-		return hazardConflict(t.s.conflict(fmt.Errorf("delete timer %s/%s: %w", id, kind, err)))
-	}
-	return nil
+	return hazardConflict(hazardTimers.remove(t.sqlTx, id, kind))
 }
 
-// ClaimTimer returns the earliest due timer, locked (SKIP LOCKED on
-// PostgreSQL: instances claim different timers, never the same one).
+// ClaimTimer returns the earliest due timer, locked (see timerTable.claim).
 func (t *hazardTx) ClaimTimer(now time.Time) (*hazard.Timer, error) {
-	q := `SELECT id, kind, due_at FROM hazard_timers WHERE due_at <= ? ORDER BY due_at, id, kind LIMIT 1`
-	if t.s.dialect == Postgres {
-		q += " FOR UPDATE SKIP LOCKED"
+	id, kind, due, ok, err := hazardTimers.claim(t.sqlTx, now)
+	if !ok || err != nil {
+		return nil, hazardConflict(err)
 	}
-	var tm hazard.Timer
-	var due int64
-	err := t.tx.QueryRowContext(t.ctx, t.s.q(q), now.UnixMilli()).Scan(&tm.ID, &tm.Kind, &due)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, hazardConflict(t.s.conflict(fmt.Errorf("claim timer: %w", err)))
-	}
-	tm.DueAt = unixMilli(due)
-	return &tm, nil
+	return &hazard.Timer{ID: id, Kind: kind, DueAt: due}, nil
 }
 
 // Plan returns a plan made through the API.
@@ -368,14 +344,7 @@ func (s *SQL) Photo(ctx context.Context, id string) (*hazard.Photo, error) {
 
 // NextHazardTimer returns when the earliest hazard or round timer is due.
 func (s *SQL) NextHazardTimer(ctx context.Context) (time.Time, bool, error) {
-	var due sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(due_at) FROM hazard_timers`).Scan(&due); err != nil {
-		return time.Time{}, false, err
-	}
-	if !due.Valid {
-		return time.Time{}, false, nil
-	}
-	return unixMilli(due.Int64), true, nil
+	return hazardTimers.next(ctx, s)
 }
 
 // Plans returns the plans made through the API, by id.

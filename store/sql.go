@@ -481,64 +481,26 @@ func (t *sqlTx) Save(in *contract.Incident, signals ...string) error {
 
 // SetTimer upserts an incident's timer of a kind.
 func (t *sqlTx) SetTimer(tm alarm.Timer) error {
-	_, err := t.tx.ExecContext(t.ctx, t.s.q(`INSERT INTO timers (incident, kind, due_at) VALUES (?, ?, ?)
-		ON CONFLICT (incident, kind) DO UPDATE SET due_at = excluded.due_at`), tm.Incident, tm.Kind, ceilMilli(tm.DueAt))
-	if err != nil {
-		return t.s.conflict(fmt.Errorf("set timer %s/%s: %w", tm.Incident, tm.Kind, err))
-	}
-	return nil
-}
-
-// ceilMilli is t in Unix milliseconds, rounded up: a timer kept in whole
-// milliseconds and claimed at a time truncated to them must not fire
-// before it is due (rounded down, a 3 s deadline fired after 2.9997 s).
-func ceilMilli(t time.Time) int64 {
-	ms := t.UnixMilli()
-	if t.Sub(time.UnixMilli(ms)) > 0 {
-		ms++
-	}
-	return ms
+	return incidentTimers.set(t, tm.Incident, tm.Kind, tm.DueAt, false)
 }
 
 // DeleteTimer removes an incident's timer of a kind.
 func (t *sqlTx) DeleteTimer(incident, kind string) error {
-	if _, err := t.tx.ExecContext(t.ctx, t.s.q(`DELETE FROM timers WHERE incident = ? AND kind = ?`), incident, kind); err != nil {
-		return t.s.conflict(fmt.Errorf("delete timer %s/%s: %w", incident, kind, err))
-	}
-	return nil
+	return incidentTimers.remove(t, incident, kind)
 }
 
-// ClaimTimer returns the earliest due timer, locked. On PostgreSQL, SKIP
-// LOCKED lets instances claim different timers at once and never the same
-// one; SQLite has one writer, so the transaction itself is the claim.
+// ClaimTimer returns the earliest due timer, locked (see timerTable.claim).
 func (t *sqlTx) ClaimTimer(now time.Time) (*alarm.Timer, error) {
-	q := `SELECT incident, kind, due_at FROM timers WHERE due_at <= ? ORDER BY due_at, incident, kind LIMIT 1`
-	if t.s.dialect == Postgres {
-		q += " FOR UPDATE SKIP LOCKED"
+	incident, kind, due, ok, err := incidentTimers.claim(t, now)
+	if !ok || err != nil {
+		return nil, err
 	}
-	var tm alarm.Timer
-	var due int64
-	err := t.tx.QueryRowContext(t.ctx, t.s.q(q), now.UnixMilli()).Scan(&tm.Incident, &tm.Kind, &due)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, t.s.conflict(fmt.Errorf("claim timer: %w", err))
-	}
-	tm.DueAt = time.UnixMilli(due).UTC()
-	return &tm, nil
+	return &alarm.Timer{Incident: incident, Kind: kind, DueAt: due}, nil
 }
 
 // NextTimer returns when the earliest timer is due.
 func (s *SQL) NextTimer(ctx context.Context) (time.Time, bool, error) {
-	var due sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(due_at) FROM timers`).Scan(&due); err != nil {
-		return time.Time{}, false, err
-	}
-	if !due.Valid {
-		return time.Time{}, false, nil
-	}
-	return time.UnixMilli(due.Int64).UTC(), true, nil
+	return incidentTimers.next(ctx, s)
 }
 
 // Audit records an access decision.
