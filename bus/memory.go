@@ -143,8 +143,11 @@ func (m *Memory) Publish(ctx context.Context, recs ...contract.Record) error {
 			m.log.Debug("record for a topic no group consumes; dropped", "topic", r.Topic)
 			continue
 		}
+		// Every group's queues of a topic have the configured partitions:
+		// the key is hashed once for all of them.
+		part := Partitioner(r.Key, m.cfg.Partitions)
 		for _, mt := range queues {
-			p := mt.parts[Partitioner(r.Key, len(mt.parts))]
+			p := mt.parts[part]
 			m.inFlight.Add(1)
 			p.sent.Add(1)
 			select {
