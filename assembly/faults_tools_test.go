@@ -1,14 +1,12 @@
 package assembly
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -294,7 +292,7 @@ func watchIncidents(httpAddr string) *incidentWatch {
 		for {
 			if list, err := listIncidents(ctx, client, w.base, 300); err == nil {
 				for _, in := range list {
-					w.saw(in)
+					w.saw(in.Type, in.Site)
 				}
 			}
 			select {
@@ -307,51 +305,26 @@ func watchIncidents(httpAddr string) *incidentWatch {
 	return w
 }
 
-func isFire(in *contract.Incident) bool {
-	return in.Type == "fire" || in.Type == contract.ConfirmedType("fire")
-}
+func isFire(in *contract.Incident) bool { return isFireType(in.Type) }
 
-func (w *incidentWatch) saw(in *contract.Incident) {
-	if !isFire(in) {
+func isFireType(typ string) bool { return typ == "fire" || typ == contract.ConfirmedType("fire") }
+
+func (w *incidentWatch) saw(typ, site string) {
+	if !isFireType(typ) {
 		return
 	}
 	w.mu.Lock()
-	if _, ok := w.seen[in.Site]; !ok {
-		w.seen[in.Site] = time.Now()
+	if _, ok := w.seen[site]; !ok {
+		w.seen[site] = time.Now()
 	}
 	w.mu.Unlock()
 }
 
 // stream reads the console's stream until it ends.
 func (w *incidentWatch) stream(ctx context.Context) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", w.base+"/api/v1/stream", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 4<<20)
-	var event, data string
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			event = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			data = strings.TrimPrefix(line, "data: ")
-		case line == "":
-			if event == "incident" {
-				var c contract.IncidentChange
-				if json.Unmarshal([]byte(data), &c) == nil && c.Incident != nil {
-					w.saw(c.Incident)
-				}
-			}
-			event, data = "", ""
-		}
+	ended, err := simulator.WatchStream(ctx, w.base, func(c *simulator.IncidentChange) { w.saw(c.Incident.Type, c.Incident.Site) })
+	if err == nil {
+		<-ended
 	}
 }
 
